@@ -1,0 +1,34 @@
+"""The xLAM unified format and everything that speaks it."""
+
+from unified.errors import ActionForgeError, CatalogError, RowError, UnknownNameError
+from unified.model import (
+    FORMAT_VERSION,
+    Example,
+    HttpBinding,
+    QueryStyle,
+    Sample,
+    SampleMeta,
+    Step,
+    Tool,
+    ToolCall,
+    ToolSource,
+    unified_json_schema,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ActionForgeError",
+    "CatalogError",
+    "Example",
+    "HttpBinding",
+    "QueryStyle",
+    "RowError",
+    "Sample",
+    "SampleMeta",
+    "Step",
+    "Tool",
+    "ToolCall",
+    "ToolSource",
+    "UnknownNameError",
+    "unified_json_schema",
+]

@@ -1,0 +1,174 @@
+"""The xLAM unified format: tools, calls, steps and samples.
+
+A `Sample` holds the six modules of the xLAM unified format (task instruction, tools, format
+instruction, few-shot examples, query, steps) plus metadata. Every importer produces samples,
+every exporter renders them, every verifier judges them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FORMAT_VERSION = "1.0"
+
+TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+
+
+class QueryStyle(StrEnum):
+    """APIGen's query styles, plus general instruction following."""
+
+    simple = "simple"
+    multiple = "multiple"
+    parallel = "parallel"
+    parallel_multiple = "parallel_multiple"
+    irrelevance = "irrelevance"
+    instruction = "instruction"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class HttpBinding(_Model):
+    """Where each argument of an HTTP tool goes: `in_` maps argument name to
+    `path`, `query`, `header`, `cookie` or `body` (a property of the JSON body);
+    `body_argument` names the argument that carries the whole body when it is not an object."""
+
+    method: str
+    path: str
+    servers: list[str] = Field(default_factory=list)
+    in_: dict[str, str] = Field(default_factory=dict, alias="in")
+    body_argument: str | None = None
+    content_type: str | None = None
+
+
+class ToolSource(_Model):
+    """Where a tool came from: the loader that read it, the document, and the place in it
+    (a JSON pointer, an operation, or `module:function` for Python catalogs)."""
+
+    kind: str
+    document: str | None = None
+    place: str | None = None
+    http: HttpBinding | None = None
+    callable: str | None = None
+
+
+class Tool(_Model):
+    """A callable tool: its name, what it does, its arguments as a JSON Schema object, and the
+    schema of its response where known."""
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    response: dict[str, Any] | None = None
+    source: ToolSource | None = None
+
+    def openai(self) -> dict[str, Any]:
+        """This tool in the OpenAI tools format."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+class ToolCall(_Model):
+    """One call of a tool. `arguments` is a JSON object; model output whose arguments are not a
+    JSON object is kept verbatim as a string so the format verifier can reject it with a reason."""
+
+    name: str
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    id: str | None = None
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _parse_json_text(cls, value: Any) -> Any:
+        if isinstance(value, str | bytes):
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return value if isinstance(value, str) else value.decode("utf-8", "replace")
+            if isinstance(parsed, dict):
+                return parsed
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return value
+
+
+class Step(_Model):
+    """One step of a trajectory: an optional thought, the tool calls made, their results
+    (aligned with `tool_calls` by position), and an optional final answer."""
+
+    thought: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    results: list[Any] = Field(default_factory=list)
+    answer: str | None = None
+
+
+class Example(_Model):
+    """A few-shot example: a query and the steps that answer it."""
+
+    query: str
+    steps: list[Step] = Field(default_factory=list)
+
+
+class SampleMeta(_Model):
+    """Where a sample came from and how it was made."""
+
+    style: QueryStyle | None = None
+    source: str | None = None
+    parent_id: str | None = None
+    transformation: str | None = None
+    generator: str | None = None
+    seed: int | None = None
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Sample(_Model):
+    """One sample in the unified format."""
+
+    format_version: str = FORMAT_VERSION
+    id: str
+    task_instruction: str = ""
+    tools: list[Tool] = Field(default_factory=list)
+    format_instruction: str = ""
+    examples: list[Example] = Field(default_factory=list)
+    query: str
+    steps: list[Step] = Field(default_factory=list)
+    meta: SampleMeta = Field(default_factory=SampleMeta)
+
+    def tool_calls(self) -> list[ToolCall]:
+        """Every tool call of every step, in order."""
+        return [call for step in self.steps for call in step.tool_calls]
+
+    def final_answer(self) -> str | None:
+        """The last step's answer, if any."""
+        for step in reversed(self.steps):
+            if step.answer is not None:
+                return step.answer
+        return None
+
+    def to_json(self) -> str:
+        """One line of unified JSON."""
+        return self.model_dump_json(by_alias=True, exclude_none=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Sample:
+        return cls.model_validate_json(text)
+
+
+def unified_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a unified sample, as published in docs/."""
+    schema = Sample.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://actionforge.dev/schemas/unified-sample-{FORMAT_VERSION}.json"
+    schema["title"] = "ActionForge unified sample"
+    return schema
