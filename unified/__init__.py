@@ -13,6 +13,7 @@ from unified.model import (
     ToolCall,
     ToolSource,
     unified_json_schema,
+    unified_json_schema_text,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "ToolSource",
     "UnknownNameError",
     "unified_json_schema",
+    "unified_json_schema_text",
 ]

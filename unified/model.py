@@ -172,3 +172,8 @@ def unified_json_schema() -> dict[str, Any]:
     schema["$id"] = f"https://actionforge.dev/schemas/unified-sample-{FORMAT_VERSION}.json"
     schema["title"] = "ActionForge unified sample"
     return schema
+
+
+def unified_json_schema_text() -> str:
+    """`unified_json_schema()` as the indented JSON text published in docs/."""
+    return orjson.dumps(unified_json_schema(), option=orjson.OPT_INDENT_2).decode() + "\n"

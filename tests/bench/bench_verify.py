@@ -1,0 +1,156 @@
+"""Format-verification throughput on one core.
+
+Run: python tests/bench/bench_verify.py [--samples 20000]
+
+Prints samples/s for verifying parsed samples and for parsing unified JSON lines and verifying
+them, over a mix of typical samples (simple, multiple, parallel, irrelevance; a fifth of them
+with a bad call). The floor the project holds itself to is 5,000 samples/s on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from unified import Sample, Step, Tool, ToolCall
+from verifiers import FormatVerifier
+
+FLOOR = 5_000
+
+TOOLS = [
+    Tool(
+        name="get_weather",
+        description="Current weather for a city.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City name"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer", "minimum": 1, "maximum": 14},
+            },
+            "required": ["city"],
+        },
+    ),
+    Tool(
+        name="search_flights",
+        description="Search flights between two airports.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "origin": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "destination": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "date": {"type": "string", "format": "date"},
+                "passengers": {"type": "integer", "minimum": 1},
+                "cabin": {"type": "string", "enum": ["economy", "business", "first"]},
+            },
+            "required": ["origin", "destination", "date"],
+        },
+    ),
+    Tool(
+        name="convert_currency",
+        description="Convert an amount between currencies.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "amount": {"type": "number"},
+                "from_currency": {"type": "string"},
+                "to_currency": {"type": "string"},
+                "rates": {"type": "array", "items": {"type": "number"}},
+            },
+            "required": ["amount", "from_currency", "to_currency"],
+        },
+    ),
+]
+
+GOOD_CALLS = [
+    ToolCall(name="get_weather", arguments={"city": "Paris", "unit": "celsius"}),
+    ToolCall(name="get_weather", arguments={"city": "Oslo", "days": 3}),
+    ToolCall(
+        name="search_flights",
+        arguments={"origin": "SFO", "destination": "JFK", "date": "2026-12-01", "passengers": 2},
+    ),
+    ToolCall(
+        name="convert_currency",
+        arguments={"amount": 120.5, "from_currency": "USD", "to_currency": "EUR"},
+    ),
+]
+BAD_CALLS = [
+    ToolCall(name="get_weather", arguments={"unit": "celsius"}),
+    ToolCall(name="get_weather", arguments={"city": "Paris", "unit": "kelvin"}),
+    ToolCall(name="search_flight", arguments={"origin": "SFO"}),
+    ToolCall(name="convert_currency", arguments={"amount": "ten", "from_currency": "USD"}),
+    ToolCall(name="get_weather", arguments='{"city": "Paris"'),
+]
+
+
+def make_samples(n: int, seed: int = 0) -> list[Sample]:
+    rng = random.Random(seed)
+    samples = []
+    for i in range(n):
+        shape = i % 5
+        if shape == 4:
+            calls = [rng.choice(BAD_CALLS), rng.choice(GOOD_CALLS)]
+        elif shape == 3:
+            calls = []
+        else:
+            calls = rng.sample(GOOD_CALLS, k=shape + 1)
+        samples.append(
+            Sample(
+                id=f"s{i}",
+                query="Plan my trip: weather, flights and money.",
+                tools=TOOLS,
+                steps=[Step(tool_calls=calls)],
+            )
+        )
+    return samples
+
+
+def rate(label: str, n: int, fn: object) -> tuple[str, float]:
+    assert callable(fn)
+    start = time.perf_counter()
+    fn()
+    return label, n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=20_000)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    samples = make_samples(args.samples)
+    lines = [s.to_json() for s in samples]
+    verifier = FormatVerifier()
+    verifier.verify(samples[0])  # compile outside the timing, as a worker would once
+
+    def verify_parsed() -> None:
+        for s in samples:
+            verifier.verify(s)
+
+    def parse_and_verify() -> None:
+        for line in lines:
+            verifier.verify(Sample.model_validate_json(line))
+
+    rows = [
+        rate("verify parsed samples", args.samples, verify_parsed),
+        rate("parse unified JSON + verify", args.samples, parse_and_verify),
+    ]
+    accepted = sum(verifier.verify(s).accepted for s in samples)
+    table = Table(title=f"Format verification, one core, {args.samples:,} samples")
+    table.add_column("measure")
+    table.add_column("samples/s", justify="right")
+    table.add_column(f"x floor ({FLOOR:,}/s)", justify="right")
+    for label, value in rows:
+        table.add_row(label, f"{value:,.0f}", f"{value / FLOOR:.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"accepted {accepted:,} of {args.samples:,} (a fifth carry a bad call)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""What a verification stage says about a sample: accepted, or rejected with a reason code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+DETAIL_LIMIT = 400
+
+
+class Reason(StrEnum):
+    """Stable reason codes. Users filter and count rejections by these; never rename one."""
+
+    unknown_tool = "unknown_tool"
+    missing_required_argument = "missing_required_argument"
+    argument_type_mismatch = "argument_type_mismatch"
+    enum_violation = "enum_violation"
+    unexpected_argument = "unexpected_argument"
+    arguments_not_json = "arguments_not_json"
+    schema_violation = "schema_violation"
+    invalid_tool_schema = "invalid_tool_schema"
+
+
+class Verdict(BaseModel):
+    """The outcome of one stage for one sample. `detail` names the argument and the rule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accepted: bool
+    stage: str
+    reason: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def accept(cls, stage: str) -> Verdict:
+        return cls(accepted=True, stage=stage)
+
+    @classmethod
+    def reject(cls, stage: str, reason: str, detail: str) -> Verdict:
+        if len(detail) > DETAIL_LIMIT:
+            detail = detail[: DETAIL_LIMIT - 1] + "…"
+        return cls(accepted=False, stage=stage, reason=str(reason), detail=detail)
