@@ -81,6 +81,9 @@ def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocumen
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as json_exc:
+        rows = _json_lines(name, text)
+        if rows is not None:
+            return CatalogDocument(name, text, rows, suffix)
         if suffix == ".json":
             raise CatalogError(
                 name, None, f"not valid JSON: {json_exc}; fix the JSON syntax"
@@ -95,6 +98,28 @@ def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocumen
                 name, where, f"neither JSON nor YAML ({problem}); fix the syntax there"
             ) from None
     return CatalogDocument(name, text, data, suffix)
+
+
+def _json_lines(name: str, text: str) -> list[Any] | None:
+    """The rows of a JSON Lines document (two or more lines, the first a JSON object or list),
+    or None when the text is not JSON Lines. A later line that is not JSON is an error."""
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    if len(lines) < 2:
+        return None
+    rows: list[Any] = []
+    for n, line in lines:
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            if not rows:
+                return None
+            raise CatalogError(
+                name, f"line {n}", f"not valid JSON Lines: {exc}; fix the JSON on this line"
+            ) from None
+        if not rows and not isinstance(row, dict | list):
+            return None
+        rows.append(row)
+    return rows
 
 
 def _describe(data: Any) -> str:

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unified import Sample, Step, Tool, ToolCall
 from verifiers import FormatVerifier, Reason, Verdict
@@ -182,3 +184,25 @@ def test_validators_are_compiled_once_per_schema() -> None:
     copy = Tool.model_validate_json(WEATHER.model_dump_json())
     verifier.verify(sample(calls[0], tools=[copy]))
     assert len(verifier._cache) == 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["get_weather", "search", "nope", ""]),
+    arguments=st.dictionaries(st.text(max_size=10), json_values, max_size=5) | st.text(max_size=40),
+)
+def test_never_raises_on_arbitrary_model_output(name: str, arguments: object) -> None:
+    verdict = FormatVerifier().verify(sample(ToolCall(name=name, arguments=arguments)))
+    assert verdict.stage == "format"
+    assert verdict.accepted == (verdict.reason is None)
+    if not verdict.accepted:
+        assert verdict.reason in set(Reason)
