@@ -1,0 +1,211 @@
+"""The `actionforge` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
+from unified.errors import ActionForgeError
+from unified.formats import FORMATS, read_samples, write_samples
+from unified.model import Tool, unified_json_schema_text
+from verifiers import FormatVerifier
+
+app = typer.Typer(
+    help="ActionForge: verified function-calling training data from your API catalogs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+catalog_app = typer.Typer(help="Inspect API catalogs.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+KindOption = Annotated[
+    str | None,
+    typer.Option("--kind", help="Catalog kind; detected from the content when omitted."),
+]
+MaxBytesOption = Annotated[
+    int, typer.Option("--max-bytes", help="Refuse catalog files larger than this.")
+]
+FromOption = Annotated[str, typer.Option("--from", help="Input format.")]
+AnswersOption = Annotated[
+    Path | None,
+    typer.Option("--answers", help="BFCL possible-answer file that goes with the questions."),
+]
+
+
+def fail(message: str) -> NoReturn:
+    """Print one readable line and exit 2."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def readable_errors() -> Iterator[None]:
+    try:
+        yield
+    except ActionForgeError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}")
+
+
+def _reader_options(answers: Path | None) -> dict[str, Any]:
+    return {"answers": answers} if answers is not None else {}
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(f"{label} {{task.completed:,}} rows"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+@catalog_app.command("show")
+def catalog_show(
+    file: Annotated[Path, typer.Argument(help="OpenAPI/Swagger, JSON function list or .py")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the tools as an OpenAI tools list.")
+    ] = False,
+    kind: KindOption = None,
+    max_bytes: MaxBytesOption = DEFAULT_MAX_BYTES,
+) -> None:
+    """Show the tools of a catalog."""
+    with readable_errors():
+        catalog = load_catalog(file, kind=kind, max_bytes=max_bytes)
+    if as_json:
+        sys.stdout.write(
+            orjson.dumps([t.openai() for t in catalog.tools], option=orjson.OPT_INDENT_2).decode()
+            + "\n"
+        )
+        return
+    title = f"{catalog.title or file.name} ({catalog.kind}, {len(catalog.tools)} tools)"
+    table = Table(title=title)
+    table.add_column("tool", style="bold")
+    table.add_column("arguments (* required)")
+    table.add_column("description", overflow="fold")
+    for tool in catalog.tools:
+        table.add_row(tool.name, _arguments_summary(tool), tool.description[:160])
+    out_console.print(table)
+
+
+def _arguments_summary(tool: Tool) -> str:
+    properties = tool.parameters.get("properties") or {}
+    required = set(tool.parameters.get("required") or [])
+    parts = []
+    for name, schema in properties.items():
+        kind = schema.get("type", "any") if isinstance(schema, dict) else "any"
+        if isinstance(kind, list):
+            kind = "|".join(map(str, kind))
+        parts.append(f"{name}{'*' if name in required else ''}: {kind}")
+    return ", ".join(parts)
+
+
+@app.command()
+def convert(
+    input_file: Annotated[Path, typer.Argument(metavar="IN", help="Dataset file to read.")],
+    from_format: FromOption,
+    to_format: Annotated[str, typer.Option("--to", help="Output format.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output file; standard output when omitted.")
+    ] = None,
+    answers: AnswersOption = None,
+) -> None:
+    """Convert a dataset between formats, row by row."""
+    with readable_errors():
+        FORMATS.get(from_format)
+        FORMATS.get(to_format)
+        samples = read_samples(input_file, from_format, **_reader_options(answers))
+        with _progress("converted") as progress:
+            task = progress.add_task("convert")
+
+            def counted() -> Iterator[Any]:
+                for sample in samples:
+                    yield sample
+                    progress.advance(task)
+
+            written = write_samples(counted(), out if out is not None else sys.stdout, to_format)
+    if out is not None:
+        err_console.print(f"wrote {written:,} rows to {out}", highlight=False)
+
+
+@app.command()
+def verify(
+    input_file: Annotated[Path, typer.Argument(metavar="IN", help="Dataset file to verify.")],
+    from_format: FromOption,
+    out: Annotated[Path, typer.Option("--out", help="Where to write one verdict per row.")],
+    catalog: Annotated[
+        Path | None,
+        typer.Option("--catalog", help="Check calls against this catalog's tools, not the row's."),
+    ] = None,
+    answers: AnswersOption = None,
+) -> None:
+    """Verify every row's tool calls; write one verdict per input row, in input order."""
+    counts: Counter[str] = Counter()
+    verifier = FormatVerifier()
+    with readable_errors():
+        FORMATS.get(from_format)
+        tools = load_catalog(catalog).tools if catalog is not None else None
+        samples = read_samples(input_file, from_format, **_reader_options(answers))
+        with out.open("wb") as sink, _progress("verified") as progress:
+            task = progress.add_task("verify")
+            for index, sample in enumerate(samples):
+                verdict = verifier.verify(sample, tools)
+                counts[verdict.reason or "accepted"] += 1
+                row = {"index": index, "id": sample.id, **verdict.model_dump()}
+                sink.write(orjson.dumps(row) + b"\n")
+                progress.advance(task)
+    _print_counts(counts, out)
+
+
+def _print_counts(counts: Counter[str], out: Path) -> None:
+    total = sum(counts.values())
+    table = Table(title=f"{total:,} rows verified (format stage)")
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    table.add_column("share", justify="right")
+    accepted = counts.pop("accepted", 0)
+    table.add_row("[green]accepted[/]", f"{accepted:,}", f"{accepted / max(total, 1):.1%}")
+    for reason, n in counts.most_common():
+        table.add_row(f"[red]{reason}[/]", f"{n:,}", f"{n / max(total, 1):.1%}")
+    out_console.print(table)
+    out_console.print(f"verdicts written to {out}", highlight=False)
+
+
+@app.command()
+def formats() -> None:
+    """List the dataset formats and catalog kinds this version reads and writes."""
+    out_console.print("dataset formats: " + ", ".join(FORMATS.names()), highlight=False)
+    out_console.print("catalog kinds: " + ", ".join(LOADERS.names()), highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a unified sample (published as docs/unified-sample.schema.json)."""
+    sys.stdout.write(unified_json_schema_text())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
