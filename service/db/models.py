@@ -1,0 +1,140 @@
+"""The database: catalogs, jobs, their batches, samples and verdicts.
+
+The database is the source of truth; the queue only says which batch to work on next. Sample
+ids are deterministic (job, batch, position), so a batch re-run after a crash overwrites its own
+rows instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
+
+
+class BatchStatus(StrEnum):
+    planned = "planned"
+    generated = "generated"
+    verified = "verified"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class SampleStatus(StrEnum):
+    generated = "generated"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012
+        dict[str, Any]: JsonType,
+        list[Any]: JsonType,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class CatalogRecord(Base):
+    """A loaded catalog: its normalised tools and the hash of the original document."""
+
+    __tablename__ = "catalogs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    tools: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRecord(Base):
+    """A generation job: its spec, status, error and the counts of its funnel."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    catalog_id: Mapped[str] = mapped_column(ForeignKey("catalogs.id"), index=True)
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BatchRecord(Base):
+    """A slice of a job that one generate task and one verify task handle."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("job_id", "index"),)
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.planned, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SampleRecord(Base):
+    """One generated sample (unified JSON) and where verification left it."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        Index("ix_samples_job_status_position", "job_id", "status", "position"),
+        Index("ix_samples_job_reason", "job_id", "reason"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=SampleStatus.generated)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VerdictRecord(Base):
+    """What one verification stage said about one sample."""
+
+    __tablename__ = "verdicts"
+
+    sample_id: Mapped[str] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    accepted: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
