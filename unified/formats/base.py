@@ -15,7 +15,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
-import ijson  # type: ignore[import-untyped]
+import ijson
 import orjson
 from pydantic import ValidationError
 
