@@ -5,18 +5,17 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from service.commands import register_service_commands
+from service.console import err_console, out_console, readable_errors
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
-from unified.errors import ActionForgeError
 from unified.formats import FORMATS, read_samples, write_samples
 from unified.model import Tool, unified_json_schema_text
 from verifiers import FormatVerifier
@@ -30,9 +29,6 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Inspect API catalogs.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-out_console = Console()
-err_console = Console(stderr=True)
-
 KindOption = Annotated[
     str | None,
     typer.Option("--kind", help="Catalog kind; detected from the content when omitted."),
@@ -45,23 +41,6 @@ AnswersOption = Annotated[
     Path | None,
     typer.Option("--answers", help="BFCL possible-answer file that goes with the questions."),
 ]
-
-
-def fail(message: str) -> NoReturn:
-    """Print one readable line and exit 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def readable_errors() -> Iterator[None]:
-    try:
-        yield
-    except ActionForgeError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        fail(f"{where}{exc.strerror or exc}")
 
 
 def _reader_options(answers: Path | None) -> dict[str, Any]:
@@ -201,6 +180,36 @@ def formats() -> None:
 def schema() -> None:
     """Print the JSON Schema of a unified sample (published as docs/unified-sample.schema.json)."""
     sys.stdout.write(unified_json_schema_text())
+
+
+# --- service: serve, run, submit, status, export (bodies in service/commands/) ------------
+
+register_service_commands(app)
+
+
+# --- service: worker (body in service/worker.py) -------------------------------------------
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str,
+        typer.Option(
+            "-Q", "--queues", help="Comma-separated queues to work: generate, verify, train."
+        ),
+    ] = "generate,verify",
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Pool processes; default: CPU cores."),
+    ] = None,
+) -> None:
+    """Work batches from the queues until stopped (applies migrations first)."""
+    from service.worker import worker_cli
+
+    worker_cli(queues, concurrency)
+
+
+# --- end service: worker -------------------------------------------------------------------
 
 
 def main() -> None:

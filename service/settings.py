@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from unified.catalogs import DEFAULT_MAX_BYTES
 
 EMBEDDED = "embedded"
+ENV_PREFIX = "AF_"
+
+# Never echoed back in error messages: URLs may carry passwords, keys are secrets.
+_SECRET_SETTINGS = {"api_keys", "database_url", "broker_url"}
 
 
 class Settings(BaseSettings):
@@ -20,7 +28,7 @@ class Settings(BaseSettings):
     `data_dir`, no external service.
     """
 
-    model_config = SettingsConfigDict(env_prefix="AF_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
         Path("data"), description="Where the embedded database, queue and exports live."
@@ -33,22 +41,53 @@ class Settings(BaseSettings):
         description="Celery broker URL (redis://..., amqp://...); 'embedded': a SQLite-backed "
         "queue in data_dir, worked by `actionforge serve` itself.",
     )
-    api_keys: list[str] = Field(
+    api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Keys accepted in the X-API-Key header; empty: the API is open.",
+        description="Keys accepted in the X-API-Key header, comma-separated or a JSON list; "
+        "empty: the API is open.",
     )
     batch_size: int = Field(50, ge=1, le=10_000, description="Samples per generate/verify task.")
     max_catalog_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="Largest catalog accepted.")
     task_time_limit: int = Field(600, ge=10, description="Hard time limit of one task, seconds.")
+    api_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where `actionforge submit`, `status` and `export` reach the API.",
+    )
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sqlite", "postgresql")):
+        if value is None:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
             raise ValueError(
-                f"AF_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {value!r}"
+                "AF_DATABASE_URL is not a URL; give e.g. postgresql://user:password@host/db "
+                "or sqlite:////absolute/path.db"
+            ) from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            shown = url.render_as_string(hide_password=True)
+            raise ValueError(
+                f"AF_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {shown!r}"
             )
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"AF_API_KEYS starts with '[' but is not a JSON list ({exc.msg}); "
+                    "give a JSON list of strings or comma-separated keys"
+                ) from None
+        return [key.strip() for key in text.split(",") if key.strip()]
 
     @field_validator("api_keys")
     @classmethod
@@ -78,3 +117,18 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One line naming each refused `AF_*` setting and why, for the CLI and the logs."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = ENV_PREFIX + field.upper()
+        message = error["msg"].removeprefix("Value error, ")
+        if not message.startswith(name):
+            message = f"{name}: {message}"
+        if field not in _SECRET_SETTINGS and "input" in error:
+            message += f" (got {error['input']!r})"
+        problems.append(message)
+    return "invalid settings: " + "; ".join(problems)

@@ -12,11 +12,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime
 
-JsonType = JSON().with_variant(JSONB(), "postgresql")
+# Plain JSON, not JSONB: JSONB reorders object keys, and exports must give back the samples
+# (schemas, arguments) exactly as they were written.
+JsonType = JSON()
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,181 @@
+"""The template generator: samples of every query style from a catalog's tools, without an LLM.
+
+Arguments come from each parameter's JSON Schema (`generators.schema_values`), queries from the
+Jinja templates (`generators.phrasebook`). Sample i of a request depends only on the tools, the
+request's seed, styles and options, and i: its random generator is seeded from (seed, i).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from generators.base import GenerationRequest
+from generators.errors import GenerationError
+from generators.phrasebook import PhraseBook, bundled_templates_dir
+from generators.phrasing import Ask
+from generators.sample_tools import CatalogTools
+from generators.styles import STYLES, Draft, make_draft
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+
+GENERATOR_NAME = "template"
+OPTIONS = ("templates_dir", "created")
+"""Request options the template generator reads; any other option is refused."""
+
+
+class TemplateGenerator:
+    """Makes samples of every query style from tools with Faker-sampled arguments and Jinja
+    templates; deterministic for a request's seed.
+
+    `templates_dir` (here or as the request option of that name) points at a directory of one's
+    own templates instead of the bundled ones. `meta.created` is the time `generate` was called,
+    or the request option `created` (an ISO date-time) when samples must be identical to the
+    byte; every other field depends only on the tools, the request and the sample's index.
+    """
+
+    def __init__(self, templates_dir: str | Path | None = None) -> None:
+        self._default_dir = Path(templates_dir) if templates_dir else bundled_templates_dir()
+        self._books: dict[Path, PhraseBook] = {}
+        self._catalogs: dict[tuple[str, ...], CatalogTools] = {}
+        self.phrasebook(self._default_dir)
+
+    def phrasebook(self, directory: Path) -> PhraseBook:
+        """The loaded templates of `directory`, loaded once per generator."""
+        book = self._books.get(directory)
+        if book is None:
+            book = self._books[directory] = PhraseBook(directory)
+        return book
+
+    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
+        """`request.n` samples with ids `f"{request.id_prefix}{i}"`, styles drawn by weight."""
+        book, created = self._read_options(request)
+        weights = _style_weights(request)
+        catalog = self._catalog(tools)
+        return [self._sample(i, catalog, book, weights, request, created) for i in range(request.n)]
+
+    def _read_options(self, request: GenerationRequest) -> tuple[PhraseBook, datetime]:
+        unknown = sorted(set(request.options) - set(OPTIONS))
+        if unknown:
+            raise GenerationError(
+                f"template generator: unknown option '{unknown[0]}'; "
+                f"known options: {', '.join(OPTIONS)}"
+            )
+        directory = request.options.get("templates_dir")
+        book = self.phrasebook(Path(directory)) if directory else self.phrasebook(self._default_dir)
+        created = request.options.get("created")
+        if created is None:
+            return book, datetime.now(UTC)
+        try:
+            moment = created if isinstance(created, datetime) else datetime.fromisoformat(created)
+        except (TypeError, ValueError):
+            raise GenerationError(
+                f"template generator: option 'created' is {created!r}, not an ISO 8601 "
+                "date-time; give one like '2026-01-31T12:00:00+00:00'"
+            ) from None
+        return book, moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def _catalog(self, tools: Sequence[Tool]) -> CatalogTools:
+        if not tools:
+            raise GenerationError(
+                "template generator: the catalog has no tools; load a catalog with at least one"
+            )
+        key = tuple(tool.model_dump_json() for tool in tools)
+        catalog = self._catalogs.get(key)
+        if catalog is None:
+            if len(self._catalogs) >= 8:
+                self._catalogs.pop(next(iter(self._catalogs)))
+            catalog = self._catalogs[key] = CatalogTools(tools)
+        return catalog
+
+    def _sample(
+        self,
+        index: int,
+        catalog: CatalogTools,
+        book: PhraseBook,
+        weights: list[tuple[QueryStyle, float]],
+        request: GenerationRequest,
+        created: datetime,
+    ) -> Sample:
+        rng = random.Random(_sample_seed(request.seed, index))
+        requested = _pick_style(weights, rng)
+        draft = make_draft(requested, catalog, rng)
+        if draft.style is QueryStyle.irrelevance:
+            source = draft.phrased_from
+            ask = source.ask(draft.phrased_arguments, {}) if source is not None else None
+            query = book.irrelevant_query(ask, rng)
+            steps = [Step(answer=book.refusal([t.tool.name for t in draft.shown], rng))]
+        else:
+            asks = _asks(draft)
+            query = book.query(draft.style, asks, rng)
+            calls = [ToolCall(name=tool.tool.name, arguments=args) for tool, args in draft.calls]
+            steps = [Step(tool_calls=calls)]
+        extra: dict[str, Any] = {"index": index, "requested_style": requested.value}
+        if draft.style is QueryStyle.irrelevance:
+            phrased = draft.phrased_from
+            extra["phrased_from"] = phrased.tool.name if phrased is not None else None
+        first = draft.calls[0][0] if draft.calls else draft.phrased_from
+        document = first.document if first is not None else None
+        return Sample(
+            id=f"{request.id_prefix}{index}",
+            task_instruction=book.task_instruction,
+            tools=[tool.copy() for tool in draft.shown],
+            format_instruction=book.format_instruction,
+            query=query,
+            steps=steps,
+            meta=SampleMeta(
+                style=draft.style,
+                source=f"{GENERATOR_NAME}:{document}" if document else GENERATOR_NAME,
+                generator=GENERATOR_NAME,
+                seed=request.seed,
+                created=created,
+                extra=extra,
+            ),
+        )
+
+
+def _sample_seed(seed: int, index: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _style_weights(request: GenerationRequest) -> list[tuple[QueryStyle, float]]:
+    unsupported = [s.value for s, w in request.styles.items() if w > 0 and s not in STYLES]
+    if unsupported:
+        raise GenerationError(
+            f"template generator: cannot make '{unsupported[0]}' samples; remove it from "
+            f"styles or give it weight 0 (it makes: {', '.join(s.value for s in STYLES)})"
+        )
+    if any(weight < 0 for weight in request.styles.values()):
+        raise GenerationError(
+            "template generator: style weights must be zero or more; fix the negative weight"
+        )
+    weights = [(style, float(request.styles.get(style, 0.0))) for style in STYLES]
+    weights = [(style, weight) for style, weight in weights if weight > 0]
+    if not weights:
+        raise GenerationError("template generator: give at least one style a weight above zero")
+    return weights
+
+
+def _pick_style(weights: list[tuple[QueryStyle, float]], rng: random.Random) -> QueryStyle:
+    point = rng.random() * sum(weight for _, weight in weights)
+    for style, weight in weights:
+        point -= weight
+        if point < 0:
+            return style
+    return weights[-1][0]
+
+
+def _asks(draft: Draft) -> list[Ask]:
+    """One ask per call in call order, except that the calls of a tool whose parallel calls
+    vary one argument make one ask, whose clause lists every value."""
+    asks: list[Ask] = []
+    for tool, arguments in draft.calls:
+        axis = draft.axes.get(tool.tool.name, {})
+        if axis and any(ask.tool == tool.tool.name for ask in asks):
+            continue
+        asks.append(tool.ask(arguments, axis))
+    return asks

@@ -1,0 +1,48 @@
+"""The FastAPI application: routes under `/v1`, OpenAPI docs at `/docs`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from service.api.deps import require_api_key
+from service.api.errors import install_error_handlers
+from service.api.routes import catalogs, export, health, jobs, samples
+from service.db.engine import make_engine, session_factory
+from service.settings import Settings
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """An API app over the database `settings` name. It does not migrate the database: `serve`
+    does that before it starts the app."""
+
+    engine = make_engine(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="ActionForge",
+        summary="Verified function-calling training data from your API catalogs.",
+        version=health.package_version(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+
+    open_routes = APIRouter(prefix=API_PREFIX)
+    open_routes.include_router(health.router)
+    keyed_routes = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
+    for module in (catalogs, jobs, samples, export):
+        keyed_routes.include_router(module.router)
+    app.include_router(open_routes)
+    app.include_router(keyed_routes)
+    return app

@@ -1,0 +1,133 @@
+"""`/v1/catalogs`: upload a catalog document, read the stored catalogs and their tools."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from service.api.catalog_upload import CatalogUpload, read_catalog_upload
+from service.api.deps import SessionDep, SessionsDep, SettingsDep
+from service.api.schemas import CatalogPublic, CatalogsPublic, Message
+from service.db.models import CatalogRecord
+from service.errors import NotFound
+from unified.catalogs import load_catalog_bytes
+
+router = APIRouter(prefix="/catalogs", tags=["catalogs"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The catalog: an OpenAPI 3.x / Swagger 2.0 document, a JSON list of "
+        "function schemas (OpenAI, xLAM or BFCL style) or a Python module.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["content"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "content": {"type": "string"},
+                                "kind": {"type": "string"},
+                            },
+                            "additionalProperties": False,
+                        },
+                        {"description": "The catalog document itself."},
+                    ]
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string"},
+                    },
+                }
+            },
+            "application/yaml": {"schema": {"type": "string"}},
+            "text/x-python": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Message, "description": "The catalog is over AF_MAX_CATALOG_BYTES."},
+    422: {"model": Message, "description": "The catalog cannot be loaded; the detail says where."},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+    responses=_ERRORS,
+)
+async def upload_catalog(
+    request: Request,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    name: Annotated[
+        str | None, Query(description="Document name for a raw body (its suffix helps).")
+    ] = None,
+    kind: Annotated[
+        str | None, Query(description="Catalog kind; detected from the content when omitted.")
+    ] = None,
+) -> CatalogPublic:
+    """Load a catalog document into normalised tools and store it."""
+    upload = await read_catalog_upload(request, settings.max_catalog_bytes, name, kind)
+    record = await run_in_threadpool(_store, sessions, upload, settings.max_catalog_bytes)
+    return CatalogPublic.model_validate(record)
+
+
+def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int) -> CatalogRecord:
+    catalog = load_catalog_bytes(upload.raw, upload.name, kind=upload.kind, max_bytes=max_bytes)
+    record = CatalogRecord(
+        id=uuid.uuid4().hex,
+        name=upload.name,
+        kind=catalog.kind,
+        title=catalog.title,
+        sha256=catalog.sha256,
+        tools=[
+            tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in catalog.tools
+        ],
+    )
+    with sessions() as session, session.begin():
+        session.add(record)
+    return record
+
+
+@router.get("")
+def list_catalogs(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CatalogsPublic:
+    """The stored catalogs, newest first."""
+    count = session.scalar(select(func.count()).select_from(CatalogRecord)) or 0
+    records = session.scalars(
+        select(CatalogRecord)
+        .order_by(CatalogRecord.created_at.desc(), CatalogRecord.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return CatalogsPublic(data=[CatalogPublic.model_validate(r) for r in records], count=count)
+
+
+@router.get("/{catalog_id}", responses={404: {"model": Message}})
+def read_catalog(session: SessionDep, catalog_id: str) -> CatalogPublic:
+    """One stored catalog with its tools."""
+    record = session.get(CatalogRecord, catalog_id)
+    if record is None:
+        raise NotFound(
+            f"catalog '{catalog_id}' does not exist; upload it with POST /v1/catalogs "
+            "or list the stored ones with GET /v1/catalogs"
+        )
+    return CatalogPublic.model_validate(record)

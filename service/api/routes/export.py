@@ -1,0 +1,52 @@
+"""`GET /v1/jobs/{id}/export`: stream a job's accepted samples as a dataset file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from service.api.deps import JobDep, SessionsDep
+from service.api.schemas import Message
+from service.db.models import FINISHED
+from service.export import accepted_chunks, export_bytes, file_name, media_type
+from service.schemas import ExportFormat
+
+router = APIRouter(prefix="/jobs", tags=["export"])
+
+JOB_STATUS_HEADER = "X-Job-Status"
+COMPLETE_HEADER = "X-Export-Complete"
+
+
+@router.get(
+    "/{job_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {}},
+            "description": "The accepted samples, streamed in position order.",
+        },
+        404: {"model": Message},
+    },
+)
+def export_job(
+    sessions: SessionsDep,
+    job: JobDep,
+    fmt: Annotated[
+        ExportFormat, Query(alias="format", description="Dataset format of the file.")
+    ] = "unified",
+) -> StreamingResponse:
+    """Stream the samples accepted so far, in position order.
+
+    A job that has not finished can be exported too: the file holds what is accepted when each
+    chunk is read. The `X-Job-Status` header gives the job's status when the export started and
+    `X-Export-Complete` whether that status was final (succeeded, failed or cancelled).
+    """
+    body = export_bytes(accepted_chunks(sessions, job.id), fmt)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file_name(job.id, fmt)}"',
+        JOB_STATUS_HEADER: job.status,
+        COMPLETE_HEADER: "true" if job.status in FINISHED else "false",
+    }
+    return StreamingResponse(body, media_type=media_type(fmt), headers=headers)

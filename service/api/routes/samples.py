@@ -1,0 +1,103 @@
+"""`GET /v1/jobs/{id}/samples`: a job's samples in position order, a page at a time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from service.api.deps import JobDep, SessionDep
+from service.api.schemas import Message, SamplePublic, SamplesPublic, VerdictPublic
+from service.db.models import SampleRecord, SampleStatus, VerdictRecord
+from service.errors import InvalidRequest
+from unified.model import Sample
+
+router = APIRouter(prefix="/jobs", tags=["samples"])
+
+
+def encode_cursor(position: int) -> str:
+    """An opaque cursor for the page after the sample at `position`."""
+    return base64.urlsafe_b64encode(orjson.dumps({"after": position})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor from `encode_cursor` points after; `InvalidRequest` otherwise."""
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = data["after"]
+        if not isinstance(after, int) or isinstance(after, bool):
+            raise TypeError(after)
+        return after
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise InvalidRequest(
+            f"query parameter 'cursor' ({cursor!r}) is not a cursor this API gave; pass the "
+            "next_cursor of the previous page unchanged, or leave it out for the first page"
+        ) from None
+
+
+@router.get("/{job_id}/samples", responses={404: {"model": Message}})
+def list_samples(
+    session: SessionDep,
+    job: JobDep,
+    sample_status: Annotated[
+        SampleStatus | None, Query(alias="status", description="Only samples in this status.")
+    ] = None,
+    reason: Annotated[
+        str | None, Query(description="Only samples rejected for this reason code.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(description="The next_cursor of the previous page.")
+    ] = None,
+) -> SamplesPublic:
+    """The samples of a job with each stage's verdict, filtered by status and reason."""
+    where: list[ColumnElement[bool]] = [SampleRecord.job_id == job.id]
+    if sample_status is not None:
+        where.append(SampleRecord.status == sample_status)
+    if reason is not None:
+        where.append(SampleRecord.reason == reason)
+    count = session.scalar(select(func.count()).select_from(SampleRecord).where(*where)) or 0
+    if cursor is not None:
+        where.append(SampleRecord.position > decode_cursor(cursor))
+    records = session.scalars(
+        select(SampleRecord).where(*where).order_by(SampleRecord.position).limit(limit + 1)
+    ).all()
+    page, more = records[:limit], len(records) > limit
+    verdicts = _verdicts(session, [record.id for record in page])
+    return SamplesPublic(
+        data=[
+            SamplePublic(
+                id=record.id,
+                position=record.position,
+                status=SampleStatus(record.status),
+                stage=record.stage,
+                reason=record.reason,
+                verdicts=verdicts.get(record.id, []),
+                sample=Sample.model_validate(record.data),
+            )
+            for record in page
+        ],
+        count=count,
+        next_cursor=encode_cursor(page[-1].position) if more else None,
+    )
+
+
+def _verdicts(session: Session, sample_ids: Sequence[str]) -> dict[str, list[VerdictPublic]]:
+    found: dict[str, list[VerdictPublic]] = defaultdict(list)
+    if not sample_ids:
+        return found
+    rows = session.scalars(
+        select(VerdictRecord)
+        .where(VerdictRecord.sample_id.in_(sample_ids))
+        .order_by(VerdictRecord.sample_id, VerdictRecord.created_at, VerdictRecord.stage)
+    )
+    for row in rows:
+        found[row.sample_id].append(VerdictPublic.model_validate(row))
+    return found

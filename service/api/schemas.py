@@ -1,0 +1,132 @@
+"""Response bodies of the REST API: `XPublic` for one record, `XsPublic(data, count)` for a page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from service.db.models import JobStatus, SampleStatus
+from service.schemas import JobSpec
+from unified.model import Sample, Tool
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Message(BaseModel):
+    """An error or a notice: what happened and what to change."""
+
+    detail: str
+
+
+class Health(BaseModel):
+    """Whether the API answers and reaches its database."""
+
+    status: str = "ok"
+    database: str
+    version: str
+
+
+class CatalogPublic(_Public):
+    """A stored catalog and its normalised tools."""
+
+    id: str
+    name: str
+    kind: str
+    title: str | None
+    sha256: str = Field(description="SHA-256 of the document as uploaded.")
+    tools: list[Tool]
+    created_at: UtcDatetime
+
+
+class CatalogsPublic(BaseModel):
+    """A page of catalogs, newest first, and how many there are in all."""
+
+    data: list[CatalogPublic]
+    count: int
+
+
+class StageCounts(BaseModel):
+    """How many samples one verification stage passed and rejected."""
+
+    passed: int = 0
+    rejected: int = 0
+
+
+class JobCounts(BaseModel):
+    """A job's funnel: samples generated, accepted and rejected, per stage and per reason."""
+
+    model_config = ConfigDict(extra="allow")
+
+    generated: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    by_stage: dict[str, StageCounts] = Field(
+        default_factory=dict, description="Per verification stage, in the job's stage order."
+    )
+    by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Rejected samples per reason code, most common first."
+    )
+    batches: dict[str, int] = Field(default_factory=dict, description="Batches per status.")
+
+
+class JobPublic(_Public):
+    """A job: its spec, where it stands, its error if it failed, and its counts."""
+
+    id: str
+    catalog_id: str
+    status: JobStatus
+    error: str | None
+    spec: JobSpec
+    counts: JobCounts
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    updated_at: UtcDatetime
+
+
+class JobsPublic(BaseModel):
+    """A page of jobs, newest first, and how many match in all."""
+
+    data: list[JobPublic]
+    count: int
+
+
+class VerdictPublic(_Public):
+    """What one verification stage said about a sample."""
+
+    stage: str
+    accepted: bool
+    reason: str | None
+    detail: str | None
+
+
+class SamplePublic(BaseModel):
+    """A sample of a job: where verification left it, each stage's verdict, and the sample."""
+
+    id: str
+    position: int
+    status: SampleStatus
+    stage: str | None = Field(description="The last stage that judged the sample.")
+    reason: str | None = Field(description="Why it was rejected; null when it was not.")
+    verdicts: list[VerdictPublic]
+    sample: Sample
+
+
+class SamplesPublic(BaseModel):
+    """A page of samples in position order; pass `next_cursor` as `cursor` for the next page."""
+
+    data: list[SamplePublic]
+    count: int = Field(description="How many samples match the filters in all.")
+    next_cursor: str | None = Field(description="Null on the last page.")

@@ -1,0 +1,91 @@
+"""Running the API with uvicorn in a background thread, for `actionforge run` and the tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+from unified.errors import ActionForgeError
+
+_START_TIMEOUT_S = 60.0
+
+
+class BackgroundServer:
+    """Serves an app with uvicorn in a daemon thread on `host:port` (port 0: any free port).
+
+    Use it as a context manager: on entry the server is accepting connections at `url`; on exit
+    it has shut down (lifespan shutdown included).
+    """
+
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._log_level = log_level
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL the server answers at."""
+        if self._socket is None:
+            raise RuntimeError("the server has not been started")
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Bind the socket, start serving, and return once the server accepts connections."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise ActionForgeError(
+                f"cannot listen on {self._host}:{self._port} ({exc.strerror}); "
+                "pick another --port or stop what is using it"
+            ) from None
+        self._socket = sock
+        config = uvicorn.Config(self._app, log_level=self._log_level, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                url = self.url
+                self.stop()
+                raise ActionForgeError(f"the API server did not start at {url}; see its log")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Ask the server to finish its requests and stop; wait until it has."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        if self._socket is not None:
+            self._socket.close()
+
+    def __enter__(self) -> BackgroundServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,131 @@
+"""The service's commands: `serve`, `run`, `submit`, `status` and `export`.
+
+Only the options live here; each body is imported when its command runs (from `jobs` and
+`local`), so that other commands start without loading the web stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.console import readable_errors
+from unified.formats import writable_formats
+
+CatalogArgument = Annotated[
+    Path,
+    typer.Argument(help="OpenAPI/Swagger document, JSON function list or Python module."),
+]
+JobIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The job's id.")]
+CountOption = Annotated[int, typer.Option("--n", min=1, help="Samples to generate.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Same seed, same samples.")]
+StylesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--styles", help="Query style weights, e.g. simple=1,parallel=2; default: the built-in mix."
+    ),
+]
+GeneratorOption = Annotated[
+    str | None, typer.Option("--generator", help="Generator name; default: template.")
+]
+VerifyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--verify", help="Verification stages in order, comma-separated; default: format."
+    ),
+]
+KindOption = Annotated[
+    str | None,
+    typer.Option("--kind", help="Catalog kind; detected from the content when omitted."),
+]
+UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL; default: AF_API_URL.")]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format", help=f"Dataset format: {', '.join([*writable_formats(), 'parquet'])}."
+    ),
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the REST API (docs at /docs); with no AF_BROKER_URL, also the workers."""
+    from service.commands.local import serve_api
+
+    serve_api(host, port)
+
+
+def run(
+    catalog: CatalogArgument,
+    n: CountOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Dataset file to write; default: <catalog name>.jsonl."),
+    ] = None,
+    fmt: FormatOption = "unified",
+    seed: SeedOption = 0,
+    styles: StylesOption = None,
+    generator: GeneratorOption = None,
+    verify: VerifyOption = None,
+    kind: KindOption = None,
+) -> None:
+    """Run a whole job here and write its dataset (starts and stops the API and workers)."""
+    from service.commands.jobs import job_spec, run_here
+
+    with readable_errors():
+        spec = job_spec(n, seed, styles, generator, verify)
+    run_here(catalog, spec, kind, fmt, out)
+
+
+def submit(
+    catalog: CatalogArgument,
+    n: CountOption,
+    seed: SeedOption = 0,
+    styles: StylesOption = None,
+    generator: GeneratorOption = None,
+    verify: VerifyOption = None,
+    kind: KindOption = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show live progress until the job finishes.")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """Upload a catalog and submit a job over it to a running API; print the job id."""
+    from service.commands.jobs import job_spec, submit_job
+
+    with readable_errors():
+        spec = job_spec(n, seed, styles, generator, verify)
+    submit_job(catalog, spec, kind, wait, url)
+
+
+def status(
+    job_id: JobIdArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Show a job: its status, its funnel and, if it failed, its error."""
+    from service.commands.jobs import show_status
+
+    show_status(job_id, as_json, url)
+
+
+def export(
+    job_id: JobIdArgument,
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: FormatOption = "unified",
+    url: UrlOption = None,
+) -> None:
+    """Stream a job's accepted samples from a running API into a dataset file."""
+    from service.commands.jobs import export_job
+
+    export_job(job_id, fmt, out, url)
+
+
+def register_service_commands(app: typer.Typer) -> None:
+    """Add the service's commands to the `actionforge` app."""
+    for command in (serve, run, submit, status, export):
+        app.command()(command)

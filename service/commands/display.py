@@ -1,0 +1,120 @@
+"""How the CLI shows a job: live progress while it runs, and its funnel once it has finished."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from service.api.schemas import JobPublic
+from service.client import ActionForgeClient
+from service.console import err_console, out_console
+
+_COUNTS = (
+    "{task.completed:,}/{task.total:,} · accepted [green]{task.fields[accepted]:,}[/] · "
+    "rejected [red]{task.fields[rejected]:,}[/]"
+)
+
+
+def follow_job(client: ActionForgeClient, job: JobPublic) -> JobPublic:
+    """Poll a job until it finishes, showing its counts live on a terminal; the final job."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.fields[status]}"),
+        BarColumn(bar_width=16),
+        TextColumn(_COUNTS),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("job", total=job.spec.n, status=job.status, accepted=0, rejected=0)
+
+        def show(current: JobPublic) -> None:
+            counts = current.counts
+            progress.update(
+                task,
+                completed=counts.accepted + counts.rejected,
+                status=current.status,
+                accepted=counts.accepted,
+                rejected=counts.rejected,
+            )
+
+        return client.wait(job.id, show)
+
+
+def funnel_table(job: JobPublic) -> Table:
+    """The job's funnel: requested, generated, each verification stage, accepted."""
+    counts = job.counts
+    table = Table()
+    table.add_column("step")
+    table.add_column("samples", justify="right")
+    table.add_column("dropped", justify="right")
+    table.add_column("of generated", justify="right")
+    generated = counts.generated
+    table.add_row("requested", f"{job.spec.n:,}", "", "")
+    table.add_row("generated", f"{generated:,}", _dropped(job.spec.n - generated), "")
+    for stage in _stages(job):
+        stage_counts = counts.by_stage.get(stage)
+        passed = stage_counts.passed if stage_counts else 0
+        rejected = stage_counts.rejected if stage_counts else 0
+        table.add_row(f"  {stage}", f"{passed:,}", _dropped(rejected), _share(passed, generated))
+    table.add_row(
+        "[bold green]accepted[/]",
+        f"[bold]{counts.accepted:,}[/]",
+        "",
+        _share(counts.accepted, generated),
+    )
+    return table
+
+
+def reasons_table(job: JobPublic) -> Table | None:
+    """The job's rejections per reason code, most common first; None when there were none."""
+    reasons = job.counts.by_reason
+    if not reasons:
+        return None
+    table = Table(title="rejected, by reason", title_justify="left", title_style="bold")
+    table.add_column("reason", style="red")
+    table.add_column("samples", justify="right")
+    table.add_column("of generated", justify="right")
+    for reason, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(reason, f"{n:,}", _share(n, job.counts.generated))
+    return table
+
+
+def print_funnel(job: JobPublic, console: Console = out_console) -> None:
+    """Print the job's funnel, its rejections by reason, and its error if it failed."""
+    console.print(f"[bold]job {job.id}: {job.status}[/]{_duration(job)}", highlight=False)
+    console.print(funnel_table(job))
+    reasons = reasons_table(job)
+    if reasons is not None:
+        console.print(reasons)
+    if job.error:
+        console.print(f"[bold red]job error:[/] {job.error}", highlight=False, soft_wrap=True)
+
+
+def _stages(job: JobPublic) -> list[str]:
+    listed = list(job.spec.verify)
+    return listed + [stage for stage in job.counts.by_stage if stage not in listed]
+
+
+def _dropped(n: int) -> str:
+    return f"[red]-{n:,}[/]" if n > 0 else ""
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else ""
+
+
+def _duration(job: JobPublic) -> str:
+    if job.finished_at is None:
+        return ""
+    seconds = (job.finished_at - job.created_at).total_seconds()
+    rate = f", {job.counts.generated / seconds:,.1f} samples/s" if seconds > 0 else ""
+    return f" in {seconds:,.1f} s{rate}"

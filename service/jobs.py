@@ -1,0 +1,322 @@
+"""A job's life: create it with its planned batches, enqueue it, cancel it, count its funnel,
+finish or fail it, and recover its unfinished batches after a worker or queue was lost.
+
+Plain functions over a SQLAlchemy Session; the API, the CLI and the Celery tasks call them.
+Functions that take a Session leave committing to the caller unless they say otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from generators.base import GENERATORS
+from service.db.models import (
+    FINISHED,
+    BatchRecord,
+    BatchStatus,
+    CatalogRecord,
+    JobRecord,
+    JobStatus,
+    SampleRecord,
+    SampleStatus,
+    VerdictRecord,
+    utcnow,
+)
+from service.errors import InvalidRequest, NotFound
+from service.schemas import JobSpec
+from service.settings import Settings, get_settings
+from unified.errors import UnknownNameError
+from verifiers.stages import check_stage_names
+
+ACTIVE_JOB = (JobStatus.queued, JobStatus.running)
+OPEN_BATCH = (BatchStatus.planned, BatchStatus.generated)
+# Workers refresh a running job's counts at most this often (the query scans the job's rows).
+PROGRESS_REFRESH_SECONDS = 2.0
+
+
+def derive_seed(job_seed: int, index: int) -> int:
+    """The seed of batch `index` of a job seeded `job_seed`: stable, and distinct per batch."""
+    digest = hashlib.sha256(f"{job_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1  # fits a signed 32-bit column
+
+
+def plan_batches(job_id: str, n: int, batch_size: int, job_seed: int) -> list[BatchRecord]:
+    """Split `n` samples into batches of `batch_size` (the last may be smaller)."""
+    return [
+        BatchRecord(
+            id=f"{job_id}-{index:06d}",
+            job_id=job_id,
+            index=index,
+            size=min(batch_size, n - start),
+            seed=derive_seed(job_seed, index),
+            status=BatchStatus.planned,
+            attempts=0,
+        )
+        for index, start in enumerate(range(0, n, batch_size))
+    ]
+
+
+def empty_counts(stages: list[str]) -> dict[str, Any]:
+    """The counts of a job nothing has happened to yet."""
+    return {
+        "generated": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "by_stage": {stage: {"passed": 0, "rejected": 0} for stage in stages},
+        "by_reason": {},
+        "batches": {},
+    }
+
+
+def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Settings) -> JobRecord:
+    """Add a queued job and its planned batches to `session` (not committed, not enqueued).
+
+    Raises `NotFound` for an unknown catalog and `InvalidRequest` for an unknown generator or
+    verification stage, or a stage listed twice.
+    """
+    if session.get(CatalogRecord, catalog_id) is None:
+        raise NotFound(
+            f"catalog '{catalog_id}' does not exist; upload the catalog first "
+            "(POST /v1/catalogs) and use the id it returns"
+        )
+    try:
+        GENERATORS.get(spec.generator)
+    except UnknownNameError as exc:
+        raise InvalidRequest(f"generator: {exc}; set 'generator' to one of them") from None
+    try:
+        check_stage_names(spec.verify)
+    except UnknownNameError as exc:
+        raise InvalidRequest(f"verify: {exc}; list only known stages") from None
+    repeated = sorted({stage for stage in spec.verify if spec.verify.count(stage) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"verify: stage '{repeated[0]}' is listed more than once; list each stage once"
+        )
+    batch_size = spec.batch_size or settings.batch_size
+    stored = spec.model_copy(update={"batch_size": batch_size})
+    job = JobRecord(
+        id=uuid.uuid4().hex,
+        catalog_id=catalog_id,
+        spec=stored.model_dump(mode="json"),
+        status=JobStatus.queued,
+        counts=empty_counts(spec.verify),
+    )
+    session.add(job)
+    session.flush()  # the job row first: the batches refer to it
+    session.add_all(plan_batches(job.id, spec.n, batch_size, spec.seed))
+    return job
+
+
+def enqueue_job(job_id: str, settings: Settings | None = None) -> None:
+    """Send a generate task for each planned batch of the job. Call after committing the job."""
+    from service.queue.app import GENERATE_TASK, celery_for, send_batches
+    from service.queue.database import sessions_for
+
+    settings = settings or get_settings()
+    with sessions_for(settings.resolved_database_url())() as session:
+        batch_ids = session.scalars(
+            select(BatchRecord.id)
+            .where(BatchRecord.job_id == job_id, BatchRecord.status == BatchStatus.planned)
+            .order_by(BatchRecord.index)
+        ).all()
+    send_batches(celery_for(settings), GENERATE_TASK, batch_ids)
+
+
+def cancel_job(session: Session, job_id: str) -> JobRecord:
+    """Cancel a queued or running job: its open batches are cancelled, no new batch starts.
+
+    Batches already being worked on find their batch cancelled and store nothing. Cancelling a
+    cancelled job changes nothing; a succeeded or failed job raises `InvalidRequest`.
+    """
+    job = lock_job(session, job_id)
+    if job is None:
+        raise NotFound(f"job '{job_id}' does not exist; list the jobs with GET /v1/jobs")
+    if job.status == JobStatus.cancelled:
+        return job
+    if job.status in FINISHED:
+        raise InvalidRequest(
+            f"job '{job_id}' already {job.status}; only queued or running jobs can be cancelled"
+        )
+    job.status = JobStatus.cancelled
+    job.finished_at = utcnow()
+    _close_open_batches(session, job_id)
+    refresh_counts(session, job_id)
+    return job
+
+
+def lock_job(session: Session, job_id: str) -> JobRecord | None:
+    """The job, freshly read, with its row locked until the transaction ends.
+
+    Every transaction that changes a job and its batches takes this lock first: one lock order,
+    no deadlocks. It is FOR NO KEY UPDATE, so rows that refer to the job (samples being stored)
+    can still be inserted meanwhile. SQLite serialises writers anyway and ignores the clause.
+    """
+    return session.scalar(
+        select(JobRecord)
+        .where(JobRecord.id == job_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str, Any]:
+    """The job's funnel, counted from its sample, verdict and batch rows."""
+    counts = empty_counts(stages)
+    by_status = session.execute(
+        select(SampleRecord.status, func.count())
+        .where(SampleRecord.job_id == job_id)
+        .group_by(SampleRecord.status)
+    ).all()
+    for status, n in by_status:
+        counts["generated"] += n
+        if status in (SampleStatus.accepted, SampleStatus.rejected):
+            counts[status] = n
+    by_reason = session.execute(
+        select(SampleRecord.reason, func.count())
+        .where(SampleRecord.job_id == job_id, SampleRecord.status == SampleStatus.rejected)
+        .group_by(SampleRecord.reason)
+        .order_by(func.count().desc(), SampleRecord.reason)
+    )
+    counts["by_reason"] = {reason: n for reason, n in by_reason}
+    by_stage = session.execute(
+        select(VerdictRecord.stage, VerdictRecord.accepted, func.count())
+        .join(SampleRecord, SampleRecord.id == VerdictRecord.sample_id)
+        .where(SampleRecord.job_id == job_id)
+        .group_by(VerdictRecord.stage, VerdictRecord.accepted)
+    ).all()
+    for stage, accepted, n in by_stage:
+        entry = counts["by_stage"].setdefault(stage, {"passed": 0, "rejected": 0})
+        entry["passed" if accepted else "rejected"] = n
+    batches = session.execute(
+        select(BatchRecord.status, func.count())
+        .where(BatchRecord.job_id == job_id)
+        .group_by(BatchRecord.status)
+    )
+    counts["batches"] = {status: n for status, n in batches}
+    return counts
+
+
+def refresh_counts(session: Session, job_id: str) -> dict[str, Any]:
+    """Recount the job's funnel from its rows and store it in the job; returns the counts."""
+    job = session.get(JobRecord, job_id)
+    if job is None:
+        raise NotFound(f"job '{job_id}' does not exist; list the jobs with GET /v1/jobs")
+    counts = compute_counts(session, job_id, _stages_of(job))
+    job.counts = counts
+    return counts
+
+
+_last_progress: dict[str, float] = {}
+
+
+def refresh_progress(session: Session, job_id: str) -> None:
+    """Store fresh counts for a job still running, at most every PROGRESS_REFRESH_SECONDS.
+
+    The write only applies while the job is active, so it never overwrites the final counts
+    stored by whoever finished the job.
+    """
+    now = time.monotonic()
+    if now - _last_progress.get(job_id, float("-inf")) < PROGRESS_REFRESH_SECONDS:
+        return
+    _last_progress[job_id] = now
+    job = session.get(JobRecord, job_id)
+    if job is None:
+        return
+    counts = compute_counts(session, job_id, _stages_of(job))
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB))
+        .values(counts=counts, updated_at=utcnow())
+    )
+
+
+def finish_if_done(session: Session, job_id: str) -> bool:
+    """Mark an active job succeeded when none of its batches is open; True if this call did.
+
+    One conditional UPDATE decides, so of two workers finishing the last batches at once at
+    least one sees the other's commit; doing it twice writes the same result.
+    """
+    open_batches = (
+        select(BatchRecord.id)
+        .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))
+        .exists()
+    )
+    done = session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB), ~open_batches)
+        .values(status=JobStatus.succeeded, finished_at=utcnow(), updated_at=utcnow())
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        return False
+    _store_final_counts(session, job_id)
+    return True
+
+
+def fail_job(session: Session, job_id: str, error: str) -> None:
+    """Fail an active job with `error` and cancel its open batches (no new batch starts)."""
+    failed = session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB))
+        .values(status=JobStatus.failed, error=error, finished_at=utcnow(), updated_at=utcnow())
+    )
+    if failed.rowcount:  # type: ignore[attr-defined]
+        _close_open_batches(session, job_id)
+        _store_final_counts(session, job_id)
+
+
+def recover_unfinished(
+    session_factory: sessionmaker[Session], settings: Settings | None = None
+) -> int:
+    """Re-enqueue the open batches of every active job; returns how many tasks were sent.
+
+    Run when a worker or `serve` starts: messages of a queue that died with its process, or
+    held by a worker that was killed, are lost, but the database still knows what is left.
+    A batch that is also still queued runs once; its second copy finds nothing to do. Active
+    jobs with no open batch left (their finisher died) are finished here.
+    """
+    from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, send_batches
+
+    with session_factory() as session:
+        rows = session.execute(
+            select(BatchRecord.id, BatchRecord.status, BatchRecord.job_id)
+            .join(JobRecord, JobRecord.id == BatchRecord.job_id)
+            .where(JobRecord.status.in_(ACTIVE_JOB), BatchRecord.status.in_(OPEN_BATCH))
+            .order_by(JobRecord.created_at, BatchRecord.index)
+        ).all()
+        with_open = {row.job_id for row in rows}
+        active = session.scalars(select(JobRecord.id).where(JobRecord.status.in_(ACTIVE_JOB)))
+        for job_id in set(active) - with_open:
+            finish_if_done(session, job_id)
+        session.commit()
+    app = celery_for(settings or get_settings())
+    planned = [row.id for row in rows if row.status == BatchStatus.planned]
+    generated = [row.id for row in rows if row.status == BatchStatus.generated]
+    return send_batches(app, GENERATE_TASK, planned) + send_batches(app, VERIFY_TASK, generated)
+
+
+def _close_open_batches(session: Session, job_id: str) -> None:
+    session.execute(
+        update(BatchRecord)
+        .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))
+        .values(status=BatchStatus.cancelled, updated_at=utcnow())
+    )
+
+
+def _store_final_counts(session: Session, job_id: str) -> None:
+    job = session.get(JobRecord, job_id)
+    if job is None:
+        return
+    counts = compute_counts(session, job_id, _stages_of(job))
+    session.execute(update(JobRecord).where(JobRecord.id == job_id).values(counts=counts))
+    _last_progress.pop(job_id, None)
+
+
+def _stages_of(job: JobRecord) -> list[str]:
+    stages = job.spec.get("verify", [])
+    return [str(stage) for stage in stages] if isinstance(stages, list) else []

@@ -1,0 +1,116 @@
+"""The Celery application, built from Settings: queues, reliability options and task routes.
+
+The database holds every piece of state; the broker only says which batch to work on next, so
+results are ignored and a lost message is recovered from the database (see
+`service.jobs.recover_unfinished`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+from sqlalchemy.pool import NullPool
+
+from service.queue.embedded import AdaptivePolling, prepare_embedded_queue
+from service.settings import Settings
+
+__all__ = [
+    "GENERATE_TASK",
+    "QUEUES",
+    "VERIFY_TASK",
+    "ActionForgeCelery",
+    "celery_for",
+    "make_celery",
+    "prepare_embedded_queue",
+    "send_batches",
+]
+
+GENERATE_QUEUE = "generate"
+VERIFY_QUEUE = "verify"
+TRAIN_QUEUE = "train"
+QUEUES = (GENERATE_QUEUE, VERIFY_QUEUE, TRAIN_QUEUE)
+
+GENERATE_TASK = "actionforge.generate_batch"
+VERIFY_TASK = "actionforge.verify_batch"
+
+# Redis re-delivers a message nobody acknowledged within this time; tasks are shorter.
+MIN_VISIBILITY_TIMEOUT = 3600
+
+
+class ActionForgeCelery(Celery):
+    """A Celery app that knows the Settings it was built from (tasks read the database URL)."""
+
+    settings: Settings
+
+
+def make_celery(settings: Settings) -> ActionForgeCelery:
+    """A new Celery app for `settings`, with the generate and verify tasks registered."""
+    from service.queue.tasks import register_tasks
+
+    app = ActionForgeCelery("actionforge", set_as_current=False)
+    app.settings = settings
+    soft_limit = max(settings.task_time_limit - 30, settings.task_time_limit * 4 // 5)
+    app.conf.update(
+        broker_url=settings.resolved_broker_url(),
+        broker_transport_options=_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        task_default_queue=GENERATE_QUEUE,
+        task_routes={
+            GENERATE_TASK: {"queue": GENERATE_QUEUE},
+            VERIFY_TASK: {"queue": VERIFY_QUEUE},
+        },
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=soft_limit,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        worker_send_task_events=False,
+        # The embedded queue has no fanout exchanges, which remote control needs.
+        worker_enable_remote_control=not settings.embedded_broker,
+    )
+    if settings.embedded_broker:
+        app.steps["consumer"].add(AdaptivePolling)
+    register_tasks(app)
+    return app
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded_broker:
+        # NullPool: no SQLite connection outlives an operation, so none crosses a fork into
+        # the worker's child processes; the timeout waits out other processes' writes.
+        return {"poolclass": NullPool, "connect_args": {"timeout": 30}}
+    return {"visibility_timeout": max(MIN_VISIBILITY_TIMEOUT, 2 * settings.task_time_limit)}
+
+
+_APPS: dict[tuple[Any, ...], ActionForgeCelery] = {}
+
+
+def celery_for(settings: Settings) -> ActionForgeCelery:
+    """The app for `settings`, built once per process and per broker/database pair."""
+    key = (
+        settings.resolved_broker_url(),
+        settings.resolved_database_url(),
+        settings.task_time_limit,
+    )
+    app = _APPS.get(key)
+    if app is None:
+        app = _APPS[key] = make_celery(settings)
+    return app
+
+
+def send_batches(app: ActionForgeCelery, task_name: str, batch_ids: Iterable[str]) -> int:
+    """Enqueue `task_name` for each batch over one broker connection; how many were sent."""
+    sent = 0
+    with app.producer_or_acquire() as producer:
+        for batch_id in batch_ids:
+            app.send_task(task_name, args=[batch_id], producer=producer)
+            sent += 1
+    return sent

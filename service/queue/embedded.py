@@ -1,0 +1,70 @@
+"""The embedded queue: kombu's SQLAlchemy transport on a SQLite file in the data directory.
+
+It needs no service, survives restarts, and is shared by the API and the worker processes of
+one machine. Two things make it practical: the file is prepared before workers start, and
+workers poll it often while jobs run but rarely when idle.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from celery import bootsteps
+from sqlalchemy.engine import make_url
+
+from service.settings import Settings
+
+# kombu polls a database queue at a fixed interval (1 s by default), and with prefetch 1 a
+# worker waits out that interval after every task. Polling often only while work flows keeps
+# batches moving without an idle worker spending several per cent of a core on polls.
+BUSY_POLL_SECONDS = 0.02
+IDLE_POLL_SECONDS = 1.0
+
+
+class AdaptivePolling(bootsteps.StartStopStep):
+    """Worker consumer step: poll every BUSY_POLL_SECONDS after a message arrived, and every
+    IDLE_POLL_SECONDS once nothing came for a whole drain timeout (2 s in Celery)."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, consumer: Any) -> None:
+        transport = consumer.connection.transport
+        drain = transport.drain_events
+
+        def drain_adaptively(connection: Any, timeout: float | None = None) -> Any:
+            try:
+                delivered = drain(connection, timeout=timeout)
+            except TimeoutError:  # socket.timeout: nothing arrived for a whole drain
+                transport.polling_interval = IDLE_POLL_SECONDS
+                raise
+            transport.polling_interval = BUSY_POLL_SECONDS
+            return delivered
+
+        transport.polling_interval = BUSY_POLL_SECONDS
+        transport.drain_events = drain_adaptively
+
+
+def prepare_embedded_queue(settings: Settings) -> None:
+    """Create the data directory, put the embedded queue's SQLite file in WAL mode, and drop
+    the messages consumed before.
+
+    WAL lets the API enqueue while workers poll; the mode is stored in the file, so doing it
+    once is enough. kombu marks a consumed message invisible and never deletes it, and nothing
+    reads it again, so the file would only grow. A no-op with an external broker.
+    """
+    if not settings.embedded_broker:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = make_url(settings.resolved_broker_url().removeprefix("sqla+")).database
+    connection = sqlite3.connect(str(path), timeout=30)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        tables = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kombu_message'"
+        ).fetchall()
+        if tables:
+            with connection:
+                connection.execute("DELETE FROM kombu_message WHERE visible = 0")
+    finally:
+        connection.close()

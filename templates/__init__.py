@@ -1,0 +1,1 @@
+"""Jinja templates that ship with ActionForge (data, not code); one directory per user."""

@@ -1,0 +1,174 @@
+"""`/v1/jobs`: submitting (and every refusal), reading, listing and cancelling jobs."""
+
+from __future__ import annotations
+
+from api_support import Api, add_catalog, add_job, real_samples
+from sqlalchemy import func, select
+
+from generators.base import GENERATORS
+from service.db.models import BatchRecord, JobRecord, JobStatus
+from verifiers.stages import STAGES
+
+
+def test_a_submitted_job_is_queued_with_its_batches_planned(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+    response = api.http.post(
+        "/v1/jobs",
+        json={"catalog_id": catalog_id, "n": 120, "seed": 7, "styles": {"simple": 1}},
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued"
+    assert job["error"] is None
+    assert job["catalog_id"] == catalog_id
+    assert job["spec"] == {
+        "n": 120,
+        "styles": {"simple": 1.0},
+        "generator": "template",
+        "seed": 7,
+        "verify": ["format"],
+        "batch_size": api.settings.batch_size,
+    }
+    counts = job["counts"]
+    assert (counts["generated"], counts["accepted"], counts["rejected"]) == (0, 0, 0)
+    assert counts["by_stage"] == {"format": {"passed": 0, "rejected": 0}}
+    assert counts["by_reason"] == {}
+    with api.sessions() as session:
+        batches = session.scalar(
+            select(func.count()).select_from(BatchRecord).where(BatchRecord.job_id == job["id"])
+        )
+    assert batches == -(-120 // api.settings.batch_size)
+
+    read = api.http.get(f"/v1/jobs/{job['id']}").json()
+    assert {key: read[key] for key in ("id", "status", "spec", "created_at")} == {
+        key: job[key] for key in ("id", "status", "spec", "created_at")
+    }
+
+    cancelled = api.http.post(f"/v1/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["finished_at"] is not None
+    assert api.http.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_an_unknown_catalog_is_a_404_naming_it(api: Api) -> None:
+    response = api.http.post("/v1/jobs", json={"catalog_id": "no-such-catalog", "n": 5})
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("catalog 'no-such-catalog' does not exist;")
+
+
+def test_n_must_be_at_least_one_and_present(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+    zero = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 0})
+    assert zero.status_code == 422
+    assert zero.json()["detail"] == (
+        "field 'n' of the request body: Input should be greater than or equal to 1 (got 0); "
+        "fix its value"
+    )
+    missing = api.http.post("/v1/jobs", json={"catalog_id": catalog_id})
+    assert missing.status_code == 422
+    assert missing.json()["detail"] == "field 'n' of the request body: Field required; add it"
+
+
+def test_unknown_generators_stages_and_styles_list_the_known_ones(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+    generator = api.http.post(
+        "/v1/jobs", json={"catalog_id": catalog_id, "n": 5, "generator": "gpt-9"}
+    )
+    assert generator.status_code == 422
+    known_generators = ", ".join(GENERATORS.names())
+    assert "template" in known_generators
+    assert generator.json()["detail"] == (
+        f"generator: Unknown generator 'gpt-9'. Known: {known_generators}; "
+        "set 'generator' to one of them"
+    )
+
+    stage = api.http.post(
+        "/v1/jobs", json={"catalog_id": catalog_id, "n": 5, "verify": ["format", "vibes"]}
+    )
+    assert stage.status_code == 422
+    known_stages = ", ".join(STAGES.names())
+    assert "format" in known_stages
+    assert stage.json()["detail"] == (
+        f"verify: Unknown verification stage 'vibes'. Known: {known_stages}; list only known stages"
+    )
+
+    style = api.http.post(
+        "/v1/jobs", json={"catalog_id": catalog_id, "n": 5, "styles": {"chatty": 1}}
+    )
+    assert style.status_code == 422
+    assert style.json()["detail"].startswith(
+        "key 'chatty' of field 'styles' of the request body: Input should be 'simple', "
+    )
+    assert style.json()["detail"].endswith("(got 'chatty'); use one of those")
+
+
+def test_unknown_fields_and_broken_json_are_refused(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+    extra = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 5, "count": 5})
+    assert extra.status_code == 422
+    assert extra.json()["detail"].startswith("field 'count' of the request body: Extra inputs")
+    assert extra.json()["detail"].endswith("remove it")
+
+    broken = api.http.post(
+        "/v1/jobs", content=b'{"n": 5,', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"] == (
+        "the request body is not valid JSON at character 8 "
+        "(Expecting property name enclosed in double quotes); send valid JSON"
+    )
+
+    several = api.http.post("/v1/jobs", json={"n": -1})
+    assert several.status_code == 422
+    assert [error["field"] for error in several.json()["errors"]] == ["n", "catalog_id"]
+    assert "(and 1 more: field 'catalog_id' of the request body" in several.json()["detail"]
+
+
+def test_jobs_are_listed_newest_first_and_filtered_by_status(api: Api) -> None:
+    samples = real_samples()[:1]
+    first = add_job(api.sessions, samples, status=JobStatus.failed)
+    second = add_job(api.sessions, samples, status=JobStatus.succeeded)
+    third = add_job(api.sessions, samples, status=JobStatus.failed)
+
+    listing = api.http.get("/v1/jobs", params={"limit": 1000}).json()
+    listed = [job["id"] for job in listing["data"]]
+    assert listed.index(third) < listed.index(second) < listed.index(first)
+    created = [job["created_at"] for job in listing["data"]]
+    assert created == sorted(created, reverse=True)
+    with api.sessions() as session:
+        assert listing["count"] == session.scalar(select(func.count()).select_from(JobRecord))
+
+    failed = api.http.get("/v1/jobs", params={"status": "failed", "limit": 1000}).json()
+    failed_ids = [job["id"] for job in failed["data"]]
+    assert {job["status"] for job in failed["data"]} == {"failed"}
+    assert third in failed_ids and first in failed_ids and second not in failed_ids
+    assert failed["count"] == len(failed_ids)
+
+    page = api.http.get("/v1/jobs", params={"limit": 1, "offset": 1}).json()
+    assert [job["id"] for job in page["data"]] == listed[1:2]
+
+    bad = api.http.get("/v1/jobs", params={"status": "done"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("query parameter 'status': Input should be 'queued'")
+
+
+def test_a_finished_job_cannot_be_cancelled(api: Api) -> None:
+    job_id = add_job(api.sessions, real_samples()[:1], status=JobStatus.succeeded)
+    response = api.http.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"job '{job_id}' already succeeded; only queued or running jobs can be cancelled"
+    )
+
+
+def test_unknown_jobs_are_404s_naming_them(api: Api) -> None:
+    for method, url in (
+        ("GET", "/v1/jobs/no-such-job"),
+        ("POST", "/v1/jobs/no-such-job/cancel"),
+        ("GET", "/v1/jobs/no-such-job/export"),
+    ):
+        response = api.http.request(method, url)
+        assert response.status_code == 404, url
+        assert response.json()["detail"].startswith("job 'no-such-job' does not exist;")
