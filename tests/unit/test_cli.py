@@ -153,7 +153,7 @@ def test_schema_command_prints_the_published_schema() -> None:
     assert out == (ROOT / "docs" / "unified-sample.schema.json").read_text()
 
 
-def test_installed_console_script_runs_the_readme_main_job(tmp_path: Path) -> None:
+def test_installed_console_script_verifies_the_bundled_examples(tmp_path: Path) -> None:
     script = shutil.which("actionforge", path=str(Path(sys.executable).parent))
     assert script, "the console script `actionforge` is not installed beside this Python"
     out = tmp_path / "verdicts.jsonl"
