@@ -22,7 +22,7 @@ class JobSpec(BaseModel):
         default_factory=lambda: dict(DEFAULT_STYLES),
         description="Relative weights of the query styles.",
     )
-    generator: str = Field("template", description="Generator name (see GET /v1/generators).")
+    generator: str = Field("template", description="Generator name, e.g. 'template'.")
     seed: int = Field(0, description="Same seed, same catalog, same samples.")
     verify: list[str] = Field(default_factory=lambda: ["format"], description="Stages, in order.")
     batch_size: int | None = Field(

@@ -131,14 +131,35 @@ def _describe(data: Any) -> str:
     return f"a {type(data).__name__}"
 
 
-def pick_loader(doc: CatalogDocument, kind: str | None = None) -> tuple[str, CatalogLoader]:
-    """The loader named `kind`, or the first whose `detect` accepts the document."""
-    if kind is not None:
-        return kind, LOADERS.get(kind)
+def _detect(doc: CatalogDocument) -> tuple[str, CatalogLoader] | None:
     for name in DETECTION_ORDER + [n for n in LOADERS.names() if n not in DETECTION_ORDER]:
         loader: CatalogLoader = LOADERS.get(name)
         if loader.detect(doc):
             return name, loader
+    return None
+
+
+def pick_loader(doc: CatalogDocument, kind: str | None = None) -> tuple[str, CatalogLoader]:
+    """The loader named `kind`, or the first whose `detect` accepts the document.
+
+    A named kind that does not fit a document another loader recognises is refused with both
+    kinds named; otherwise the named loader runs and reports what it finds wrong.
+    """
+    if kind is not None:
+        named: CatalogLoader = LOADERS.get(kind)
+        if not named.detect(doc):
+            detected = _detect(doc)
+            if detected is not None and detected[0] != kind:
+                raise CatalogError(
+                    doc.name,
+                    None,
+                    f"the document is a {detected[0]!r} catalog, not {kind!r}; "
+                    f"drop the kind to detect it, or name {detected[0]!r}",
+                )
+        return kind, named
+    detected = _detect(doc)
+    if detected is not None:
+        return detected
     found = "Python source" if doc.data is NOT_PARSED else _describe(doc.data)
     raise CatalogError(
         doc.name,

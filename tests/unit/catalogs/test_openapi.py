@@ -756,6 +756,6 @@ def test_yaml_value_that_json_cannot_hold_is_refused() -> None:
 
 def test_loading_a_non_openapi_document_as_openapi_is_refused() -> None:
     with pytest.raises(CatalogError) as caught:
-        load_catalog_bytes(b'{"name": "f"}', "functions.json", kind="openapi")
+        load_catalog_bytes(b'{"title": "f"}', "functions.json", kind="openapi")
     assert caught.value.document == "functions.json"
     assert caught.value.message.startswith("not an OpenAPI document: expected a top-level")
