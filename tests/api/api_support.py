@@ -1,21 +1,17 @@
-"""Running the API for tests, and storing jobs and samples directly in its database."""
+"""Running the API for tests (see tests/served_api.py), and storing jobs and samples directly
+in its database."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-from fastapi import FastAPI
+from served_api import Api as Api
+from served_api import running_api as running_api
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.api import create_app
-from service.api.server import BackgroundServer
-from service.db.migrate import upgrade_to_head
 from service.db.models import (
     BatchRecord,
     BatchStatus,
@@ -28,7 +24,6 @@ from service.db.models import (
 )
 from service.jobs import empty_counts
 from service.schemas import JobSpec
-from service.settings import Settings
 from unified.catalogs import load_catalog
 from unified.formats import read_samples
 from unified.model import Sample
@@ -37,26 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 TRAVEL_CATALOG = ROOT / "examples" / "travel_api.yaml"
 XLAM_ROWS = DATA / "xlam" / "rows_sample.jsonl"
-
-
-@dataclass
-class Api:
-    """A running API: its base URL, an HTTP client of it, and its database."""
-
-    url: str
-    http: httpx.Client
-    sessions: sessionmaker[Session]
-    settings: Settings
-    app: FastAPI
-
-
-@contextmanager
-def running_api(settings: Settings) -> Iterator[Api]:
-    """Migrate the settings' database, serve an app over it, and give a client of it."""
-    upgrade_to_head(settings.resolved_database_url())
-    app = create_app(settings)
-    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        yield Api(server.url, http, app.state.sessions, settings, app)
 
 
 def real_samples() -> list[Sample]:

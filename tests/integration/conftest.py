@@ -1,15 +1,17 @@
 """Fixtures of the job-engine tests: a migrated database and its sessions, a clean Redis
-database, and real worker processes stopped at the end of each test."""
+database, real worker processes stopped at the end of each test, and the API over real HTTP."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import redis
 from engine_helpers import Worker
+from served_api import Api, running_api
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,3 +76,11 @@ def clean_redis(redis_url: str) -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def serve_api() -> Iterator[Callable[[Settings], Api]]:
+    """`serve_api(settings)`: the API over `settings`, served over real HTTP until the end of
+    the test."""
+    with ExitStack() as stack:
+        yield lambda settings: stack.enter_context(running_api(settings))

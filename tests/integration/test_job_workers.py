@@ -1,22 +1,38 @@
 """Whole jobs run by real `actionforge worker` processes: on Redis + PostgreSQL with two
 workers, with a worker SIGKILLed mid-job, and on the embedded default (SQLite database, SQLite
-queue, one worker process for every queue)."""
+queue, one worker process for every queue).
+
+Each job goes through the REST API over real HTTP, as a client's would: the catalog is uploaded,
+the job submitted and followed until it is finished, and every export format downloaded. What
+the API reports is checked against a direct count in the database."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from engine_helpers import (
     JOB_DONE_SECONDS,
     JOB_GENERATOR,
+    TRAVEL_CATALOG,
     Worker,
     insert_catalog,
     submit,
     wait_for_job,
 )
+from jobs_over_http import (
+    assert_exports_hold_every_accepted_sample,
+    read_job,
+    submit_job,
+    upload_catalog,
+    upload_travel_catalog,
+    wait_for_job_over_http,
+)
+from served_api import Api
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,14 +40,21 @@ from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecor
 from service.schemas import JobSpec
 from service.settings import Settings
 from service.worker import start_embedded_workers, stop_workers
+from unified.model import Sample
 
 Sessions = sessionmaker[Session]
 StartWorkers = Callable[..., list[Worker]]
+ServeApi = Callable[[Settings], Api]
 
 
-def assert_every_sample_accounted_for(sessions: Sessions, job_id: str, n: int) -> None:
-    """accepted + rejected = generated = n, no duplicate ids or positions, and the job's
-    stored counts equal a direct SQL count."""
+def assert_every_sample_accounted_for(
+    sessions: Sessions, reported: dict[str, Any], n: int
+) -> list[Sample]:
+    """accepted + rejected = generated = n, no duplicate ids or positions, and the counts the
+    API reported for the job (`reported`, its `GET /v1/jobs/{id}`) and those stored with it
+    equal a direct SQL count; the accepted samples, in position order."""
+    job_id = reported["id"]
+    assert (reported["status"], reported["error"]) == ("succeeded", None)
     with sessions() as session:
         job = session.get(JobRecord, job_id)
         assert job is not None
@@ -84,6 +107,15 @@ def assert_every_sample_accounted_for(sessions: Sessions, job_id: str, n: int) -
             .where(BatchRecord.job_id == job_id, BatchRecord.status != "verified")
         )
         assert open_batches == 0
+        accepted = [
+            Sample.model_validate(data)
+            for data in session.scalars(
+                select(SampleRecord.data)
+                .where(SampleRecord.job_id == job_id, SampleRecord.status == "accepted")
+                .order_by(SampleRecord.position)
+            )
+        ]
+    assert reported["counts"] == job.counts
     counts = job.counts
     assert counts["generated"] == n
     assert counts["accepted"] == by_status.get("accepted", 0)
@@ -92,10 +124,19 @@ def assert_every_sample_accounted_for(sessions: Sessions, job_id: str, n: int) -
     assert counts["by_stage"] == {
         "format": {"passed": counts["accepted"], "rejected": counts["rejected"]}
     }
+    assert len(accepted) == counts["accepted"]
+    return accepted
 
 
 def tasks_done(worker: Worker) -> int:
     return worker.log.read_text(errors="replace").count("] succeeded in ")
+
+
+def run_job_over_http(api: Api, spec: JobSpec, *workers: Worker) -> dict[str, Any]:
+    """Upload the travel catalog, submit `spec` on it and wait for it, all over HTTP; the
+    finished job as `GET /v1/jobs/{id}` gives it."""
+    job_id = submit_job(api.http, upload_travel_catalog(api.http), spec)
+    return wait_for_job_over_http(api.http, job_id, *workers)
 
 
 @pytest.mark.slow
@@ -105,17 +146,18 @@ def test_two_workers_on_redis_and_postgres_account_for_every_sample(
     clean_redis: str,
     sessions: Sessions,
     start_workers: StartWorkers,
+    serve_api: ServeApi,
     tmp_path: Path,
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
     )
     first, second = start_workers(settings, count=2)
-    insert_catalog(sessions, "travel")
+    api = serve_api(settings)
     spec = JobSpec(n=2000, generator=JOB_GENERATOR, seed=11, batch_size=50)
-    job_id = submit(sessions, settings, "travel", spec)
-    wait_for_job(sessions, job_id, first, second)
-    assert_every_sample_accounted_for(sessions, job_id, 2000)
+    job = run_job_over_http(api, spec, first, second)
+    accepted = assert_every_sample_accounted_for(sessions, job, 2000)
+    assert_exports_hold_every_accepted_sample(api.http, job["id"], accepted)
     assert tasks_done(first) > 0
     assert tasks_done(second) > 0
 
@@ -127,31 +169,32 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(
     clean_redis: str,
     sessions: Sessions,
     start_workers: StartWorkers,
+    serve_api: ServeApi,
     tmp_path: Path,
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
     )
     doomed, survivor = start_workers(settings, count=2, test_generators=True)
-    insert_catalog(sessions, "travel")
+    api = serve_api(settings)
     spec = JobSpec(n=2000, generator="slow", seed=5, batch_size=50)
-    job_id = submit(sessions, settings, "travel", spec)
+    job_id = submit_job(api.http, upload_travel_catalog(api.http), spec)
 
     def killable() -> bool:
         return verified_batches(sessions, job_id) >= 4 and tasks_done(doomed) > 0
 
     wait_until(killable, "4 batches verified, some by the worker to kill", doomed, survivor)
     doomed.kill()
-    with sessions() as session:
-        job = session.get(JobRecord, job_id)
-        assert job is not None
-        assert job.status == "running", "the job ended before the kill; make 'slow' slower"
+    assert read_job(api.http, job_id)["status"] == "running", (
+        "the job ended before the kill; make 'slow' slower"
+    )
 
     # A replacement starts, as an orchestrator would start one: it recovers the lost batches.
     [replacement] = start_workers(settings, test_generators=True)
     assert "unfinished batch tasks" in replacement.tail()
-    wait_for_job(sessions, job_id, survivor, replacement)
-    assert_every_sample_accounted_for(sessions, job_id, 2000)
+    job = wait_for_job_over_http(api.http, job_id, survivor, replacement)
+    accepted = assert_every_sample_accounted_for(sessions, job, 2000)
+    assert_exports_hold_every_accepted_sample(api.http, job_id, accepted)
 
 
 def verified_batches(sessions: Sessions, job_id: str) -> int:
@@ -174,10 +217,17 @@ def wait_until(condition: Callable[[], bool], what: str, *workers: Worker) -> No
     pytest.fail(f"never reached: {what}\n{logs}")
 
 
+def travel_catalog_without_operations() -> bytes:
+    """examples/travel_api.yaml with its paths emptied: a catalog with no tools."""
+    document = yaml.safe_load(TRAVEL_CATALOG.read_text())
+    document["paths"] = {}
+    return yaml.safe_dump(document, sort_keys=False).encode()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_embedded_default_runs_a_whole_job(
-    migrated_database_url: str, sessions: Sessions, tmp_path: Path
+    migrated_database_url: str, sessions: Sessions, serve_api: ServeApi, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=migrated_database_url)
     assert settings.embedded_broker
@@ -187,20 +237,29 @@ def test_the_embedded_default_runs_a_whole_job(
     try:
         [worker] = [Worker(process, log) for process in processes]
         worker.wait_ready()
-        insert_catalog(sessions, "travel")
-        insert_catalog(sessions, "empty", empty=True)
+        api = serve_api(settings)
         spec = JobSpec(n=300, generator=JOB_GENERATOR, seed=2, batch_size=40)
-        job_id = submit(sessions, settings, "travel", spec)
-        impossible = submit(sessions, settings, "empty", spec)
+        job = run_job_over_http(api, spec, worker)
+        accepted = assert_every_sample_accounted_for(sessions, job, 300)
+        assert_exports_hold_every_accepted_sample(api.http, job["id"], accepted)
 
-        wait_for_job(sessions, job_id, worker)
-        assert_every_sample_accounted_for(sessions, job_id, 300)
+        # The API refuses a catalog without tools, so a job on one can only be made below it:
+        # its workers fail it with the reason.
+        refused = upload_catalog(api.http, travel_catalog_without_operations())
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == (
+            "travel_api.yaml: /paths: no operations under paths; "
+            "add a path with at least one operation (get, post, ...)"
+        )
+        insert_catalog(sessions, "empty", empty=True)
+        impossible = submit(sessions, settings, "empty", spec)
         failed = wait_for_job(sessions, impossible, worker)
         assert failed.status == "failed"
         assert failed.error is not None
         assert "catalog 'empty' (travel_api.yaml) has no tools to generate calls for" in (
             failed.error
         )
+        assert read_job(api.http, impossible)["error"] == failed.error
     finally:
         stop_workers(processes)
     assert all(process.returncode == 0 for process in processes)
