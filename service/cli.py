@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service.commands import register_service_commands
+from service.commands.mock import mock
 from service.console import err_console, out_console, readable_errors
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
@@ -185,6 +186,7 @@ def schema() -> None:
 # --- service: serve, run, submit, status, export (bodies in service/commands/) ------------
 
 register_service_commands(app)
+app.command()(mock)
 
 
 # --- service: worker (body in service/worker.py) -------------------------------------------

@@ -114,8 +114,18 @@ class FormatVerifier:
         for sample in samples:
             yield self.verify(sample, tools)
 
-    def _verify_call(self, call: ToolCall, index: int, tools: dict[str, Tool]) -> Verdict | None:
-        where = f"call {index} ({call.name!r})"
+    def verify_call(
+        self, call: ToolCall, tools: dict[str, Tool], index: int | None = None
+    ) -> Verdict | None:
+        """The rejection of one call by the tools keyed by name, or None when it passes;
+        `index` is its place in its sample, named in the detail when given."""
+        where = f"call {index} ({call.name!r})" if index is not None else f"call of {call.name!r}"
+        return self._verify_call(call, index or 0, tools, where)
+
+    def _verify_call(
+        self, call: ToolCall, index: int, tools: dict[str, Tool], where: str | None = None
+    ) -> Verdict | None:
+        where = where or f"call {index} ({call.name!r})"
         tool = tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(tools)[:20]) or "none"

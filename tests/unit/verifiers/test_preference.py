@@ -1,0 +1,219 @@
+"""Preference pairs: every rejected side, read back from the exported messages, really fails the
+format verifier with the reason the pair names; chosen sides pass; choices are deterministic; and
+the DPO JSON lines have exactly TRL's conversational preference shape."""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generators.base import GenerationRequest
+from generators.perturb import perturb
+from generators.template import TemplateGenerator
+from unified.catalogs import load_catalog
+from unified.formats import read_samples
+from unified.model import Sample, Step, ToolCall
+from verifiers import FormatVerifier, Reason, Verdict
+from verifiers.preference import (
+    TOOLS_HEADING,
+    PreferencePair,
+    build_pairs,
+    dpo_row,
+    write_pairs,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "tests" / "data"
+CATALOGS = {
+    "travel": ROOT / "examples" / "travel_api.yaml",
+    "bfcl_multiple": DATA / "functions" / "BFCL_v3_multiple.json",
+    "cookbook": DATA / "functions" / "openai_cookbook_tools.json",
+}
+EXPECTED = {
+    "perturbation:missing_argument": {Reason.missing_required_argument},
+    "perturbation:wrong_argument_type": {Reason.argument_type_mismatch},
+    "perturbation:enum_violation": {Reason.enum_violation},
+    "perturbation:invented_argument": {Reason.unexpected_argument},
+    "perturbation:hallucinated_call": {Reason.unknown_tool},
+    "perturbation:wrong_tool": {
+        Reason.unknown_tool,
+        Reason.unexpected_argument,
+        Reason.missing_required_argument,
+        Reason.argument_type_mismatch,
+        Reason.enum_violation,
+        Reason.schema_violation,
+    },
+}
+VERIFIER = FormatVerifier()
+
+
+@cache
+def samples(catalog: str) -> tuple[Sample, ...]:
+    tools = load_catalog(CATALOGS[catalog]).tools
+    request = GenerationRequest(n=40, seed=11, options={"created": "2026-01-01T00:00:00+00:00"})
+    return tuple(TemplateGenerator().generate(tools, request))
+
+
+def read_back(chosen: Sample, messages: list[dict[str, Any]]) -> Sample:
+    """A sample answering `chosen`'s query with the calls and answers of exported messages."""
+    steps = []
+    for message in messages:
+        assert message["role"] in ("assistant", "tool")
+        if message["role"] == "assistant" and "tool_calls" in message:
+            calls = [
+                ToolCall(name=c["function"]["name"], arguments=c["function"]["arguments"])
+                for c in message["tool_calls"]
+            ]
+            steps.append(Step(tool_calls=calls))
+        elif message["role"] == "assistant":
+            steps.append(Step(answer=message["content"]))
+    return chosen.model_copy(update={"id": "read-back", "steps": steps})
+
+
+def by_id(catalog: str) -> dict[str, Sample]:
+    return {sample.id: sample for sample in samples(catalog)}
+
+
+@pytest.mark.parametrize("catalog", sorted(CATALOGS))
+def test_every_rejected_side_fails_verification_with_the_pairs_reason(catalog: str) -> None:
+    pairs = list(build_pairs(samples(catalog), seed=1))
+    assert len(pairs) == len(samples(catalog))
+    parents = by_id(catalog)
+    for pair in pairs:
+        chosen = parents[pair.chosen_id]
+        assert VERIFIER.verify(read_back(chosen, pair.chosen)).accepted
+        verdict = VERIFIER.verify(read_back(chosen, pair.rejected))
+        assert not verdict.accepted
+        assert (verdict.reason, verdict.detail) == (pair.reason, pair.detail)
+        assert pair.stage == "format"
+        assert pair.reason in EXPECTED[pair.source], pair.source
+        assert pair.rejected_id == f"{chosen.id}~{pair.source.removeprefix('perturbation:')}"
+    assert len({pair.source for pair in pairs}) >= 4
+
+
+def test_needs_semantic_perturbations_only_with_the_option() -> None:
+    plain = list(build_pairs(samples("travel"), seed=2))
+    assert all(pair.reason != "needs_semantic" for pair in plain)
+    wide = list(build_pairs(samples("travel"), seed=2, include_needs_semantic=True))
+    semantic = [pair for pair in wide if pair.reason == "needs_semantic"]
+    assert semantic
+    parents = by_id("travel")
+    for pair in semantic:
+        assert pair.source in ("perturbation:invented_value", "perturbation:dropped_call")
+        assert pair.stage == "semantic"
+        assert VERIFIER.verify(read_back(parents[pair.chosen_id], pair.rejected)).accepted
+
+
+def test_pairs_are_deterministic_for_a_seed() -> None:
+    def run(seed: int) -> list[str]:
+        return [p.model_dump_json() for p in build_pairs(samples("cookbook"), seed=seed)]
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
+
+
+def test_a_real_rejected_sample_of_the_same_query_is_preferred() -> None:
+    chosen = samples("travel")[0]
+    broken = perturb(chosen, "missing_argument")
+    assert broken is not None
+    real = broken.model_copy(update={"id": "job-7-sample-3", "query": f"  {chosen.query}\n"})
+    (pair,) = build_pairs([chosen], rejected=[real])
+    assert pair.source == "rejected_sample"
+    assert (pair.chosen_id, pair.rejected_id) == (chosen.id, "job-7-sample-3")
+    assert pair.reason == Reason.missing_required_argument
+
+
+def test_a_stored_verdict_of_a_later_stage_is_used_for_a_real_rejected_sample() -> None:
+    chosen = samples("travel")[0]
+    wrong = perturb(chosen, "invented_value")
+    assert wrong is not None and VERIFIER.verify(wrong).accepted
+    verdict = Verdict.reject("semantic", "invented_value", "the city is not in the query")
+    (pair,) = build_pairs([chosen], rejected=[(wrong, verdict)])
+    assert (pair.source, pair.stage, pair.reason) == (
+        "rejected_sample",
+        "semantic",
+        "invented_value",
+    )
+
+
+def test_a_rejected_sample_that_passes_the_format_check_is_not_used_without_a_verdict() -> None:
+    chosen = samples("travel")[0]
+    passing = chosen.model_copy(update={"id": "looks-rejected"})
+    (pair,) = build_pairs([chosen], rejected=[passing])
+    assert pair.source.startswith("perturbation:")
+
+
+def test_an_accepting_verdict_for_a_rejected_sample_is_refused() -> None:
+    chosen = samples("travel")[0]
+    with pytest.raises(ValueError, match="'x' comes with an accepting verdict of stage 'format'"):
+        list(
+            build_pairs(
+                [chosen],
+                rejected=[(chosen.model_copy(update={"id": "x"}), Verdict.accept("format"))],
+            )
+        )
+
+
+def test_chosen_samples_that_fail_verification_make_no_pair() -> None:
+    chosen = samples("travel")[0]
+    broken = perturb(chosen, "invented_argument")
+    assert broken is not None
+    assert list(build_pairs([broken])) == []
+
+
+def test_pairs_from_real_xlam_rows() -> None:
+    rows = list(read_samples(DATA / "formats" / "xlam_function_calling_60k.jsonl", "xlam"))
+    pairs = list(build_pairs(rows, seed=0))
+    assert pairs
+    parents = {sample.id: sample for sample in rows}
+    for pair in pairs:
+        verdict = VERIFIER.verify(read_back(parents[pair.chosen_id], pair.rejected))
+        assert verdict.reason == pair.reason and pair.reason in EXPECTED[pair.source]
+
+
+def check_messages(messages: Any) -> None:
+    assert isinstance(messages, list) and messages
+    for message in messages:
+        assert message["role"] in ("assistant", "tool")
+        if message["role"] == "tool":
+            assert set(message) == {"role", "tool_call_id", "content"}
+            continue
+        assert isinstance(message["content"], str)
+        for call in message.get("tool_calls", []):
+            assert set(call) == {"id", "type", "function"} and call["type"] == "function"
+            assert set(call["function"]) == {"name", "arguments"}
+            assert isinstance(call["function"]["arguments"], dict)
+
+
+@pytest.mark.parametrize("stream", [io.BytesIO(), io.StringIO()], ids=["binary", "text"])
+def test_dpo_lines_have_trls_conversational_preference_shape(stream: io.IOBase) -> None:
+    pairs = list(build_pairs(samples("travel"), seed=3))
+    assert write_pairs(iter(pairs), stream) == len(pairs)  # type: ignore[arg-type]
+    text = stream.getvalue()  # type: ignore[attr-defined]
+    lines = (text.decode() if isinstance(text, bytes) else text).splitlines()
+    assert len(lines) == len(pairs)
+    for line, pair in zip(lines, pairs, strict=True):
+        row = json.loads(line)
+        assert set(row) == {"prompt", "chosen", "rejected"}
+        assert row == dpo_row(pair)
+        system, *_, user = row["prompt"]
+        assert set(system) == {"role", "content"} and system["role"] == "system"
+        assert set(user) == {"role", "content"} and user["role"] == "user"
+        tools = json.loads(system["content"].split(TOOLS_HEADING + "\n", 1)[1])
+        chosen = by_id("travel")[pair.chosen_id]
+        assert tools == [tool.openai() for tool in chosen.tools]
+        assert user["content"] == chosen.query
+        check_messages(row["chosen"])
+        check_messages(row["rejected"])
+        assert row["chosen"] != row["rejected"]
+
+
+def test_pair_ids_join_both_sides() -> None:
+    (pair,) = build_pairs(samples("travel")[:1])
+    assert isinstance(pair, PreferencePair)
+    assert pair.id == f"{pair.chosen_id}|{pair.rejected_id}"

@@ -1,0 +1,392 @@
+"""The dedup stage: reject exact and near duplicates, keeping the sample seen first.
+
+Exact duplicates share a key: the blake2b hash of the normalised query (Unicode NFKC, casefold,
+whitespace collapsed, punctuation stripped at both ends) and the calls (tool name and canonical
+JSON arguments; calls of one step in any order, steps in order; call ids and answers ignored).
+
+Near duplicates are found with MinHash LSH (datasketch) over the normalised query's words and
+word pairs; a candidate counts when its estimated Jaccard similarity reaches the threshold and,
+by default (`same_calls=True`), its calls are identical too. Like APIGen, which de-duplicates on
+query and answer, this keeps two queries that differ only in a city or an airport code (their
+calls differ), and catches rewordings of the same request with the same calls.
+
+Which sample is kept is deterministic: only kept samples enter the index, a sample duplicates the
+earliest kept one it matches (the most similar one for near duplicates, the earliest on a tie),
+and MinHash seeds are fixed. Feed samples in job position order (batch by batch, in position
+order within a batch) with the job's and catalog's earlier kept samples as `prior`; fed in
+another order, another copy of a duplicate is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import re
+import struct
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import orjson
+from datasketch import LeanMinHash, MinHash, MinHashLSH  # type: ignore[import-untyped]
+
+from unified.errors import ActionForgeError
+from unified.model import Sample, Tool
+from verifiers.verdict import Verdict
+
+STAGE = "dedup"
+
+DEFAULT_THRESHOLD = 0.85
+DEFAULT_NUM_PERM = 128
+MINHASH_SEED = 1
+# datasketch 2's default scheme, named so stored signatures keep meaning the same thing.
+MINHASH_SCHEME = "affine32"
+SIGNATURE_BYTEORDER = "<"
+KEY_BYTES = 16
+# LeanMinHash.serialize's header: seed, minus the number of hash values, scheme code.
+_SIGNATURE_HEADER = "<qiB"
+_HEADER_BYTES = struct.calcsize(_SIGNATURE_HEADER)
+_SCHEME_CODE = 1  # affine32
+
+_WORD = re.compile(r"\w+")
+
+
+class DedupReason(StrEnum):
+    """Reason codes of the dedup stage. Users filter and count rejections by these."""
+
+    duplicate = "duplicate"
+    near_duplicate = "near_duplicate"
+
+
+class DedupError(ActionForgeError):
+    """A dedup index was configured wrongly or given a fingerprint it cannot use."""
+
+
+def normalise_query(query: str) -> str:
+    """The query as compared: NFKC, casefolded, whitespace collapsed, end punctuation stripped."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", query).casefold())
+    text = " ".join(text.split())
+    start, end = 0, len(text)
+    while start < end and _is_end_noise(text[start]):
+        start += 1
+    while end > start and _is_end_noise(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _is_end_noise(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char).startswith("P")
+
+
+def canonical_calls(sample: Sample) -> bytes:
+    """The sample's calls as canonical JSON: per step with calls, its calls sorted."""
+    steps = []
+    for step in sample.steps:
+        if step.tool_calls:
+            calls = [
+                orjson.dumps([call.name, call.arguments], option=orjson.OPT_SORT_KEYS).decode()
+                for call in step.tool_calls
+            ]
+            steps.append(sorted(calls))
+    return orjson.dumps(steps)
+
+
+def query_shingles(normalised: str) -> list[bytes]:
+    """The words and adjacent word pairs of a normalised query, as bytes for hashing."""
+    words = _WORD.findall(normalised)
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    return sorted({word.encode() for word in words} | {pair.encode() for pair in pairs})
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=KEY_BYTES).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What the index keeps of a sample: exact key, calls key and MinHash signature bytes.
+
+    `signature` is None for a query without words (it can only be an exact duplicate).
+    `to_bytes()` packs all three for storage; `from_bytes` reads them back.
+    """
+
+    exact: bytes
+    calls: bytes
+    signature: bytes | None
+
+    def to_bytes(self) -> bytes:
+        """Exact key, calls key, then the signature (absent for a query without words)."""
+        return self.exact + self.calls + (self.signature or b"")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Fingerprint:
+        """Read a fingerprint written by `to_bytes`."""
+        if len(data) < 2 * KEY_BYTES:
+            raise DedupError(
+                f"dedup fingerprint: {len(data)} bytes is shorter than the {2 * KEY_BYTES} "
+                "bytes of its two keys; store what Fingerprint.to_bytes() returns, or rebuild "
+                "the index from the samples"
+            )
+        signature = bytes(data[2 * KEY_BYTES :]) or None
+        return cls(bytes(data[:KEY_BYTES]), bytes(data[KEY_BYTES : 2 * KEY_BYTES]), signature)
+
+
+@functools.cache
+def _band_shape(threshold: float, num_perm: int) -> tuple[int, int]:
+    # datasketch picks bands x rows by numeric integration, which is slow to repeat per index.
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+@dataclass(slots=True)
+class _Kept:
+    sample_id: str
+    calls: bytes
+    hashvalues: np.ndarray | None
+
+
+class DedupIndex:
+    """The kept samples of a job or catalog, to judge new samples against.
+
+    `threshold` is the estimated Jaccard similarity of query word sets (words and word pairs) from
+    which a sample is a near duplicate; `num_perm` the MinHash size (more: finer estimates, more
+    memory); `same_calls` requires identical calls for a near duplicate (exact duplicates always
+    need them).
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        same_calls: bool = True,
+    ) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise DedupError(
+                f"dedup: threshold {threshold} is outside (0, 1]; give the Jaccard similarity "
+                f"from which queries count as near duplicates, e.g. {DEFAULT_THRESHOLD}"
+            )
+        if not 16 <= num_perm <= 1024:
+            raise DedupError(
+                f"dedup: num_perm {num_perm} is outside 16..1024; give the number of MinHash "
+                f"permutations, e.g. {DEFAULT_NUM_PERM}"
+            )
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.same_calls = same_calls
+        self._hasher = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
+        self._lsh = MinHashLSH(
+            threshold=threshold, num_perm=num_perm, params=_band_shape(threshold, num_perm)
+        )
+        self._kept: list[_Kept] = []
+        self._ids: set[str] = set()
+        self._exact: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._ids
+
+    def fingerprint(self, sample: Sample) -> Fingerprint:
+        """The sample's exact key, calls key and MinHash signature."""
+        query = normalise_query(sample.query)
+        calls = canonical_calls(sample)
+        exact = _digest(orjson.dumps(query) + b"\n" + calls)
+        shingles = query_shingles(query)
+        if not shingles:
+            return Fingerprint(exact, _digest(calls), None)
+        # One MinHash reused per index: building one per sample copies its permutations.
+        self._hasher.clear()
+        self._hasher.update_batch(shingles)
+        header = struct.pack(_SIGNATURE_HEADER, MINHASH_SEED, -self.num_perm, _SCHEME_CODE)
+        signature = header + self._hasher.hashvalues.astype("<u4").tobytes()
+        return Fingerprint(exact, _digest(calls), signature)
+
+    def from_signature(self, signature: bytes) -> LeanMinHash:
+        """The MinHash stored as `signature` (datasketch's LeanMinHash layout, little-endian),
+        checked to fit this index."""
+        try:
+            seed, count, scheme = struct.unpack_from(_SIGNATURE_HEADER, signature)
+        except struct.error:
+            raise DedupError(
+                f"dedup signature: {len(signature)} bytes is too short for a MinHash; store what "
+                "Fingerprint.to_bytes() returns, or rebuild the index from the samples"
+            ) from None
+        made = (seed, -count, scheme)
+        if made != (MINHASH_SEED, self.num_perm, _SCHEME_CODE):
+            raise DedupError(
+                f"dedup signature: made with seed {made[0]}, num_perm {made[1]}, scheme code "
+                f"{made[2]}, but this index uses seed {MINHASH_SEED}, num_perm {self.num_perm}, "
+                f"scheme code {_SCHEME_CODE} ('{MINHASH_SCHEME}'); use num_perm={made[1]} or "
+                "rebuild the index from the samples"
+            )
+        if len(signature) != _HEADER_BYTES + 4 * self.num_perm:
+            raise DedupError(
+                f"dedup signature: {len(signature)} bytes, expected "
+                f"{_HEADER_BYTES + 4 * self.num_perm} for num_perm {self.num_perm}; store what "
+                "Fingerprint.to_bytes() returns, or rebuild the index from the samples"
+            )
+        values = np.frombuffer(signature, dtype="<u4", offset=_HEADER_BYTES)
+        return LeanMinHash(seed=MINHASH_SEED, hashvalues=values, scheme=MINHASH_SCHEME)
+
+    def check(self, item: Sample | Fingerprint, sample_id: str | None = None) -> Verdict:
+        """Accept, or reject as a duplicate naming the kept sample; does not add the sample.
+
+        `sample_id` defaults to a sample's own id; a sample never duplicates itself, so judging
+        an already kept sample again accepts it.
+        """
+        if isinstance(item, Sample):
+            sample_id = item.id if sample_id is None else sample_id
+            item = self.fingerprint(item)
+        return self._judge(item, self._minhash(item), sample_id)
+
+    def _minhash(self, fingerprint: Fingerprint) -> LeanMinHash | None:
+        if fingerprint.signature is None:
+            return None
+        return self.from_signature(fingerprint.signature)
+
+    def _judge(
+        self, item: Fingerprint, minhash: LeanMinHash | None, sample_id: str | None
+    ) -> Verdict:
+        first = self._exact.get(item.exact)
+        if first is not None and self._kept[first].sample_id != sample_id:
+            kept = self._kept[first].sample_id
+            return Verdict.reject(
+                STAGE,
+                DedupReason.duplicate,
+                f"duplicate of sample '{kept}': the same query (ignoring case, spacing and "
+                "punctuation at the ends) and the same calls",
+            )
+        if minhash is None:
+            return Verdict.accept(STAGE)
+        match = self._nearest(minhash, item.calls, sample_id)
+        if match is None:
+            return Verdict.accept(STAGE)
+        kept, similarity = match
+        calls = "same calls" if self.same_calls else "calls not compared"
+        return Verdict.reject(
+            STAGE,
+            DedupReason.near_duplicate,
+            f"near duplicate of sample '{kept}': query similarity {similarity:.2f} (threshold "
+            f"{self.threshold:.2f}), {calls}",
+        )
+
+    def _nearest(
+        self, minhash: LeanMinHash, calls: bytes, sample_id: str | None
+    ) -> tuple[str, float] | None:
+        best: tuple[float, int] | None = None
+        for order in self._lsh.query(minhash):
+            kept = self._kept[order]
+            if kept.sample_id == sample_id or kept.hashvalues is None:
+                continue
+            if self.same_calls and kept.calls != calls:
+                continue
+            similarity = float(np.count_nonzero(kept.hashvalues == minhash.hashvalues))
+            similarity /= self.num_perm
+            if similarity < self.threshold:
+                continue
+            if best is None or (similarity, -order) > (best[0], -best[1]):
+                best = (similarity, order)
+        if best is None:
+            return None
+        return self._kept[best[1]].sample_id, best[0]
+
+    def add(self, sample_id: str, item: Sample | Fingerprint) -> None:
+        """Keep a sample (or its stored fingerprint) as one later samples are judged against.
+
+        Adding an id that is already kept does nothing.
+        """
+        if sample_id in self._ids:
+            return
+        fingerprint = self.fingerprint(item) if isinstance(item, Sample) else item
+        self._keep(sample_id, fingerprint, self._minhash(fingerprint))
+
+    def _keep(self, sample_id: str, fingerprint: Fingerprint, minhash: LeanMinHash | None) -> None:
+        order = len(self._kept)
+        self._kept.append(
+            _Kept(sample_id, fingerprint.calls, None if minhash is None else minhash.hashvalues)
+        )
+        self._ids.add(sample_id)
+        self._exact.setdefault(fingerprint.exact, order)
+        if minhash is not None:
+            self._lsh.insert(order, minhash, check_duplication=False)
+
+    def offer(self, sample: Sample, sample_id: str | None = None) -> Verdict:
+        """Judge a sample and keep it when accepted."""
+        sample_id = sample.id if sample_id is None else sample_id
+        fingerprint = self.fingerprint(sample)
+        minhash = self._minhash(fingerprint)
+        verdict = self._judge(fingerprint, minhash, sample_id)
+        if verdict.accepted and sample_id not in self._ids:
+            self._keep(sample_id, fingerprint, minhash)
+        return verdict
+
+    @classmethod
+    def from_samples(
+        cls,
+        samples: Iterable[tuple[str, Sample]],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        same_calls: bool = True,
+    ) -> DedupIndex:
+        """An index of already kept samples, given as (id, sample) in position order."""
+        index = cls(threshold=threshold, num_perm=num_perm, same_calls=same_calls)
+        for sample_id, sample in samples:
+            index.add(sample_id, sample)
+        return index
+
+    @classmethod
+    def from_fingerprints(
+        cls,
+        fingerprints: Iterable[tuple[str, Fingerprint | bytes]],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        same_calls: bool = True,
+    ) -> DedupIndex:
+        """An index rebuilt from stored fingerprints (or their bytes), in position order."""
+        index = cls(threshold=threshold, num_perm=num_perm, same_calls=same_calls)
+        for sample_id, stored in fingerprints:
+            fingerprint = (
+                stored if isinstance(stored, Fingerprint) else Fingerprint.from_bytes(stored)
+            )
+            index.add(sample_id, fingerprint)
+        return index
+
+
+def dedup_in_order(
+    samples: Sequence[Sample],
+    prior: DedupIndex | Iterable[tuple[str, Sample]] | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    same_calls: bool = True,
+) -> list[Verdict]:
+    """One verdict per sample, judged in the given (position) order against `prior` and each
+    other.
+
+    `prior` is the earlier kept samples of the job and catalog: an index (which this call
+    extends with the samples it accepts; its own settings apply) or (id, sample) pairs.
+    """
+    if isinstance(prior, DedupIndex):
+        index = prior
+    else:
+        index = DedupIndex.from_samples(
+            prior or (), threshold=threshold, num_perm=num_perm, same_calls=same_calls
+        )
+    return [index.offer(sample) for sample in samples]
+
+
+class DedupStage:
+    """The dedup stage within one batch: later copies of a sample in the batch are rejected."""
+
+    name = STAGE
+
+    def verify_batch(self, samples: Sequence[Sample], tools: Sequence[Tool]) -> list[Verdict]:
+        """One verdict per sample, in order; samples from earlier batches are not seen here."""
+        return dedup_in_order(samples)

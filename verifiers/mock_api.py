@@ -1,0 +1,92 @@
+"""Mock APIs from a catalog: every call's arguments are checked against the tool's JSON Schema
+(the format stage's checks and reason codes) and good calls are answered from the tool's
+response schema (`verifiers.mock_responses`), the same answer for the same call.
+
+`MockApi` runs calls in-process; `verifiers.mock_http.mock_app` serves the same object over
+HTTP. `observe` runs a sample's calls and gives their results and an "execution" verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from unified.model import Sample, Step, Tool, ToolCall
+from verifiers.format import FormatVerifier
+from verifiers.mock_responses import ResponseMaker
+from verifiers.verdict import Reason, Verdict
+
+STAGE = "execution"
+
+_STATUS_BY_REASON = {Reason.unknown_tool.value: 404}
+_REJECTED_STATUS = 422
+
+
+@dataclass(frozen=True)
+class MockResult:
+    """The outcome of one call: HTTP status, and for a rejected call its reason code and detail;
+    `body` is what the API answers (the response value, or the error object)."""
+
+    status: int
+    body: Any
+    reason: str | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call was answered (2xx)."""
+        return 200 <= self.status < 300
+
+
+def error_body(reason: str, detail: str, tool: str | None = None) -> dict[str, Any]:
+    """The JSON object a rejected call gets."""
+    return {"error": {"reason": reason, "detail": detail, "tool": tool}}
+
+
+class MockApi:
+    """A mock of a catalog's tools, callable in-process; one instance serves many calls."""
+
+    def __init__(self, tools: Sequence[Tool]) -> None:
+        self.tools = list(tools)
+        self.by_name = {tool.name: tool for tool in self.tools}
+        self._verifier = FormatVerifier()
+        self._makers = {tool.name: ResponseMaker(tool) for tool in self.tools}
+
+    def call(self, tool_call: ToolCall, index: int | None = None) -> MockResult:
+        """Validate the call's arguments and answer it; `index` is its place in a sample."""
+        verdict = self._verifier.verify_call(tool_call, self.by_name, index)
+        if verdict is not None:
+            reason = verdict.reason or Reason.schema_violation.value
+            detail = verdict.detail or ""
+            status = _STATUS_BY_REASON.get(reason, _REJECTED_STATUS)
+            body = error_body(reason, detail, tool_call.name)
+            return MockResult(status=status, body=body, reason=reason, detail=detail)
+        arguments = tool_call.arguments
+        assert isinstance(arguments, dict)  # the format check rejects anything else
+        return MockResult(status=200, body=self._makers[tool_call.name].answer(arguments))
+
+    def observe(self, sample: Sample) -> tuple[list[Any], Verdict]:
+        """Run every call of the sample, in order: their results (error objects for rejected
+        calls), and an execution verdict that names the first rejected call."""
+        results: list[Any] = []
+        verdict: Verdict | None = None
+        for index, tool_call in enumerate(sample.tool_calls()):
+            result = self.call(tool_call, index)
+            results.append(result.body)
+            if verdict is None and not result.ok:
+                verdict = Verdict.reject(
+                    STAGE, result.reason or Reason.schema_violation.value, result.detail or ""
+                )
+        return results, verdict if verdict is not None else Verdict.accept(STAGE)
+
+
+def with_observations(sample: Sample, results: Sequence[Any]) -> Sample:
+    """A copy of the sample whose steps carry `results` (as `observe` returns them) as the
+    results of their calls, step by step."""
+    remaining = list(results)
+    steps: list[Step] = []
+    for step in sample.steps:
+        taken, remaining = remaining[: len(step.tool_calls)], remaining[len(step.tool_calls) :]
+        steps.append(step.model_copy(update={"results": taken}))
+    return sample.model_copy(update={"steps": steps})

@@ -1,0 +1,229 @@
+"""Preference pairs: an accepted answer (chosen) and a wrong answer to the same query (rejected),
+and their export as DPO JSON Lines in the conversational form TRL reads.
+
+For each accepted sample the rejected side is, in order of preference:
+
+1. a real rejected sample of the same query (same query text, whitespace-trimmed), given as a
+   sample (the format verifier must reject it, else it is skipped) or as a `(sample, verdict)`
+   pair whose verdict, stored by whichever stage rejected it, is a rejection;
+2. a perturbation of the chosen sample (`generators.perturb`) that the format verifier rejects.
+   Perturbations marked `needs_semantic` (an invented value, a dropped call, a renamed call that
+   still fits the other tool's schema) pass the format check by design; they are left out unless
+   `include_needs_semantic=True`, and then carry the reason `needs_semantic` because no stage has
+   confirmed them yet (the semantic judge will).
+
+Choices are deterministic: among real rejected samples and among perturbation names, the order
+is a shuffle seeded by `(seed, chosen id)`. A chosen sample that the verifier does not accept is
+skipped. Real rejected samples are held in memory, indexed by query; chosen samples stream.
+
+DPO rows (`dpo_row`, `write_pairs`) are `{"prompt": [...], "chosen": [...], "rejected": [...]}`
+with these conventions:
+
+- `prompt`: one system message — the task instruction, then `Available tools:` and the tools as a
+  JSON list in the OpenAI tools form (`{"type": "function", "function": {...}}`) — then each
+  few-shot example as a user turn and its assistant turns, then the user's query. The xLAM format
+  instruction (answer as JSON text) is left out: the answers are structured tool calls, which each
+  model's chat template renders in its own syntax.
+- `chosen` / `rejected`: one assistant message per step. A step with calls is
+  `{"role": "assistant", "content": thought or "", "tool_calls": [{"id", "type": "function",
+  "function": {"name", "arguments": {...}}}]}` — arguments as a JSON object, as Hugging Face chat
+  templates expect (arguments that are not an object stay the model's text) — followed by one
+  `{"role": "tool", "tool_call_id", "content"}` message per result the step has; a step's answer is
+  `{"role": "assistant", "content": answer}`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from generators.perturb import NEEDS_SEMANTIC, PERTURBATIONS, perturb, perturbation_seed
+from unified.formats.base import line_writer
+from unified.model import Sample, Step, Tool
+from verifiers.format import FormatVerifier
+from verifiers.verdict import Verdict
+
+REJECTED_SAMPLE = "rejected_sample"
+PERTURBATION_PREFIX = "perturbation:"
+TOOLS_HEADING = "Available tools:"
+
+Message = dict[str, Any]
+
+
+class PreferencePair(BaseModel):
+    """A query's prompt with a chosen (accepted) and a rejected answer, as chat messages.
+
+    `reason` and `detail` are the rejected side's verdict; `source` is `rejected_sample` or
+    `perturbation:<name>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    chosen_id: str
+    rejected_id: str
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    reason: str
+    stage: str | None = None
+    detail: str | None = None
+    source: str
+
+
+def build_pairs(
+    samples: Iterable[Sample],
+    rejected: Iterable[Sample | tuple[Sample, Verdict]] | None = None,
+    verifier: FormatVerifier | None = None,
+    seed: int = 0,
+    tools: Sequence[Tool] | None = None,
+    include_needs_semantic: bool = False,
+) -> Iterator[PreferencePair]:
+    """One pair per accepted sample of `samples` that has a confirmed wrong answer.
+
+    `tools` are the catalog's tools, used for samples that carry none of their own."""
+    check = verifier or FormatVerifier()
+    by_query = _index_rejected(rejected or (), check, tools)
+    for chosen in samples:
+        offered = chosen.tools if chosen.tools else tools
+        if not check.verify(chosen, offered).accepted:
+            continue
+        rng = random.Random(perturbation_seed(seed, chosen.id, "pair"))
+        candidates = sorted(by_query.get(_query_key(chosen), []), key=lambda c: c[0].id)
+        if candidates:
+            sample, verdict = rng.choice(candidates)
+            yield make_pair(chosen, sample, verdict, REJECTED_SAMPLE)
+            continue
+        pair = _perturbed_pair(chosen, check, offered, rng, seed, include_needs_semantic)
+        if pair is not None:
+            yield pair
+
+
+def _query_key(sample: Sample) -> str:
+    return sample.query.strip()
+
+
+def _index_rejected(
+    rejected: Iterable[Sample | tuple[Sample, Verdict]],
+    check: FormatVerifier,
+    tools: Sequence[Tool] | None,
+) -> dict[str, list[tuple[Sample, Verdict]]]:
+    by_query: dict[str, list[tuple[Sample, Verdict]]] = defaultdict(list)
+    for item in rejected:
+        if isinstance(item, tuple):
+            sample, verdict = item
+            if verdict.accepted:
+                raise ValueError(
+                    f"rejected sample {sample.id!r} comes with an accepting verdict of stage "
+                    f"{verdict.stage!r}; pass the verdict that rejected it"
+                )
+        else:
+            sample = item
+            verdict = check.verify(sample, sample.tools if sample.tools else tools)
+            if verdict.accepted:
+                continue
+        by_query[_query_key(sample)].append((sample, verdict))
+    return by_query
+
+
+def _perturbed_pair(
+    chosen: Sample,
+    check: FormatVerifier,
+    offered: Sequence[Tool] | None,
+    rng: random.Random,
+    seed: int,
+    include_needs_semantic: bool,
+) -> PreferencePair | None:
+    names = list(PERTURBATIONS)
+    rng.shuffle(names)
+    for name in names:
+        child = perturb(chosen, name, seed)
+        if child is None:
+            continue
+        source = PERTURBATION_PREFIX + name
+        verdict = check.verify(child, offered)
+        if not verdict.accepted:
+            return make_pair(chosen, child, verdict, source)
+        if include_needs_semantic and child.meta.extra.get(NEEDS_SEMANTIC):
+            unconfirmed = Verdict(
+                accepted=False,
+                stage="semantic",
+                reason=NEEDS_SEMANTIC,
+                detail=f"{name}: passes the format check; only the semantic judge can confirm it",
+            )
+            return make_pair(chosen, child, unconfirmed, source)
+    return None
+
+
+def make_pair(chosen: Sample, rejected: Sample, verdict: Verdict, source: str) -> PreferencePair:
+    """The pair of two answers to one query; `verdict` is the one that rejected `rejected`."""
+    return PreferencePair(
+        id=f"{chosen.id}|{rejected.id}",
+        chosen_id=chosen.id,
+        rejected_id=rejected.id,
+        prompt=prompt_messages(chosen),
+        chosen=answer_messages(chosen.steps),
+        rejected=answer_messages(rejected.steps),
+        reason=verdict.reason or "",
+        stage=verdict.stage,
+        detail=verdict.detail,
+        source=source,
+    )
+
+
+def prompt_messages(sample: Sample) -> list[Message]:
+    """The system message (instruction and tools), the few-shot turns and the user's query."""
+    tools = orjson.dumps([tool.openai() for tool in sample.tools]).decode()
+    system = f"{sample.task_instruction}\n\n{TOOLS_HEADING}\n{tools}".lstrip()
+    messages: list[Message] = [{"role": "system", "content": system}]
+    for example in sample.examples:
+        messages.append({"role": "user", "content": example.query})
+        messages.extend(answer_messages(example.steps))
+    messages.append({"role": "user", "content": sample.query})
+    return messages
+
+
+def answer_messages(steps: Sequence[Step]) -> list[Message]:
+    """The assistant's turns for `steps`: calls in OpenAI form, their results, answers."""
+    messages: list[Message] = []
+    number = 0
+    for step in steps:
+        if step.tool_calls:
+            calls = []
+            for call in step.tool_calls:
+                number += 1
+                calls.append(
+                    {
+                        "id": call.id or f"call_{number}",
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                )
+            content = step.thought or ""
+            messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+            for call_entry, result in zip(calls, step.results, strict=False):
+                text = result if isinstance(result, str) else orjson.dumps(result).decode()
+                messages.append({"role": "tool", "tool_call_id": call_entry["id"], "content": text})
+        if step.answer is not None or not step.tool_calls:
+            messages.append({"role": "assistant", "content": step.answer or step.thought or ""})
+    return messages
+
+
+def dpo_row(pair: PreferencePair) -> dict[str, list[Message]]:
+    """The pair as one row of TRL's conversational preference dataset."""
+    return {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+
+
+def write_pairs(pairs: Iterable[PreferencePair], stream: IO[Any]) -> int:
+    """Write one DPO JSON line per pair to a binary or text stream as they come; returns the
+    count."""
+    write = line_writer(stream)
+    count = 0
+    for pair in pairs:
+        write(orjson.dumps(dpo_row(pair)))
+        count += 1
+    return count
