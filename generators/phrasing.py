@@ -177,6 +177,17 @@ def clause_kind(name: str, value: Any) -> str:
     return _clause_kind(name, isinstance(value, int | float), isinstance(value, str))
 
 
+# Checked in this order for string values: the first kind whose words the name uses wins.
+_TEXT_KINDS = (
+    ("place", PLACE_WORDS),
+    ("date", DATE_WORDS),
+    ("time", TIME_WORDS),
+    ("unit", UNIT_WORDS),
+    ("language", LANGUAGE_WORDS),
+    ("topic", TOPIC_WORDS),
+)
+
+
 @cache
 def _clause_kind(name: str, number: bool, text: bool) -> str:
     words = name_words(name)
@@ -190,18 +201,9 @@ def _clause_kind(name: str, number: bool, text: bool) -> str:
     ):
         if tokens & triggers and (joined in triggers or set(words) <= triggers | nouns):
             return kind
-    if text and tokens & PLACE_WORDS:
-        return "place"
-    if text and tokens & DATE_WORDS:
-        return "date"
-    if text and tokens & TIME_WORDS:
-        return "time"
-    if text and tokens & UNIT_WORDS:
-        return "unit"
-    if text and tokens & LANGUAGE_WORDS:
-        return "language"
-    if text and tokens & TOPIC_WORDS:
-        return "topic"
+    for kind, words_of_kind in _TEXT_KINDS if text else ():
+        if tokens & words_of_kind:
+            return kind
     if number and tokens & LIMIT_WORDS:
         return "limit"
     plural = len(words) == 1 and words[0].endswith("s") and not words[0].endswith(("ss", "us"))

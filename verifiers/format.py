@@ -4,7 +4,7 @@ JSON Schema. Never raises on bad model output; validators are compiled once per 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -103,16 +103,10 @@ class FormatVerifier:
         """
         by_name = {tool.name: tool for tool in (sample.tools if tools is None else tools)}
         for index, call in enumerate(sample.tool_calls()):
-            verdict = self._verify_call(call, index, by_name)
+            verdict = self.verify_call(call, by_name, index)
             if verdict is not None:
                 return verdict
         return Verdict.accept(STAGE)
-
-    def verify_many(
-        self, samples: Iterable[Sample], tools: Sequence[Tool] | None = None
-    ) -> Iterable[Verdict]:
-        for sample in samples:
-            yield self.verify(sample, tools)
 
     def verify_call(
         self, call: ToolCall, tools: dict[str, Tool], index: int | None = None
@@ -120,12 +114,6 @@ class FormatVerifier:
         """The rejection of one call by the tools keyed by name, or None when it passes;
         `index` is its place in its sample, named in the detail when given."""
         where = f"call {index} ({call.name!r})" if index is not None else f"call of {call.name!r}"
-        return self._verify_call(call, index or 0, tools, where)
-
-    def _verify_call(
-        self, call: ToolCall, index: int, tools: dict[str, Tool], where: str | None = None
-    ) -> Verdict | None:
-        where = where or f"call {index} ({call.name!r})"
         tool = tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(tools)[:20]) or "none"
