@@ -31,7 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 import orjson
-from datasketch import LeanMinHash, MinHash, MinHashLSH  # type: ignore[import-untyped]
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool

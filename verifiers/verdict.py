@@ -20,6 +20,18 @@ class Reason(StrEnum):
     arguments_not_json = "arguments_not_json"
     schema_violation = "schema_violation"
     invalid_tool_schema = "invalid_tool_schema"
+    # execution (sandboxed Python functions)
+    execution_error = "execution_error"
+    timeout = "timeout"
+    memory_limit = "memory_limit"
+    output_limit = "output_limit"
+    result_not_json = "result_not_json"
+    sandbox_error = "sandbox_error"
+    # generation
+    truncated = "truncated"
+    # semantic judge
+    judge_rejected = "judge_rejected"
+    judge_unparseable = "judge_unparseable"
 
 
 class Verdict(BaseModel):

@@ -1,0 +1,1 @@
+"""Continual LoRA SFT on accepted samples, versioned adapters, and their evaluation."""
