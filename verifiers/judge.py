@@ -1,0 +1,151 @@
+"""The semantic judge: an LLM reads a sample's query, calls and results and says whether the
+answer is right (APIGen's semantic check), as structured JSON `{"pass", "reason"}`.
+
+The prompt is a Jinja template (bundled `templates/judge/semantic.j2`, or a user's own file given
+by path) that may use only the variables listed in `JUDGE_VARIABLES` and the `json` filter; a
+template that uses another variable is refused when it is loaded. The answer is constrained to `VERDICT_SCHEMA` through the backend's
+structured outputs, and parsed defensively all the same: a judge that answers something else, or
+runs out of tokens, rejects the sample with `judge_unparseable` rather than passing it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+
+from generators.llm.base import LLMBackend, LLMRequest, LLMResult
+from unified.errors import ActionForgeError
+from unified.model import Sample
+from verifiers.verdict import Reason, Verdict
+
+STAGE = "semantic"
+JUDGE_VARIABLES = frozenset({"query", "tools", "calls", "results", "answer", "style"})
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "pass": {"type": "boolean"},
+        "reason": {"type": "string", "maxLength": 300},
+    },
+    "required": ["pass", "reason"],
+    "additionalProperties": False,
+}
+
+
+class JudgeTemplateError(ActionForgeError):
+    """The judge's prompt template cannot be used; the message names the file and the fix."""
+
+
+def bundled_judge_template() -> Path:
+    """The judge prompt that ships with ActionForge."""
+    return Path(str(files("templates").joinpath("judge", "semantic.j2")))
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def load_judge_template(path: Path | None = None) -> jinja2.Template:
+    """Compile the judge prompt at `path` (default: the bundled one), refusing unknown variables."""
+    path = path or bundled_judge_template()
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JudgeTemplateError(f"{path}: cannot read the judge template ({exc})") from None
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    # Not Jinja's `tojson`: that one sorts keys and HTML-escapes quotes, which the model would
+    # read as part of the values.
+    env.filters["json"] = _json_text
+    try:
+        unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - JUDGE_VARIABLES)
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise JudgeTemplateError(
+            f"{path}: line {exc.lineno}: {exc.message}; fix the Jinja syntax there"
+        ) from None
+    if unknown:
+        raise JudgeTemplateError(
+            f"{path}: variable '{unknown[0]}' is not given to the judge template; use only "
+            f"{', '.join(sorted(JUDGE_VARIABLES))}"
+        )
+    return template
+
+
+def judge_prompt(template: jinja2.Template, sample: Sample) -> str:
+    """The judge's user message for one sample."""
+    return template.render(
+        query=sample.query,
+        tools=[tool.openai()["function"] for tool in sample.tools],
+        calls=[{"name": call.name, "arguments": call.arguments} for call in sample.tool_calls()],
+        results=[result for step in sample.steps for result in step.results],
+        answer=sample.final_answer(),
+        style=sample.meta.style.value if sample.meta.style else None,
+    ).strip()
+
+
+def verdict_from_answer(result: LLMResult) -> Verdict:
+    """Turn the judge's answer into a verdict; anything but a clean `{pass, reason}` rejects."""
+    if result.finish_reason != "stop":
+        why = result.error or f"the judge stopped with finish reason '{result.finish_reason}'"
+        return Verdict.reject(STAGE, Reason.judge_unparseable, why)
+    try:
+        answer = json.loads(result.text)
+    except ValueError:
+        return Verdict.reject(
+            STAGE, Reason.judge_unparseable, f"the judge's answer is not JSON: {result.text[:120]}"
+        )
+    if not isinstance(answer, dict) or not isinstance(answer.get("pass"), bool):
+        return Verdict.reject(
+            STAGE,
+            Reason.judge_unparseable,
+            f"the judge's answer has no boolean 'pass': {result.text[:120]}",
+        )
+    reason = str(answer.get("reason") or "").strip()
+    if answer["pass"]:
+        return Verdict(accepted=True, stage=STAGE, detail=reason[:400] or None)
+    return Verdict.reject(STAGE, Reason.judge_rejected, reason or "the judge gave no reason")
+
+
+class SemanticJudge:
+    """Judges batches of samples through one LLM backend, one request per sample."""
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        template_path: Path | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> None:
+        self.backend = backend
+        self.template = load_judge_template(template_path)
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def requests(self, samples: Sequence[Sample]) -> list[LLMRequest]:
+        """The judge's requests for `samples`, in order."""
+        return [
+            LLMRequest(
+                messages=[{"role": "user", "content": judge_prompt(self.template, sample)}],
+                json_schema=VERDICT_SCHEMA,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                seed=0,
+            )
+            for sample in samples
+        ]
+
+    def judge(self, samples: Sequence[Sample]) -> list[Verdict]:
+        """One verdict per sample, in order; a batch goes to the backend as one call.
+
+        Raises the backend's `BackendUnavailable` when the LLM cannot be reached: the batch
+        is retried by the job engine, and its job fails with that reason when retries run out.
+        """
+        if not samples:
+            return []
+        results = self.backend.generate(self.requests(samples))
+        return [verdict_from_answer(result) for result in results]
