@@ -3,9 +3,10 @@ answer is right (APIGen's semantic check), as structured JSON `{"pass", "reason"
 
 The prompt is a Jinja template (bundled `templates/judge/semantic.j2`, or a user's own file given
 by path) that may use only the variables listed in `JUDGE_VARIABLES` and the `json` filter; a
-template that uses another variable is refused when it is loaded. The answer is constrained to `VERDICT_SCHEMA` through the backend's
-structured outputs, and parsed defensively all the same: a judge that answers something else, or
-runs out of tokens, rejects the sample with `judge_unparseable` rather than passing it.
+template that uses another variable is refused when it is loaded. The answer is constrained to
+`VERDICT_SCHEMA` through the backend's structured outputs, and parsed defensively all the same: a
+judge that answers something else, or runs out of tokens, rejects the sample with
+`judge_unparseable` rather than passing it.
 """
 
 from __future__ import annotations
