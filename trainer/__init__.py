@@ -1,1 +1,10 @@
-"""Continual LoRA SFT on accepted samples, versioned adapters, and their evaluation."""
+"""Continual LoRA SFT on accepted samples, versioned adapters, and their evaluation.
+
+- `trainer.config`: `TrainConfig` and `load_config` (YAML/JSON).
+- `trainer.render`: unified sample -> chat conversation, shared by training and evaluation.
+- `trainer.train`: `train(config, samples, previous_adapter) -> TrainResult`.
+- `trainer.evaluate`: `parse_calls`, `score` (pure metrics), `generate`, `evaluate`, `compare`.
+
+Importing this package loads neither torch nor transformers; the functions that need them
+import them when called.
+"""

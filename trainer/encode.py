@@ -1,0 +1,93 @@
+"""Token ids and loss labels of rendered samples: the loss falls on the assistant's turns only.
+
+With a chat template that marks the assistant's content with `{% generation %}` (or one TRL
+knows how to patch that way), the tokenizer's assistant-token mask decides the labels. With any
+other template the loss falls on everything after the prompt (completion-only masking), which
+also covers the tool results of multi-step samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from trainer.render import Conversation, chat_inputs, renders_tools
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+IGNORE_INDEX = -100
+Masking = Literal["assistant_tokens", "completion"]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One sample as model input: ids and labels of the same length, -100 where no loss."""
+
+    id: str
+    input_ids: list[int]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class ChatEncoder:
+    """Tokenizes conversations with the tokenizer's chat template, for training and inference."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+        self.tokenizer = tokenizer
+        template = tokenizer.chat_template
+        self.inference_template: str = (
+            template if isinstance(template, str) else template["default"]
+        )
+        self.renders_tools = renders_tools(self.inference_template)
+        self.masking: Masking = "assistant_tokens"
+        self.training_template: str = self.inference_template
+        if not has_generation_markers(self.inference_template):
+            try:
+                patched = get_training_chat_template(tokenizer)
+            except ValueError:  # a template TRL cannot patch: mask the prompt instead
+                self.masking = "completion"
+            else:
+                self.training_template = patched or self.inference_template
+
+    def encode(self, sample_id: str, conversation: Conversation) -> Encoded:
+        """Ids and labels of the whole conversation; -100 on every token the model is not
+        trained to write."""
+        messages, tools = chat_inputs(conversation, self.renders_tools)
+        if self.masking == "assistant_tokens":
+            out = self._apply(
+                messages, tools, self.training_template, return_assistant_tokens_mask=True
+            )
+            ids = list(out["input_ids"])
+            mask = list(out["assistant_masks"])
+            labels = [t if m else IGNORE_INDEX for t, m in zip(ids, mask, strict=True)]
+            return Encoded(sample_id, ids, labels)
+        ids = list(self._apply(messages, tools, self.training_template)["input_ids"])
+        prompt = self.prompt_ids(conversation)
+        shared = 0
+        while shared < min(len(prompt), len(ids)) and prompt[shared] == ids[shared]:
+            shared += 1
+        labels = [IGNORE_INDEX] * shared + ids[shared:]
+        return Encoded(sample_id, ids, labels)
+
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        """Ids of the prompt with the assistant's turn opened: what generation starts from."""
+        messages, tools = chat_inputs(conversation, self.renders_tools, prompt_only=True)
+        out = self._apply(messages, tools, self.inference_template, add_generation_prompt=True)
+        return list(out["input_ids"])
+
+    def _apply(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        template: str,
+        **options: Any,
+    ) -> Any:
+        arguments: dict[str, Any] = {"tools": tools, "chat_template": template, **options}
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, **arguments
+        )

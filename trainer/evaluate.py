@@ -1,0 +1,405 @@
+"""How well a model calls tools: parse its outputs, score them against reference samples.
+
+The model answers each sample's prompt (its `trainer.render` conversation up to the first
+assistant turn); `score` compares the calls parsed from each answer with the calls of the
+sample's first assistant turn:
+
+- tool-name accuracy: the same tool names, as many times each (samples that expect calls);
+- exact-call accuracy: the same calls, compared AST-style: same names and argument values
+  after JSON normalisation (key order, 1 == 1.0), order-insensitive across parallel calls;
+- irrelevance accuracy: no call where none fits (samples whose first turn calls nothing);
+- format pass rate: the answer has calls and every one names a known tool with arguments that
+  satisfy its JSON Schema (`verifiers.FormatVerifier`; samples that expect calls);
+- accuracy: exact calls or correct refusals over all samples.
+
+Each overall and per query style (`sample.meta.style`). `score` is pure; `generate` runs the
+model (greedy, batched); `evaluate` does both; `compare` lines two reports up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trainer.render import expected_calls, render
+from unified.model import QueryStyle, Sample, Tool, ToolCall
+from verifiers.format import FormatVerifier
+
+OVERALL = "overall"
+UNKNOWN_STYLE = "unknown"
+METRICS = (
+    "accuracy",
+    "tool_name_accuracy",
+    "exact_call_accuracy",
+    "irrelevance_accuracy",
+    "format_pass_rate",
+)
+_STYLE_ORDER = [style.value for style in QueryStyle]
+_JSON_START = re.compile(r"[\[{]")
+ProgressCallback = Callable[[int, int], None]
+"""Called after every generated batch with (samples done, samples in all)."""
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """The calls read from a model's answer; `error` is set when the answer looks like an
+    attempted call that could not be read (it then counts as no call and no refusal)."""
+
+    calls: list[ToolCall]
+    error: str | None = None
+
+
+def parse_calls(text: str) -> ParsedOutput:
+    """The tool calls in `text`: the first JSON list of calls or call object in it, with any
+    text around it. Reads `{"name", "arguments"}` (or `"parameters"`) objects, OpenAI's
+    `{"function": {...}}` and `{"tool_calls": [...]}`; arguments may be JSON text. An answer
+    with no JSON call is a plain-text answer: no calls."""
+    decoder = json.JSONDecoder()
+    position = 0
+    while (match := _JSON_START.search(text, position)) is not None:
+        try:
+            value, end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            position = match.start() + 1
+            continue
+        calls = _as_calls(value)
+        if calls is not None:
+            return ParsedOutput(calls)
+        position = end
+    stripped = text.strip().removeprefix("```json").removeprefix("```").lstrip()
+    if '"name"' in text or stripped.startswith(("[", "{")):
+        return ParsedOutput([], "no JSON tool call could be read from the answer")
+    return ParsedOutput([])
+
+
+def _as_calls(value: Any) -> list[ToolCall] | None:
+    if isinstance(value, list):
+        calls = [_as_call(item) for item in value]
+        if any(call is None for call in calls):
+            return None
+        return [call for call in calls if call is not None]
+    if isinstance(value, dict):
+        if isinstance(value.get("tool_calls"), list):
+            return _as_calls(value["tool_calls"])
+        call = _as_call(value)
+        return [call] if call is not None else None
+    return None
+
+
+def _as_call(item: Any) -> ToolCall | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("function"), dict):
+        item = item["function"]
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    arguments = item.get("arguments", item.get("parameters", {}))
+    if not isinstance(arguments, dict | str):
+        arguments = orjson.dumps(arguments).decode()  # kept so the format check can reject it
+    return ToolCall(name=name, arguments=arguments)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How one answer fares against its reference sample."""
+
+    style: str
+    expects_call: bool
+    unparseable: bool
+    tool_names_match: bool
+    exact_match: bool
+    format_pass: bool
+    correct_refusal: bool
+
+
+@dataclass
+class Counts:
+    """Tallies of one group of samples, and the rates they give (None when a rate has no
+    samples to be computed on)."""
+
+    samples: int = 0
+    call_samples: int = 0
+    tool_name_correct: int = 0
+    exact_correct: int = 0
+    format_pass: int = 0
+    irrelevance_samples: int = 0
+    irrelevance_correct: int = 0
+    unparseable: int = 0
+
+    def add(self, judgement: Judgement) -> None:
+        self.samples += 1
+        self.unparseable += judgement.unparseable
+        if judgement.expects_call:
+            self.call_samples += 1
+            self.tool_name_correct += judgement.tool_names_match
+            self.exact_correct += judgement.exact_match
+            self.format_pass += judgement.format_pass
+        else:
+            self.irrelevance_samples += 1
+            self.irrelevance_correct += judgement.correct_refusal
+
+    @property
+    def accuracy(self) -> float | None:
+        return _rate(self.exact_correct + self.irrelevance_correct, self.samples)
+
+    @property
+    def tool_name_accuracy(self) -> float | None:
+        return _rate(self.tool_name_correct, self.call_samples)
+
+    @property
+    def exact_call_accuracy(self) -> float | None:
+        return _rate(self.exact_correct, self.call_samples)
+
+    @property
+    def irrelevance_accuracy(self) -> float | None:
+        return _rate(self.irrelevance_correct, self.irrelevance_samples)
+
+    @property
+    def format_pass_rate(self) -> float | None:
+        return _rate(self.format_pass, self.call_samples)
+
+    def rates(self) -> dict[str, float | None]:
+        """Every metric of `METRICS` by name."""
+        return {name: getattr(self, name) for name in METRICS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), **self.rates()}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class EvalReport:
+    """Counts and rates overall and per query style."""
+
+    overall: Counts = field(default_factory=Counts)
+    by_style: dict[str, Counts] = field(default_factory=dict)
+
+    def groups(self) -> list[tuple[str, Counts]]:
+        """("overall", counts) then each style in QueryStyle order."""
+        styles = sorted(self.by_style, key=_style_rank)
+        return [(OVERALL, self.overall), *((s, self.by_style[s]) for s in styles)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            OVERALL: self.overall.to_dict(),
+            "by_style": {style: counts.to_dict() for style, counts in self.groups()[1:]},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        """The report `to_dict` wrote (rates are recomputed from the counts)."""
+        names = {f for f in Counts.__dataclass_fields__}
+
+        def counts(values: dict[str, Any]) -> Counts:
+            return Counts(**{k: int(v) for k, v in values.items() if k in names})
+
+        return cls(
+            overall=counts(data[OVERALL]),
+            by_style={style: counts(v) for style, v in data.get("by_style", {}).items()},
+        )
+
+
+def _style_rank(style: str) -> tuple[int, str]:
+    return (_STYLE_ORDER.index(style) if style in _STYLE_ORDER else len(_STYLE_ORDER), style)
+
+
+def judge(answer: str | ParsedOutput, reference: Sample, verifier: FormatVerifier) -> Judgement:
+    """How `answer` (model text, or calls already parsed) fares against `reference`."""
+    parsed = parse_calls(answer) if isinstance(answer, str) else answer
+    expected = expected_calls(reference)
+    called = bool(parsed.calls)
+    tools: dict[str, Tool] = {tool.name: tool for tool in reference.tools}
+    return Judgement(
+        style=reference.meta.style.value if reference.meta.style else UNKNOWN_STYLE,
+        expects_call=bool(expected),
+        unparseable=parsed.error is not None,
+        tool_names_match=Counter(c.name for c in parsed.calls) == Counter(c.name for c in expected),
+        exact_match=_call_multiset(parsed.calls) == _call_multiset(expected),
+        format_pass=called
+        and parsed.error is None
+        and all(verifier.verify_call(call, tools) is None for call in parsed.calls),
+        correct_refusal=not called and parsed.error is None,
+    )
+
+
+def score(answers: Sequence[str | ParsedOutput], references: Sequence[Sample]) -> EvalReport:
+    """The report of `answers[i]` against `references[i]` for every i."""
+    if len(answers) != len(references):
+        raise ValueError(f"{len(answers)} answers for {len(references)} reference samples")
+    verifier = FormatVerifier()
+    report = EvalReport()
+    for answer, reference in zip(answers, references, strict=True):
+        judgement = judge(answer, reference, verifier)
+        report.overall.add(judgement)
+        report.by_style.setdefault(judgement.style, Counts()).add(judgement)
+    return report
+
+
+def _call_multiset(calls: Iterable[ToolCall]) -> Counter[tuple[str, str]]:
+    return Counter((call.name, _canonical_arguments(call.arguments)) for call in calls)
+
+
+def _canonical_arguments(arguments: dict[str, Any] | str) -> str:
+    if isinstance(arguments, str):  # not a JSON object: only the identical text matches
+        return "raw:" + arguments
+    return orjson.dumps(_normalise(arguments), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalise(v) for v in value]
+    return value
+
+
+# --- comparing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One metric of one group in two reports."""
+
+    group: str
+    metric: str
+    before: float | None
+    after: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+def compare(before: EvalReport, after: EvalReport) -> list[Delta]:
+    """Every metric of every group in either report, before and after."""
+    groups_before = dict(before.groups())
+    groups_after = dict(after.groups())
+    names = [name for name, _ in before.groups()]
+    names += [name for name, _ in after.groups() if name not in groups_before]
+    names = [OVERALL, *sorted((n for n in names if n != OVERALL), key=_style_rank)]
+    empty = Counts()
+    return [
+        Delta(
+            group,
+            metric,
+            getattr(groups_before.get(group, empty), metric),
+            getattr(groups_after.get(group, empty), metric),
+        )
+        for group in names
+        for metric in METRICS
+    ]
+
+
+# --- running the model -----------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """A model's answers to samples and their report."""
+
+    report: EvalReport
+    answers: list[str]
+    seconds: float
+
+
+def generate(
+    model: str,
+    samples: Sequence[Sample],
+    adapter: Path | None = None,
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    progress: ProgressCallback | None = None,
+) -> list[str]:
+    """The model's answer to each sample's prompt: greedy decoding, batched, with the base
+    model `model` and the LoRA adapter in `adapter` when given (bf16 on a GPU, float32 on the
+    CPU)."""
+    import torch
+    from transformers import GenerationConfig
+
+    from trainer.encode import ChatEncoder
+    from trainer.modeling import load_adapter, load_base_model, load_tokenizer, placement
+
+    tokenizer = load_tokenizer(model)
+    encoder = ChatEncoder(tokenizer)
+    where = placement()
+    net: Any = load_base_model(model, where)
+    if adapter is not None:
+        net = load_adapter(net, adapter, trainable=False)
+    net.eval()
+    pad_id = int(tokenizer.pad_token_id)
+    settings = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=pad_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    prompts = [encoder.prompt_ids(render(sample)) for sample in samples]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding
+    answers = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):  # left padding: every prompt ends where generation starts
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            attention[row, width - len(prompts[i]) :] = 1
+        with torch.no_grad():
+            out = net.generate(
+                input_ids=ids.to(where.device),
+                attention_mask=attention.to(where.device),
+                generation_config=settings,
+            )
+        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        for i, text in zip(batch, texts, strict=True):
+            answers[i] = text
+        if progress is not None:
+            progress(min(start + batch_size, len(order)), len(order))
+    return answers
+
+
+def evaluate(
+    model: str,
+    samples: Sequence[Sample],
+    adapter: Path | None = None,
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    progress: ProgressCallback | None = None,
+) -> Evaluation:
+    """Generate the model's answers to `samples` and score them."""
+    started = time.perf_counter()
+    answers = generate(
+        model,
+        samples,
+        adapter,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        progress=progress,
+    )
+    return Evaluation(score(answers, samples), answers, time.perf_counter() - started)
