@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from generators.base import GENERATORS, GenerationRequest, Generator
+from service import dedup
 from service.db.models import (
     BatchRecord,
     BatchStatus,
@@ -39,7 +40,7 @@ from service.jobs import (
 from service.schemas import JobSpec
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
-from verifiers.stages import STAGES, Stage, run_stages
+from verifiers.stages import STAGES, PipelineResult, Stage, StageContext, run_stages
 from verifiers.verdict import Verdict
 
 # A batch started this many times without finishing (worker lost, time limit, errors) fails.
@@ -116,9 +117,13 @@ def generate_batch(sessions: Sessions, batch_id: str) -> bool:
 
 
 def verify_batch(sessions: Sessions, batch_id: str) -> bool:
-    """Run the job's stages over a generated batch and store the verdicts; True when stored now.
+    """Run the job's stages over a generated batch and store the verdicts, and the samples as
+    the stages left them (the execution stage adds the results of their calls), in one
+    transaction; True when stored now.
 
-    Finishes the job when this was its last open batch, else refreshes its counts now and then.
+    A last dedup stage is left to `service.dedup`, which judges batches in position order while
+    the job's lock is held. Finishes the job when this was its last open batch, else refreshes
+    its counts now and then.
     """
     with sessions() as session:
         loaded = _load(session, batch_id, BatchStatus.generated)
@@ -128,7 +133,8 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         batch, job = loaded
         _start_attempt(session, batch, BatchStatus.generated)
         spec = JobSpec.model_validate(job.spec)
-        tools = _catalog_tools(session, job)
+        catalog = _catalog(session, job)
+        context = StageContext.for_catalog(_tools(job, catalog), catalog.document)
         records = session.scalars(
             select(SampleRecord)
             .where(SampleRecord.batch_id == batch.id)
@@ -138,8 +144,16 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         sample_ids = [record.id for record in records]
         session.commit()
 
-        verdicts = run_stages([_stage(name) for name in spec.verify], samples, tools)
-        return _store_verdicts(session, batch, sample_ids, verdicts)
+        names = list(spec.verify)
+        deferred = dedup.defers_dedup(names)
+        stages = [_stage(name) for name in (names[:-1] if deferred else names)]
+        pipeline = run_stages(stages, samples, context)
+        waiting: dict[str, bytes] = {}
+        if deferred:
+            survivors = pipeline.survivors()
+            prints = dedup.fingerprints([pipeline.samples[i] for i in survivors])
+            waiting = {sample_ids[i]: fp for i, fp in zip(survivors, prints, strict=True)}
+        return _store_verdicts(session, batch, sample_ids, pipeline, waiting if deferred else None)
 
 
 def fail_batch(sessions: Sessions, batch_id: str, error: str) -> None:
@@ -196,19 +210,27 @@ def _commit_without_waiting_for_disk(session: Session) -> None:
     session.commit()
 
 
-def _catalog_tools(session: Session, job: JobRecord) -> list[Tool]:
+def _catalog(session: Session, job: JobRecord) -> CatalogRecord:
     catalog = session.get(CatalogRecord, job.catalog_id)
     if catalog is None:
         raise InvalidRequest(
             f"job {job.id}: its catalog '{job.catalog_id}' no longer exists; upload the catalog "
             "again and submit a new job"
         )
+    return catalog
+
+
+def _tools(job: JobRecord, catalog: CatalogRecord) -> list[Tool]:
     if not catalog.tools:
         raise InvalidRequest(
             f"job {job.id}: catalog '{catalog.id}' ({catalog.name}) has no tools to generate "
             "calls for; upload a catalog with at least one tool and submit the job again"
         )
     return [Tool.model_validate(tool) for tool in catalog.tools]
+
+
+def _catalog_tools(session: Session, job: JobRecord) -> list[Tool]:
+    return _tools(job, _catalog(session, job))
 
 
 def _sample_row(
@@ -247,8 +269,15 @@ def _store_generated(session: Session, batch: BatchRecord, rows: list[dict[str, 
 
 
 def _store_verdicts(
-    session: Session, batch: BatchRecord, sample_ids: Sequence[str], verdicts: list[list[Verdict]]
+    session: Session,
+    batch: BatchRecord,
+    sample_ids: Sequence[str],
+    pipeline: PipelineResult,
+    waiting: dict[str, bytes] | None,
 ) -> bool:
+    """Store the verdicts and the changed samples. For a job whose last stage is dedup,
+    `waiting` holds the fingerprints of the samples that passed every other stage, which
+    `dedup.advance` judges; None for other jobs."""
     # Holding the job's row while storing makes the batches of a job store one at a time, so
     # whoever stores the last open batch sees every other batch's commit and finishes the job.
     lock_job(session, batch.job_id)
@@ -262,6 +291,9 @@ def _store_verdicts(
         return False
     in_batch = select(SampleRecord.id).where(SampleRecord.batch_id == batch.id)
     session.execute(delete(VerdictRecord).where(VerdictRecord.sample_id.in_(in_batch)))
+    if waiting is not None:
+        dedup.forget(session, batch.id)  # keys of an earlier verification of this batch
+    waiting = waiting or {}
     now = utcnow()
     verdict_rows = [
         {
@@ -269,26 +301,46 @@ def _store_verdicts(
             "sample_id": sid,
             "created_at": now,
         }
-        for sid, judged in zip(sample_ids, verdicts, strict=True)
+        for sid, judged in zip(sample_ids, pipeline.verdicts, strict=True)
         for v in judged
     ]
     if verdict_rows:
         session.execute(insert(VerdictRecord).execution_options(render_nulls=True), verdict_rows)
+    changed = [
+        {"id": sid, "data": sample.model_dump(mode="json", by_alias=True)}
+        for sid, sample, is_changed in zip(
+            sample_ids, pipeline.samples, pipeline.changed, strict=True
+        )
+        if is_changed
+    ]
+    if changed:  # by primary key: one statement, executed for each row
+        session.execute(update(SampleRecord), changed)
     # One UPDATE per outcome (accepted, or rejected by a stage for a reason), not one per sample.
     outcomes: dict[tuple[str, str | None, str | None], list[str]] = {}
-    for sample_id, judged in zip(sample_ids, verdicts, strict=True):
-        outcomes.setdefault(_outcome(judged), []).append(sample_id)
+    for sample_id, judged in zip(sample_ids, pipeline.verdicts, strict=True):
+        outcome = _WAITING if sample_id in waiting else _outcome(judged)
+        outcomes.setdefault(outcome, []).append(sample_id)
     for (status, stage, reason), ids in outcomes.items():
         session.execute(
             update(SampleRecord)
             .where(SampleRecord.id.in_(ids))
-            .values(status=status, stage=stage, reason=reason)
+            .values(status=status, stage=stage, reason=reason, fingerprint=None)
             .execution_options(synchronize_session=False)
         )
+    if waiting:
+        session.execute(
+            update(SampleRecord),
+            [{"id": sid, "fingerprint": fingerprint} for sid, fingerprint in waiting.items()],
+        )
+    dedup.advance(session, batch.job_id, batch)
     if not finish_if_done(session, batch.job_id):
         refresh_progress(session, batch.job_id)
     session.commit()
     return True
+
+
+# A sample that passed every stage before a last dedup stage: undecided until dedup judges it.
+_WAITING: tuple[str, str | None, str | None] = (SampleStatus.generated, None, None)
 
 
 def _outcome(verdicts: list[Verdict]) -> tuple[str, str | None, str | None]:

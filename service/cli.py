@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,6 @@ from service.console import err_console, out_console, readable_errors
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
 from unified.model import Tool, unified_json_schema_text
-from verifiers import FormatVerifier
 
 app = typer.Typer(
     help="ActionForge: verified function-calling training data from your API catalogs.",
@@ -132,42 +130,26 @@ def verify(
     input_file: Annotated[Path, typer.Argument(metavar="IN", help="Dataset file to verify.")],
     from_format: FromOption,
     out: Annotated[Path, typer.Option("--out", help="Where to write one verdict per row.")],
+    stages: Annotated[
+        str,
+        typer.Option(
+            "--stages",
+            help="Stages to run in order, comma-separated: format, execution (needs --catalog), "
+            "dedup.",
+        ),
+    ] = "format",
     catalog: Annotated[
         Path | None,
         typer.Option("--catalog", help="Check calls against this catalog's tools, not the row's."),
     ] = None,
     answers: AnswersOption = None,
 ) -> None:
-    """Verify every row's tool calls; write one verdict per input row, in input order."""
-    counts: Counter[str] = Counter()
-    verifier = FormatVerifier()
+    """Verify every row's tool calls; write one verdict per input row, in input order (the
+    verdict of the stage that rejected it, or of the last stage)."""
+    from service.commands.verify import verify_file
+
     with readable_errors():
-        FORMATS.get(from_format)
-        tools = load_catalog(catalog).tools if catalog is not None else None
-        samples = read_samples(input_file, from_format, **_reader_options(answers))
-        with out.open("wb") as sink, _progress("verified") as progress:
-            task = progress.add_task("verify")
-            for index, sample in enumerate(samples):
-                verdict = verifier.verify(sample, tools)
-                counts[verdict.reason or "accepted"] += 1
-                row = {"index": index, "id": sample.id, **verdict.model_dump()}
-                sink.write(orjson.dumps(row) + b"\n")
-                progress.advance(task)
-    _print_counts(counts, out)
-
-
-def _print_counts(counts: Counter[str], out: Path) -> None:
-    total = sum(counts.values())
-    table = Table(title=f"{total:,} rows verified (format stage)")
-    table.add_column("outcome")
-    table.add_column("rows", justify="right")
-    table.add_column("share", justify="right")
-    accepted = counts.pop("accepted", 0)
-    table.add_row("[green]accepted[/]", f"{accepted:,}", f"{accepted / max(total, 1):.1%}")
-    for reason, n in counts.most_common():
-        table.add_row(f"[red]{reason}[/]", f"{n:,}", f"{n / max(total, 1):.1%}")
-    out_console.print(table)
-    out_console.print(f"verdicts written to {out}", highlight=False)
+        verify_file(input_file, from_format, out, stages, catalog, _reader_options(answers))
 
 
 @app.command()

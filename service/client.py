@@ -14,7 +14,7 @@ import httpx
 import pyarrow.parquet as pq
 
 from service.api.deps import API_KEY_HEADER
-from service.api.schemas import CatalogPublic, JobPublic, SamplesPublic
+from service.api.schemas import CatalogPublic, JobPublic, SamplePublic, SamplesPublic
 from service.db.models import FINISHED
 from service.export import PARQUET
 from service.schemas import JobSpec
@@ -23,6 +23,8 @@ from unified.errors import ActionForgeError
 
 DEFAULT_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.5
+# The most samples GET /v1/jobs/{id}/samples gives per page.
+MAX_PAGE = 1000
 
 
 class ApiError(ActionForgeError):
@@ -121,6 +123,34 @@ class ActionForgeClient:
             params={k: v for k, v in params.items() if v is not None},
         )
         return SamplesPublic.model_validate_json(response.content)
+
+    def first_samples(
+        self,
+        job_id: str,
+        limit: int,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[list[SamplePublic], int]:
+        """Up to `limit` of a job's samples in position order, page after page, and how many
+        match the filters in all."""
+        found: list[SamplePublic] = []
+        cursor: str | None = None
+        count = 0
+        while len(found) < limit:
+            page = self.samples(
+                job_id,
+                status=status,
+                reason=reason,
+                limit=min(limit - len(found), MAX_PAGE),
+                cursor=cursor,
+            )
+            found += page.data
+            count = page.count
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found, count
 
     def wait(
         self,

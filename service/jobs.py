@@ -32,12 +32,14 @@ from service.errors import InvalidRequest, NotFound
 from service.schemas import JobSpec
 from service.settings import Settings, get_settings
 from unified.errors import UnknownNameError
-from verifiers.stages import check_stage_names
+from verifiers.stages import StageOrderError, check_stage_names, check_stage_order
 
 ACTIVE_JOB = (JobStatus.queued, JobStatus.running)
 OPEN_BATCH = (BatchStatus.planned, BatchStatus.generated)
 # Workers refresh a running job's counts at most this often (the query scans the job's rows).
 PROGRESS_REFRESH_SECONDS = 2.0
+# Sample ids shown per rejection reason in a job's counts.
+EXAMPLES_PER_REASON = 5
 
 
 def derive_seed(job_seed: int, index: int) -> int:
@@ -71,14 +73,28 @@ def empty_counts(stages: list[str]) -> dict[str, Any]:
         "by_stage": {stage: {"passed": 0, "rejected": 0} for stage in stages},
         "by_reason": {},
         "batches": {},
+        "funnel": funnel_steps(0, {stage: {"passed": 0, "rejected": 0} for stage in stages}, 0),
+        "rejections": [],
     }
+
+
+def funnel_steps(
+    generated: int, by_stage: dict[str, dict[str, int]], accepted: int
+) -> list[dict[str, Any]]:
+    """generated -> each stage in `by_stage`'s order (samples it passed, and rejected) ->
+    accepted."""
+    steps: list[dict[str, Any]] = [{"step": "generated", "samples": generated, "rejected": 0}]
+    for stage, counted in by_stage.items():
+        steps.append({"step": stage, "samples": counted["passed"], "rejected": counted["rejected"]})
+    steps.append({"step": "accepted", "samples": accepted, "rejected": 0})
+    return steps
 
 
 def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Settings) -> JobRecord:
     """Add a queued job and its planned batches to `session` (not committed, not enqueued).
 
     Raises `NotFound` for an unknown catalog and `InvalidRequest` for an unknown generator or
-    verification stage, or a stage listed twice.
+    verification stage, a stage listed twice, or dedup listed before another stage.
     """
     if session.get(CatalogRecord, catalog_id) is None:
         raise NotFound(
@@ -93,11 +109,10 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
         check_stage_names(spec.verify)
     except UnknownNameError as exc:
         raise InvalidRequest(f"verify: {exc}; list only known stages") from None
-    repeated = sorted({stage for stage in spec.verify if spec.verify.count(stage) > 1})
-    if repeated:
-        raise InvalidRequest(
-            f"verify: stage '{repeated[0]}' is listed more than once; list each stage once"
-        )
+    try:
+        check_stage_order(spec.verify)
+    except StageOrderError as exc:
+        raise InvalidRequest(f"verify: {exc}") from None
     batch_size = spec.batch_size or settings.batch_size
     stored = spec.model_copy(update={"batch_size": batch_size})
     job = JobRecord(
@@ -189,6 +204,7 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
         .join(SampleRecord, SampleRecord.id == VerdictRecord.sample_id)
         .where(SampleRecord.job_id == job_id)
         .group_by(VerdictRecord.stage, VerdictRecord.accepted)
+        .order_by(VerdictRecord.stage, VerdictRecord.accepted)
     ).all()
     for stage, accepted, n in by_stage:
         entry = counts["by_stage"].setdefault(stage, {"passed": 0, "rejected": 0})
@@ -199,7 +215,59 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
         .group_by(BatchRecord.status)
     )
     counts["batches"] = {status: n for status, n in batches}
+    counts["funnel"] = funnel_steps(counts["generated"], counts["by_stage"], counts["accepted"])
+    counts["rejections"] = _rejections(session, job_id, stages)
     return counts
+
+
+def _rejections(session: Session, job_id: str, stages: list[str]) -> list[dict[str, Any]]:
+    """Per stage and reason code: how many samples it rejected, and the ids of the first
+    EXAMPLES_PER_REASON of them by position. Most common first."""
+    rejected = (SampleRecord.job_id == job_id, SampleRecord.status == SampleStatus.rejected)
+    groups = session.execute(
+        select(SampleRecord.stage, SampleRecord.reason, func.count())
+        .where(*rejected)
+        .group_by(SampleRecord.stage, SampleRecord.reason)
+    ).all()
+    ranked = (
+        select(
+            SampleRecord.stage,
+            SampleRecord.reason,
+            SampleRecord.id,
+            func.row_number()
+            .over(
+                partition_by=(SampleRecord.stage, SampleRecord.reason),
+                order_by=SampleRecord.position,
+            )
+            .label("rank"),
+        )
+        .where(*rejected)
+        .subquery()
+    )
+    examples: dict[tuple[str | None, str | None], list[str]] = {}
+    for stage, reason, sample_id in session.execute(
+        select(ranked.c.stage, ranked.c.reason, ranked.c.id)
+        .where(ranked.c.rank <= EXAMPLES_PER_REASON)
+        .order_by(ranked.c.stage, ranked.c.reason, ranked.c.rank)
+    ):
+        examples.setdefault((stage, reason), []).append(sample_id)
+    order = {stage: i for i, stage in enumerate(stages)}
+    entries = [
+        {
+            "stage": stage,
+            "reason": reason,
+            "samples": n,
+            "examples": examples.get((stage, reason), []),
+        }
+        for stage, reason, n in groups
+    ]
+
+    def rank(entry: dict[str, Any]) -> tuple[int, int, str, str]:
+        stage, reason = entry["stage"], entry["reason"]
+        return (-entry["samples"], order.get(stage, len(order)), stage or "", reason or "")
+
+    entries.sort(key=rank)
+    return entries
 
 
 def refresh_counts(session: Session, job_id: str) -> dict[str, Any]:
@@ -301,11 +369,15 @@ def recover_unfinished(
 
 
 def _close_open_batches(session: Session, job_id: str) -> None:
+    from service import dedup  # here: it loads datasketch, which the API needs only now
+
     session.execute(
         update(BatchRecord)
         .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))
         .values(status=BatchStatus.cancelled, updated_at=utcnow())
     )
+    # Verified batches above a closed one were waiting for it to be de-duplicated first.
+    dedup.advance(session, job_id)
 
 
 def _store_final_counts(session: Session, job_id: str) -> None:

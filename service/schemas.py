@@ -24,7 +24,10 @@ class JobSpec(BaseModel):
     )
     generator: str = Field("template", description="Generator name, e.g. 'template'.")
     seed: int = Field(0, description="Same seed, same catalog, same samples.")
-    verify: list[str] = Field(default_factory=lambda: ["format"], description="Stages, in order.")
+    verify: list[str] = Field(
+        default_factory=lambda: ["format"],
+        description="Verification stages, in order, e.g. format, execution, dedup (dedup last).",
+    )
     batch_size: int | None = Field(
         None, ge=1, le=10_000, description="Samples per task; default AF_BATCH_SIZE."
     )
@@ -45,4 +48,4 @@ class JobCreate(JobSpec):
     catalog_id: str
 
 
-ExportFormat = Literal["unified", "xlam", "openai", "sharegpt", "parquet"]
+ExportFormat = Literal["unified", "xlam", "openai", "sharegpt", "parquet", "dpo"]

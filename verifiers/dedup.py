@@ -15,6 +15,16 @@ earliest kept one it matches (the most similar one for near duplicates, the earl
 and MinHash seeds are fixed. Feed samples in job position order (batch by batch, in position
 order within a batch) with the job's and catalog's earlier kept samples as `prior`; fed in
 another order, another copy of a duplicate is kept.
+
+Stored indexes. An index need not live in memory: `lookup_keys` gives a fingerprint's keys (its
+exact key and one key per LSH band, as 64-bit integers). Store the keys of every kept sample
+(with its `Fingerprint.to_bytes()`); to judge new samples, fetch the kept samples that share a
+key with any of them, rebuild a small index from their fingerprints in their order
+(`from_fingerprints`) and `offer` the new samples in theirs. Two samples the full index would
+compare always share a key, so the small index judges exactly as the full one would. The job
+engine works this way (`service.dedup`): it de-duplicates the batches of a job in position
+order while holding the job's lock, against the earlier jobs on the same catalog, whatever
+order workers verify the batches in.
 """
 
 from __future__ import annotations
@@ -28,14 +38,18 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from unified.errors import ActionForgeError
-from unified.model import Sample, Tool
+from unified.model import Sample
 from verifiers.verdict import Verdict
+
+if TYPE_CHECKING:
+    from verifiers.stages import StageContext
 
 STAGE = "dedup"
 
@@ -103,6 +117,11 @@ def query_shingles(normalised: str) -> list[bytes]:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=KEY_BYTES).digest()
+
+
+def _lookup_key(slot: bytes, data: bytes) -> int:
+    digest = hashlib.blake2b(data, digest_size=8, person=slot.ljust(16, b"\0")[:16]).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +197,12 @@ class DedupIndex:
         self.num_perm = num_perm
         self.same_calls = same_calls
         self._hasher = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
-        self._lsh = MinHashLSH(
-            threshold=threshold, num_perm=num_perm, params=_band_shape(threshold, num_perm)
-        )
+        # LSH band tables of our own, with datasketch's bands x rows: its in-memory MinHashLSH
+        # keeps a set per bucket, keyed by the band's bytes, and each key's list of bands (2.5 of
+        # the 3.5 KB a kept sample cost); a position (or a list of them) under the band's 64-bit
+        # `lookup_keys` key costs a quarter of that, and is faster.
+        self._bands = _band_shape(threshold, num_perm)
+        self._buckets: list[dict[int, int | list[int]]] = [{} for _ in range(self._bands[0])]
         self._kept: list[_Kept] = []
         self._ids: set[str] = set()
         self._exact: dict[bytes, int] = {}
@@ -279,7 +301,7 @@ class DedupIndex:
         self, minhash: LeanMinHash, calls: bytes, sample_id: str | None
     ) -> tuple[str, float] | None:
         best: tuple[float, int] | None = None
-        for order in self._lsh.query(minhash):
+        for order in self._candidates(minhash.hashvalues):
             kept = self._kept[order]
             if kept.sample_id == sample_id or kept.hashvalues is None:
                 continue
@@ -294,6 +316,42 @@ class DedupIndex:
         if best is None:
             return None
         return self._kept[best[1]].sample_id, best[0]
+
+    def _band_keys(self, hashvalues: np.ndarray) -> list[int]:
+        """The signature's LSH band keys: the same as slots 1.. of `lookup_keys`."""
+        bands, rows = self._bands
+        values = hashvalues.astype(SIGNATURE_BYTEORDER + "u4", copy=False).tobytes()
+        step = rows * 4
+        return [
+            _lookup_key(band.to_bytes(2, "little"), values[band * step : (band + 1) * step])
+            for band in range(bands)
+        ]
+
+    def _candidates(self, hashvalues: np.ndarray) -> set[int]:
+        """Positions of kept samples that share an LSH band with the signature."""
+        found: set[int] = set()
+        for bucket, key in zip(self._buckets, self._band_keys(hashvalues), strict=True):
+            kept = bucket.get(key)
+            if isinstance(kept, int):
+                found.add(kept)
+            elif kept is not None:
+                found.update(kept)
+        return found
+
+    def lookup_keys(self, fingerprint: Fingerprint) -> list[tuple[int, int]]:
+        """(slot, key) pairs under which to store a kept sample and look up candidates: slot 0
+        holds the exact key, slots 1.. one key per LSH band of the signature; keys are signed
+        64-bit integers (a collision only adds a candidate)."""
+        keys = [(0, _lookup_key(b"exact", fingerprint.exact))]
+        if fingerprint.signature is None:
+            return keys
+        self.from_signature(fingerprint.signature)  # checks that it fits this index
+        values = fingerprint.signature[_HEADER_BYTES:]
+        bands, rows = _band_shape(self.threshold, self.num_perm)
+        for band in range(bands):
+            chunk = values[band * rows * 4 : (band + 1) * rows * 4]
+            keys.append((band + 1, _lookup_key(band.to_bytes(2, "little"), chunk)))
+        return keys
 
     def add(self, sample_id: str, item: Sample | Fingerprint) -> None:
         """Keep a sample (or its stored fingerprint) as one later samples are judged against.
@@ -313,12 +371,22 @@ class DedupIndex:
         self._ids.add(sample_id)
         self._exact.setdefault(fingerprint.exact, order)
         if minhash is not None:
-            self._lsh.insert(order, minhash, check_duplication=False)
+            for bucket, key in zip(self._buckets, self._band_keys(minhash.hashvalues), strict=True):
+                first = bucket.setdefault(key, order)
+                if isinstance(first, list):
+                    first.append(order)
+                elif first != order:
+                    bucket[key] = [first, order]
 
-    def offer(self, sample: Sample, sample_id: str | None = None) -> Verdict:
-        """Judge a sample and keep it when accepted."""
-        sample_id = sample.id if sample_id is None else sample_id
-        fingerprint = self.fingerprint(sample)
+    def offer(self, item: Sample | Fingerprint, sample_id: str | None = None) -> Verdict:
+        """Judge a sample (or its fingerprint, with `sample_id`) and keep it when accepted."""
+        if isinstance(item, Sample):
+            sample_id = item.id if sample_id is None else sample_id
+            fingerprint = self.fingerprint(item)
+        elif sample_id is None:
+            raise DedupError("dedup: offering a fingerprint needs the id of its sample")
+        else:
+            fingerprint = item
         minhash = self._minhash(fingerprint)
         verdict = self._judge(fingerprint, minhash, sample_id)
         if verdict.accepted and sample_id not in self._ids:
@@ -383,10 +451,16 @@ def dedup_in_order(
 
 
 class DedupStage:
-    """The dedup stage within one batch: later copies of a sample in the batch are rejected."""
+    """The dedup stage: rejects exact and near duplicates of the samples kept before, in the
+    order samples come (batch after batch with one context, position order within a batch).
+
+    The job engine keeps its index in the database instead (`service.dedup`), so that the
+    batches of a job verified by many workers in any order keep the same samples.
+    """
 
     name = STAGE
 
-    def verify_batch(self, samples: Sequence[Sample], tools: Sequence[Tool]) -> list[Verdict]:
-        """One verdict per sample, in order; samples from earlier batches are not seen here."""
-        return dedup_in_order(samples)
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        """One verdict per sample, in order; accepted samples join the context's index."""
+        index = context.dedup
+        return [index.offer(sample) for sample in samples]

@@ -3,12 +3,14 @@
 response schema (`verifiers.mock_responses`), the same answer for the same call.
 
 `MockApi` runs calls in-process; `verifiers.mock_http.mock_app` serves the same object over
-HTTP. `observe` runs a sample's calls and gives their results and an "execution" verdict.
+HTTP. `observe` runs a sample's calls and gives their results and an "execution" verdict;
+`with_observations` puts those results into the sample. The execution stage
+(`verifiers.execution`) runs them, Python-module tools in a sandbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,15 +55,23 @@ class MockApi:
         self._verifier = FormatVerifier()
         self._makers = {tool.name: ResponseMaker(tool) for tool in self.tools}
 
+    def check(self, tool_call: ToolCall, index: int | None = None) -> MockResult | None:
+        """The error a call gets when its tool is unknown or its arguments do not fit the
+        tool's schema; None for a call that can be answered."""
+        verdict = self._verifier.verify_call(tool_call, self.by_name, index)
+        if verdict is None:
+            return None
+        reason = verdict.reason or Reason.schema_violation.value
+        detail = verdict.detail or ""
+        status = _STATUS_BY_REASON.get(reason, _REJECTED_STATUS)
+        body = error_body(reason, detail, tool_call.name)
+        return MockResult(status=status, body=body, reason=reason, detail=detail)
+
     def call(self, tool_call: ToolCall, index: int | None = None) -> MockResult:
         """Validate the call's arguments and answer it; `index` is its place in a sample."""
-        verdict = self._verifier.verify_call(tool_call, self.by_name, index)
-        if verdict is not None:
-            reason = verdict.reason or Reason.schema_violation.value
-            detail = verdict.detail or ""
-            status = _STATUS_BY_REASON.get(reason, _REJECTED_STATUS)
-            body = error_body(reason, detail, tool_call.name)
-            return MockResult(status=status, body=body, reason=reason, detail=detail)
+        refused = self.check(tool_call, index)
+        if refused is not None:
+            return refused
         arguments = tool_call.arguments
         assert isinstance(arguments, dict)  # the format check rejects anything else
         return MockResult(status=200, body=self._makers[tool_call.name].answer(arguments))
@@ -69,16 +79,24 @@ class MockApi:
     def observe(self, sample: Sample) -> tuple[list[Any], Verdict]:
         """Run every call of the sample, in order: their results (error objects for rejected
         calls), and an execution verdict that names the first rejected call."""
-        results: list[Any] = []
-        verdict: Verdict | None = None
-        for index, tool_call in enumerate(sample.tool_calls()):
-            result = self.call(tool_call, index)
-            results.append(result.body)
-            if verdict is None and not result.ok:
-                verdict = Verdict.reject(
-                    STAGE, result.reason or Reason.schema_violation.value, result.detail or ""
-                )
-        return results, verdict if verdict is not None else Verdict.accept(STAGE)
+        return observe_calls(sample, self.call)
+
+
+def observe_calls(
+    sample: Sample, call: Callable[[ToolCall, int], MockResult]
+) -> tuple[list[Any], Verdict]:
+    """Make every call of the sample with `call`, in order: their results (error objects for
+    failed calls), and an execution verdict that names the first failed call."""
+    results: list[Any] = []
+    verdict: Verdict | None = None
+    for index, tool_call in enumerate(sample.tool_calls()):
+        result = call(tool_call, index)
+        results.append(result.body)
+        if verdict is None and not result.ok:
+            verdict = Verdict.reject(
+                STAGE, result.reason or Reason.schema_violation.value, result.detail or ""
+            )
+    return results, verdict if verdict is not None else Verdict.accept(STAGE)
 
 
 def with_observations(sample: Sample, results: Sequence[Any]) -> Sample:

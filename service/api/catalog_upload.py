@@ -23,9 +23,11 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.errors import InvalidRequest
+from unified.catalogs import Catalog
 
 FORM_FIELD = "file"
 WRAPPER_KEYS = frozenset({"name", "content", "kind"})
+PYTHON_CATALOG = "python"
 _MAX_NAME = 200
 # Room for a JSON wrapper's escaping or multipart framing around a document of the largest size.
 _ENVELOPE_BYTES = 64 * 1024
@@ -38,6 +40,14 @@ class CatalogUpload:
     raw: bytes
     name: str
     kind: str | None
+
+
+def kept_source(upload: CatalogUpload, catalog: Catalog) -> str | None:
+    """The text stored with a catalog: a Python module's source, which the execution stage
+    runs (its functions are called in a sandbox); None for the other kinds."""
+    if catalog.kind != PYTHON_CATALOG:
+        return None
+    return upload.raw.decode("utf-8-sig")
 
 
 def too_large(size: int, limit: int) -> HTTPException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.db.models import JobStatus, SampleStatus
 from service.schemas import JobSpec
@@ -64,6 +64,27 @@ class StageCounts(BaseModel):
     rejected: int = 0
 
 
+class FunnelStep(BaseModel):
+    """One step of a job's funnel: generated, a verification stage, or accepted."""
+
+    step: str = Field(description="'generated', a stage name (in the job's order), 'accepted'.")
+    samples: int = Field(
+        description="Samples generated, passed by the stage, or accepted in the end."
+    )
+    rejected: int = Field(0, description="Samples the stage rejected (0 for the other steps).")
+
+
+class Rejection(BaseModel):
+    """The samples one stage rejected for one reason code: how many, and a few of their ids."""
+
+    stage: str | None
+    reason: str | None
+    samples: int
+    examples: list[str] = Field(
+        default_factory=list, description="Ids of the first few such samples by position (<= 5)."
+    )
+
+
 class JobCounts(BaseModel):
     """A job's funnel: samples generated, accepted and rejected, per stage and per reason."""
 
@@ -79,6 +100,28 @@ class JobCounts(BaseModel):
         default_factory=dict, description="Rejected samples per reason code, most common first."
     )
     batches: dict[str, int] = Field(default_factory=dict, description="Batches per status.")
+    funnel: list[FunnelStep] = Field(
+        default_factory=list,
+        description="generated -> each stage the job runs, in its order -> accepted.",
+    )
+    rejections: list[Rejection] = Field(
+        default_factory=list,
+        description="Per stage and reason code, most common first, with example sample ids.",
+    )
+
+    @model_validator(mode="after")
+    def _funnel_of_older_jobs(self) -> JobCounts:
+        # Counts stored before the funnel existed: it follows from the other fields.
+        if not self.funnel:
+            self.funnel = [
+                FunnelStep(step="generated", samples=self.generated),
+                *(
+                    FunnelStep(step=stage, samples=c.passed, rejected=c.rejected)
+                    for stage, c in self.by_stage.items()
+                ),
+                FunnelStep(step="accepted", samples=self.accepted),
+            ]
+        return self
 
 
 class JobPublic(_Public):

@@ -1,4 +1,4 @@
-"""The service's commands: `serve`, `run`, `submit`, `status` and `export`.
+"""The service's commands: `serve`, `run`, `submit`, `status`, `samples` and `export`.
 
 Only the options live here; each body is imported when its command runs (from `jobs` and
 `local`), so that other commands start without loading the web stack.
@@ -44,7 +44,9 @@ UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL; defa
 FormatOption = Annotated[
     str,
     typer.Option(
-        "--format", help=f"Dataset format: {', '.join([*writable_formats(), 'parquet'])}."
+        "--format",
+        help=f"Dataset format: {', '.join([*writable_formats(), 'parquet', 'dpo'])} "
+        "(dpo: preference pairs, an accepted and a rejected answer to each query).",
     ),
 ]
 
@@ -127,5 +129,7 @@ def export(
 
 def register_service_commands(app: typer.Typer) -> None:
     """Add the service's commands to the `actionforge` app."""
-    for command in (serve, run, submit, status, export):
+    from service.commands.samples import samples
+
+    for command in (serve, run, submit, status, samples, export):
         app.command()(command)

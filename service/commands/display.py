@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -50,7 +51,8 @@ def follow_job(client: ActionForgeClient, job: JobPublic) -> JobPublic:
 
 
 def funnel_table(job: JobPublic) -> Table:
-    """The job's funnel: requested, generated, each verification stage, accepted."""
+    """The job's funnel: requested, generated, each verification stage in the job's order,
+    accepted."""
     counts = job.counts
     table = Table()
     table.add_column("step")
@@ -74,18 +76,42 @@ def funnel_table(job: JobPublic) -> Table:
     return table
 
 
+def _reason_rows(job: JobPublic) -> list[tuple[str, str, int, list[str]]]:
+    """(reason, stage, samples, example ids) per rejection, most common first."""
+    counts = job.counts
+    rows = [(r.reason or "", r.stage or "", r.samples, r.examples) for r in counts.rejections]
+    if not rows:  # counts stored before rejections were: reasons only
+        rows = [(reason, "", n, []) for reason, n in counts.by_reason.items()]
+        rows.sort(key=lambda row: (-row[2], row[0]))
+    return rows
+
+
 def reasons_table(job: JobPublic) -> Table | None:
-    """The job's rejections per reason code, most common first; None when there were none."""
-    reasons = job.counts.by_reason
-    if not reasons:
+    """The job's rejections per reason code and stage, most common first; None when there
+    were none."""
+    rows = _reason_rows(job)
+    if not rows:
         return None
     table = Table(title="rejected, by reason", title_justify="left", title_style="bold")
     table.add_column("reason", style="red")
+    table.add_column("stage")
     table.add_column("samples", justify="right")
     table.add_column("of generated", justify="right")
-    for reason, n in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
-        table.add_row(reason, f"{n:,}", _share(n, job.counts.generated))
+    for reason, stage, n, _ in rows:
+        table.add_row(escape(reason), escape(stage), f"{n:,}", _share(n, job.counts.generated))
     return table
+
+
+def print_examples(job: JobPublic, console: Console = out_console) -> None:
+    """A few sample ids per rejection reason, and the command that shows them."""
+    rows = [row for row in _reason_rows(job) if row[3]]
+    if not rows:
+        return
+    console.print("[bold]examples[/] (actionforge samples ID --reason REASON):")
+    for reason, _, _, examples in rows:
+        console.print(
+            f"  [red]{escape(reason)}[/]: {' '.join(examples)}", highlight=False, soft_wrap=True
+        )
 
 
 def print_funnel(job: JobPublic, console: Console = out_console) -> None:
@@ -95,6 +121,7 @@ def print_funnel(job: JobPublic, console: Console = out_console) -> None:
     reasons = reasons_table(job)
     if reasons is not None:
         console.print(reasons)
+        print_examples(job, console)
     if job.error:
         console.print(f"[bold red]job error:[/] {job.error}", highlight=False, soft_wrap=True)
 

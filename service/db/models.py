@@ -1,4 +1,4 @@
-"""The database: catalogs, jobs, their batches, samples and verdicts.
+"""The database: catalogs, jobs, their batches, samples, verdicts and the dedup index.
 
 The database is the source of truth; the queue only says which batch to work on next. Sample
 ids are deterministic (job, batch, position), so a batch re-run after a crash overwrites its own
@@ -11,7 +11,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime
 
@@ -58,7 +69,8 @@ class Base(DeclarativeBase):
 
 
 class CatalogRecord(Base):
-    """A loaded catalog: its normalised tools and the hash of the original document."""
+    """A loaded catalog: its normalised tools and the hash of the original document; for a
+    Python module, also its source (`document`), which the execution stage runs."""
 
     __tablename__ = "catalogs"
 
@@ -68,6 +80,7 @@ class CatalogRecord(Base):
     title: Mapped[str | None] = mapped_column(String(512))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     tools: Mapped[list[Any]]
+    document: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -82,6 +95,8 @@ class JobRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued, index=True)
     error: Mapped[str | None] = mapped_column(Text)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Batches [0, dedup_frontier) are de-duplicated (see service.dedup).
+    dedup_frontier: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -123,6 +138,8 @@ class SampleRecord(Base):
     stage: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
+    # verifiers.dedup.Fingerprint.to_bytes(), kept while the sample waits for the dedup stage.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -139,3 +156,17 @@ class VerdictRecord(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DedupKeyRecord(Base):
+    """One lookup key of a sample the dedup stage kept (`DedupIndex.lookup_keys`: its exact key
+    and one per MinHash band); later samples sharing a key are compared with it."""
+
+    __tablename__ = "dedup_keys"
+    __table_args__ = (Index("ix_dedup_keys_key", "key"),)
+
+    sample_id: Mapped[str] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[int] = mapped_column(BigInteger)

@@ -74,7 +74,9 @@ def test_status_prints_the_funnel_and_the_reasons(sqlite_api: Api) -> None:
     assert "generated 6" in lines
     assert "format 4 -2 66.7%" in lines
     assert "accepted 4 66.7%" in lines
-    assert "missing_required_argument 2 33.3%" in lines
+    assert "missing_required_argument format 2 33.3%" in lines
+    examples = f"{job_id}-0000001 {job_id}-0000004"
+    assert f"missing_required_argument: {examples}" in lines
 
     code, out, _ = invoke("status", job_id, "--json", "--url", sqlite_api.url)
     assert code == 0

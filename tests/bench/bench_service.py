@@ -51,7 +51,7 @@ from service.worker import (
 )
 from unified.catalogs import load_catalog
 from unified.model import Tool
-from verifiers.stages import build_stages, run_stages
+from verifiers.stages import StageContext, build_stages, run_stages
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "examples" / "travel_api.yaml"
@@ -87,7 +87,7 @@ def direct_loop(n: int, batch_size: int) -> Run:
     for batch in plan:
         request = GenerationRequest(n=batch.size, seed=batch.seed, id_prefix=f"{batch.id}-")
         samples = generator.generate(catalog, request)
-        verdicts = run_stages(stages, samples, catalog)
+        verdicts = run_stages(stages, samples, StageContext(catalog)).verdicts
         accepted += sum(1 for judged in verdicts if judged[-1].accepted)
     return Run("direct", "1", n, time.perf_counter() - start, accepted)
 

@@ -1,6 +1,7 @@
 """Generators and a verification stage registered only by the job-engine tests: a small
-deterministic generator, a slow one, one that always raises, one that refuses every spec, and a
-stage that crashes. Workers started by the tests load them through worker_with_test_plugins.py."""
+deterministic generator, one that repeats itself (for the dedup stage), a slow one, one that
+always raises, one that refuses every spec, and a stage that crashes. Workers started by the
+tests load them through worker_with_test_plugins.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from generators.base import GENERATORS, GenerationRequest
 from unified.errors import ActionForgeError
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
-from verifiers.stages import STAGES
+from verifiers.stages import STAGES, StageContext
 from verifiers.verdict import Verdict
 
 # Every REJECT_EVERY-th sample calls a tool the catalog does not have (format: unknown_tool).
@@ -35,6 +36,35 @@ class CountingGenerator:
                     query=f"Tell me about {word}.",
                     steps=[Step(tool_calls=calls, answer=None if calls else "I cannot help.")],
                     meta=SampleMeta(style=QueryStyle.irrelevance, generator="counting"),
+                )
+            )
+        return samples
+
+
+class DuplicatingGenerator:
+    """Weather questions about three cities, each asked plainly or with one word more: exact and
+    near duplicates (same calls) within and across batches; every REJECT_EVERY-th sample calls
+    a tool the catalog does not have. Deterministic for a seed."""
+
+    CITIES = ("Lisbon", "Osaka", "Quito")
+    ENDINGS = ("", " please", " today")
+
+    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
+        rng = random.Random(request.seed)
+        samples = []
+        for i in range(request.n):
+            city, ending = rng.choice(self.CITIES), rng.choice(self.ENDINGS)
+            name = "no_such_tool" if i % REJECT_EVERY == 0 else "get_weather"
+            samples.append(
+                Sample(
+                    id=f"{request.id_prefix}{i}",
+                    tools=list(tools),
+                    query=(
+                        "Tell me the current weather conditions and the temperature in the "
+                        f"city of {city} for my trip{ending}"
+                    ),
+                    steps=[Step(tool_calls=[ToolCall(name=name, arguments={"city": city})])],
+                    meta=SampleMeta(style=QueryStyle.simple, generator="duplicating"),
                 )
             )
         return samples
@@ -75,7 +105,7 @@ class CrashingStage:
     name = "crashing"
     calls = 0
 
-    def verify_batch(self, samples: Sequence[Sample], tools: Sequence[Tool]) -> list[Verdict]:
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         CrashingStage.calls += 1
         raise KeyError("verdict")
 
@@ -85,6 +115,7 @@ def register_test_plugins() -> None:
     module = __name__
     STAGES.register("crashing", f"{module}:CrashingStage")
     GENERATORS.register("counting", f"{module}:CountingGenerator")
+    GENERATORS.register("duplicating", f"{module}:DuplicatingGenerator")
     GENERATORS.register("slow", f"{module}:SlowGenerator")
     GENERATORS.register("exploding", f"{module}:ExplodingGenerator")
     GENERATORS.register("refusing", f"{module}:RefusingGenerator")

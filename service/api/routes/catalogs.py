@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service.api.catalog_upload import CatalogUpload, read_catalog_upload
+from service.api.catalog_upload import CatalogUpload, kept_source, read_catalog_upload
 from service.api.deps import SessionDep, SessionsDep, SettingsDep
 from service.api.schemas import CatalogPublic, CatalogsPublic, Message
 from service.db.models import CatalogRecord
@@ -98,6 +98,7 @@ def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: in
         tools=[
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in catalog.tools
         ],
+        document=kept_source(upload, catalog),
     )
     with sessions() as session, session.begin():
         session.add(record)

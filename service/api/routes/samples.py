@@ -70,7 +70,8 @@ def list_samples(
         select(SampleRecord).where(*where).order_by(SampleRecord.position).limit(limit + 1)
     ).all()
     page, more = records[:limit], len(records) > limit
-    verdicts = _verdicts(session, [record.id for record in page])
+    stages = job.spec.get("verify") or []
+    verdicts = _verdicts(session, [record.id for record in page], [str(s) for s in stages])
     return SamplesPublic(
         data=[
             SamplePublic(
@@ -89,10 +90,14 @@ def list_samples(
     )
 
 
-def _verdicts(session: Session, sample_ids: Sequence[str]) -> dict[str, list[VerdictPublic]]:
+def _verdicts(
+    session: Session, sample_ids: Sequence[str], stages: Sequence[str]
+) -> dict[str, list[VerdictPublic]]:
+    """Each sample's verdicts in the order its job runs the stages."""
     found: dict[str, list[VerdictPublic]] = defaultdict(list)
     if not sample_ids:
         return found
+    order = {stage: i for i, stage in enumerate(stages)}
     rows = session.scalars(
         select(VerdictRecord)
         .where(VerdictRecord.sample_id.in_(sample_ids))
@@ -100,4 +105,6 @@ def _verdicts(session: Session, sample_ids: Sequence[str]) -> dict[str, list[Ver
     )
     for row in rows:
         found[row.sample_id].append(VerdictPublic.model_validate(row))
+    for verdicts in found.values():
+        verdicts.sort(key=lambda verdict: order.get(verdict.stage, len(order)))
     return found

@@ -30,13 +30,20 @@ def test_batch_seeds_differ_per_batch_and_job_seed_and_fit_a_32_bit_column() -> 
 
 
 def test_empty_counts_name_every_stage() -> None:
-    assert empty_counts(["format"]) == {
+    assert empty_counts(["format", "dedup"]) == {
         "generated": 0,
         "accepted": 0,
         "rejected": 0,
-        "by_stage": {"format": {"passed": 0, "rejected": 0}},
+        "by_stage": {"format": {"passed": 0, "rejected": 0}, "dedup": {"passed": 0, "rejected": 0}},
         "by_reason": {},
         "batches": {},
+        "funnel": [
+            {"step": "generated", "samples": 0, "rejected": 0},
+            {"step": "format", "samples": 0, "rejected": 0},
+            {"step": "dedup", "samples": 0, "rejected": 0},
+            {"step": "accepted", "samples": 0, "rejected": 0},
+        ],
+        "rejections": [],
     }
 
 

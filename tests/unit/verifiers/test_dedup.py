@@ -23,7 +23,7 @@ from verifiers.dedup import (
     dedup_in_order,
     normalise_query,
 )
-from verifiers.stages import FormatStage, run_stages
+from verifiers.stages import FormatStage, StageContext, run_stages
 
 ROOT = Path(__file__).resolve().parents[3]
 TRAVEL = load_catalog(ROOT / "examples" / "travel_api.yaml").tools
@@ -257,9 +257,51 @@ def test_signatures_do_not_depend_on_the_index_instance() -> None:
 def test_the_dedup_stage_runs_after_the_format_stage() -> None:
     copy = variant(WITH_CALLS[0], WITH_CALLS[0].query + "  ", "copy")
     batch = [WITH_CALLS[0], WITH_CALLS[1], copy]
-    verdicts = run_stages([FormatStage(), DedupStage()], batch, TRAVEL)
+    verdicts = run_stages([FormatStage(), DedupStage()], batch, StageContext(TRAVEL)).verdicts
     assert [[v.stage for v in vs] for vs in verdicts] == [["format", "dedup"]] * 3
     assert [vs[-1].reason for vs in verdicts] == [None, None, "duplicate"]
+
+
+def test_the_dedup_stage_remembers_earlier_batches_of_its_context() -> None:
+    context = StageContext(TRAVEL)
+    stage = DedupStage()
+    first = stage.verify_batch(WITH_CALLS[:3], context)
+    copies = [variant(s, s.query.upper(), "copy") for s in WITH_CALLS[:2]]
+    later = stage.verify_batch([*copies, WITH_CALLS[3]], context)
+    assert [v.accepted for v in first] == [True] * 3
+    assert [v.reason for v in later] == ["duplicate", "duplicate", None]
+    assert later[0].detail is not None and f"'{WITH_CALLS[0].id}'" in later[0].detail
+    fresh = stage.verify_batch(copies, StageContext(TRAVEL))
+    assert [v.accepted for v in fresh] == [True, True]
+
+
+def test_lookup_keys_are_shared_by_every_pair_the_index_would_compare() -> None:
+    index = DedupIndex()
+    kept = WITH_CALLS[:150]
+    keys: dict[int, set[str]] = {}
+    for sample in kept:
+        for _, key in index.lookup_keys(index.fingerprint(sample)):
+            keys.setdefault(key, set()).add(sample.id)
+    full = DedupIndex.from_samples((s.id, s) for s in kept)
+    probes = [variant(s, s.query.replace(" ", "  ").upper(), "p") for s in kept[:75]]
+    probes += [variant(s, s.query + " please", "q") for s in kept[75:]] + SAMPLES[200:260]
+    for probe in probes:
+        fingerprint = index.fingerprint(probe)
+        lookup = index.lookup_keys(fingerprint)
+        assert [slot for slot, _ in lookup] == list(range(len(lookup)))
+        candidates = set().union(*(keys.get(key, set()) for _, key in lookup))
+        small = DedupIndex.from_samples((s.id, s) for s in kept if s.id in candidates)
+        assert small.check(fingerprint, probe.id) == full.check(fingerprint, probe.id)
+    assert sum(not full.check(p).accepted for p in probes) >= 100
+
+
+def test_offering_a_fingerprint_needs_its_sample_id() -> None:
+    index = DedupIndex()
+    fingerprint = index.fingerprint(SAMPLES[0])
+    with pytest.raises(DedupError, match="offering a fingerprint needs the id of its sample"):
+        index.offer(fingerprint)
+    assert index.offer(fingerprint, "kept").accepted
+    assert "kept" in index
 
 
 @pytest.mark.parametrize(

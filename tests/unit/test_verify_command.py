@@ -1,0 +1,131 @@
+"""`actionforge verify --stages`: the stages run in order over a dataset file, one verdict per
+row; the execution stage against a catalog's mock API or its Python functions in the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from service.cli import app
+from unified.formats import write_samples
+from unified.model import Sample, Step, ToolCall
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CALLS = EXAMPLES / "travel_calls.jsonl"
+TRAVEL = EXAMPLES / "travel_api.yaml"
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def verdicts(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_stages_run_in_order_and_each_row_gets_the_verdict_that_decided_it(
+    tmp_path: Path,
+) -> None:
+    doubled = tmp_path / "doubled.jsonl"
+    doubled.write_text(CALLS.read_text() * 2)  # every row twice, ids and all
+    out = tmp_path / "verdicts.jsonl"
+    code, stdout, err = invoke(
+        "verify", str(doubled), "--from", "xlam", "--catalog", str(TRAVEL),
+        "--stages", "format,execution,dedup", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = verdicts(out)
+    assert [r["index"] for r in rows] == list(range(24))
+    assert [r["id"] for r in rows] == [str(i) for i in range(12)] * 2
+    first, second = rows[:12], rows[12:]
+    format_only = tmp_path / "format.jsonl"
+    invoke(
+        "verify", str(CALLS), "--from", "xlam", "--catalog", str(TRAVEL), "--out", str(format_only)
+    )
+    by_format = verdicts(format_only)
+    for row, alone in zip(first, by_format, strict=True):
+        if alone["accepted"]:
+            assert (row["stage"], row["accepted"]) == ("dedup", True)
+        else:
+            assert row == alone  # rejected by format: no later stage ran
+    for index, (row, alone) in enumerate(zip(second, by_format, strict=True)):
+        if alone["accepted"]:
+            assert (row["stage"], row["reason"]) == ("dedup", "duplicate")
+            assert row["detail"].startswith(f"duplicate of sample '{index}': the same query")
+        else:
+            assert row == {**alone, "index": index + 12}
+    assert "24 rows verified (format, execution, dedup)" in one_line(stdout)
+    assert "duplicate" in stdout
+
+
+def test_execution_runs_a_python_catalogs_functions(tmp_path: Path) -> None:
+    catalog = tmp_path / "calc.py"
+    catalog.write_text(
+        "def divide(a: float, b: float) -> float:\n    '''Divide a by b.'''\n    return a / b\n"
+    )
+    rows = [
+        Sample(
+            id=f"r{i}",
+            query=f"What is 1 divided by {b}?",
+            steps=[Step(tool_calls=[ToolCall(name="divide", arguments={"a": 1, "b": b})])],
+        )
+        for i, b in enumerate([4, 0])
+    ]
+    data = tmp_path / "rows.jsonl"
+    with data.open("wb") as sink:
+        write_samples(rows, sink, "unified")
+    out = tmp_path / "verdicts.jsonl"
+    code, _, err = invoke(
+        "verify", str(data), "--from", "unified", "--catalog", str(catalog),
+        "--stages", "format,execution", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    found = verdicts(out)
+    assert [(r["id"], r["stage"], r["reason"]) for r in found] == [
+        ("r0", "execution", None),
+        ("r1", "execution", "execution_error"),
+    ]
+    assert found[1]["detail"].startswith("tool 'divide': ZeroDivisionError")
+
+
+def test_execution_without_a_catalog_is_one_line_saying_what_to_add(tmp_path: Path) -> None:
+    out = tmp_path / "v.jsonl"
+    code, _, err = invoke(
+        "verify", str(CALLS), "--from", "xlam", "--stages", "format,execution", "--out", str(out)
+    )
+    assert code == 2
+    assert one_line(err) == (
+        "error: --stages execution needs --catalog: the calls are made against the catalog's "
+        "tools (a mock API, or a Python module's functions); give --catalog FILE"
+    )
+    assert not out.exists()
+
+
+def test_stage_lists_that_cannot_run_say_what_to_change(tmp_path: Path) -> None:
+    out = str(tmp_path / "v.jsonl")
+    code, _, err = invoke(
+        "verify", str(CALLS), "--from", "xlam", "--stages", "format,vibes", "--out", out
+    )
+    assert code == 2
+    assert one_line(err).startswith("error: Unknown verification stage 'vibes'. Known: ")
+    code, _, err = invoke(
+        "verify", str(CALLS), "--from", "xlam", "--stages", "dedup,format", "--out", out
+    )
+    assert code == 2
+    assert one_line(err) == (
+        "error: --stages: stage 'dedup' must come last (it compares the samples that passed "
+        "every other stage); move it after 'format'"
+    )
+    code, _, err = invoke("verify", str(CALLS), "--from", "xlam", "--stages", " , ", "--out", out)
+    assert code == 2
+    assert one_line(err) == "error: --stages is empty; list stages in order, e.g. format,execution"
