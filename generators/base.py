@@ -40,6 +40,9 @@ class Generator(Protocol):
 
 GENERATORS = Registry(
     "generator",
-    {"template": "generators.template:TemplateGenerator"},
+    {
+        "template": "generators.template:TemplateGenerator",
+        "llm": "generators.llm_generator:LlmGenerator",
+    },
     "actionforge.generators",
 )

@@ -22,7 +22,8 @@ from jinja2 import meta
 
 from generators.llm.base import LLMBackend, LLMRequest, LLMResult
 from unified.errors import ActionForgeError
-from unified.model import Sample
+from unified.model import Sample, Tool
+from verifiers.stages import StageContext
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "semantic"
@@ -77,11 +78,13 @@ def load_judge_template(path: Path | None = None) -> jinja2.Template:
     return template
 
 
-def judge_prompt(template: jinja2.Template, sample: Sample) -> str:
-    """The judge's user message for one sample."""
+def judge_prompt(
+    template: jinja2.Template, sample: Sample, tools: Sequence[Tool] | None = None
+) -> str:
+    """The judge's user message for one sample; `tools` default to the sample's own."""
     return template.render(
         query=sample.query,
-        tools=[tool.openai()["function"] for tool in sample.tools],
+        tools=[tool.openai()["function"] for tool in (sample.tools if tools is None else tools)],
         calls=[{"name": call.name, "arguments": call.arguments} for call in sample.tool_calls()],
         results=[result for step in sample.steps for result in step.results],
         answer=sample.final_answer(),
@@ -127,11 +130,22 @@ class SemanticJudge:
         self.max_tokens = max_tokens
         self.temperature = temperature
 
-    def requests(self, samples: Sequence[Sample]) -> list[LLMRequest]:
-        """The judge's requests for `samples`, in order."""
+    def requests(
+        self, samples: Sequence[Sample], context: StageContext | None = None
+    ) -> list[LLMRequest]:
+        """The judge's requests for `samples`, in order; tools from `context` when given."""
         return [
             LLMRequest(
-                messages=[{"role": "user", "content": judge_prompt(self.template, sample)}],
+                messages=[
+                    {
+                        "role": "user",
+                        "content": judge_prompt(
+                            self.template,
+                            sample,
+                            context.tools_for(sample) if context is not None else None,
+                        ),
+                    }
+                ],
                 json_schema=VERDICT_SCHEMA,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
@@ -140,13 +154,43 @@ class SemanticJudge:
             for sample in samples
         ]
 
-    def judge(self, samples: Sequence[Sample]) -> list[Verdict]:
+    def judge(
+        self, samples: Sequence[Sample], context: StageContext | None = None
+    ) -> list[Verdict]:
         """One verdict per sample, in order; a batch goes to the backend as one call.
 
-        Raises the backend's `BackendUnavailable` when the LLM cannot be reached: the batch
-        is retried by the job engine, and its job fails with that reason when retries run out.
+        Raises the backend's `BackendUnavailable` when the LLM cannot be reached: the job
+        fails with that reason (the backend has retried already).
         """
         if not samples:
             return []
-        results = self.backend.generate(self.requests(samples))
+        results = self.backend.generate(self.requests(samples, context))
         return [verdict_from_answer(result) for result in results]
+
+
+class JudgeNotConfigured(ActionForgeError):
+    """The semantic stage was asked for without a judge model."""
+
+
+class SemanticStage:
+    """The `semantic` stage: the judge named by the context's `judge` backend configuration.
+
+    The backend is the worker process's shared one for that configuration (loaded once, kept
+    across batches), so a worker that also generates with the same model holds one engine.
+    """
+
+    name = STAGE
+
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        """Judge every sample; raises `JudgeNotConfigured` without a judge configuration."""
+        if context.judge is None:
+            raise JudgeNotConfigured(
+                "the semantic stage needs a judge model: give the job a 'judge' (backend, "
+                "model, and base_url for an OpenAI-compatible server), or drop 'semantic' from "
+                "its verify stages"
+            )
+        from generators.llm.shared import shared_backend
+
+        backend = shared_backend(context.judge)
+        template = Path(context.judge_template) if context.judge_template else None
+        return SemanticJudge(backend, template_path=template).judge(samples, context)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from generators.llm.base import BackendConfig
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from unified.registry import Registry
@@ -24,9 +25,11 @@ from verifiers.verdict import Verdict
 if TYPE_CHECKING:
     from verifiers.dedup import DedupIndex
 
-# The STAGE names of verifiers.mock_api and verifiers.dedup, written out so that naming the
-# stages does not import what they need (datasketch, the response sampler).
+# The STAGE names of the other stages' modules, written out so that naming the stages does not
+# import what they need (datasketch, the response sampler, the LLM backends).
+GENERATION_STAGE = "generation"
 EXECUTION_STAGE = "execution"
+SEMANTIC_STAGE = "semantic"
 DEDUP_STAGE = "dedup"
 PYTHON_SOURCE = "python"
 """`ToolSource.kind` of tools read from a Python module: the execution stage runs them."""
@@ -40,12 +43,15 @@ class StageContext:
     whose `source.callable` is `module:function`. `catalog_only`: check calls against `tools`
     even when a sample carries tools of its own (by default a sample's own tools come first).
     The dedup index lives as long as the context: verify batches in order with one context and
-    later batches are de-duplicated against the earlier ones.
+    later batches are de-duplicated against the earlier ones. `judge`: the LLM the semantic
+    stage asks, and `judge_template` its own prompt template (default: the bundled one).
     """
 
     tools: Sequence[Tool] = ()
     modules: Mapping[str, str] = field(default_factory=dict)
     catalog_only: bool = False
+    judge: BackendConfig | None = None
+    judge_template: str | None = None
     _dedup: DedupIndex | None = field(default=None, repr=False)
 
     @classmethod
@@ -130,8 +136,10 @@ class FormatStage:
 STAGES = Registry(
     "verification stage",
     {
+        GENERATION_STAGE: "verifiers.generation:GenerationStage",
         FORMAT_STAGE: "verifiers.stages:FormatStage",
         EXECUTION_STAGE: "verifiers.execution:ExecutionStage",
+        SEMANTIC_STAGE: "verifiers.judge:SemanticStage",
         DEDUP_STAGE: "verifiers.dedup:DedupStage",
     },
     "actionforge.stages",
@@ -149,7 +157,8 @@ def check_stage_names(names: Sequence[str]) -> None:
 
 
 def check_stage_order(names: Sequence[str]) -> None:
-    """Raise `StageOrderError` for a stage listed twice, or dedup listed before another stage.
+    """Raise `StageOrderError` for a stage listed twice, generation listed after another stage,
+    or dedup listed before another stage.
 
     Dedup compares the samples that passed every other stage: a sample it kept and a later
     stage rejected would leave its duplicates rejected for a copy that is not there.
@@ -158,6 +167,11 @@ def check_stage_order(names: Sequence[str]) -> None:
     if repeated:
         raise StageOrderError(
             f"stage '{repeated[0]}' is listed more than once; list each stage once"
+        )
+    if GENERATION_STAGE in names and names[0] != GENERATION_STAGE:
+        raise StageOrderError(
+            f"stage '{GENERATION_STAGE}' must come first (it rejects failed generations, which "
+            f"the other stages cannot check); move it before '{names[0]}'"
         )
     if DEDUP_STAGE in names and names[-1] != DEDUP_STAGE:
         raise StageOrderError(

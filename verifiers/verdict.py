@@ -27,8 +27,10 @@ class Reason(StrEnum):
     output_limit = "output_limit"
     result_not_json = "result_not_json"
     sandbox_error = "sandbox_error"
-    # generation
+    # generation (an LLM answer that was cut off, failed, or did not parse)
     truncated = "truncated"
+    generation_error = "generation_error"
+    unparseable_output = "unparseable_output"
     # semantic judge
     judge_rejected = "judge_rejected"
     judge_unparseable = "judge_unparseable"

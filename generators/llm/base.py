@@ -35,6 +35,7 @@ class LLMRequest(BaseModel):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int | None = None
+    stop: list[str] | None = Field(None, description="Stop when the answer produces any of these.")
 
 
 class LLMResult(BaseModel):
