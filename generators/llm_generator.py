@@ -198,6 +198,13 @@ class LlmGenerator:
         self.last_usage: GenerationUsage | None = None
         """The usage of the latest `generate` call."""
 
+    @staticmethod
+    def check_options(options: dict[str, Any]) -> LlmOptions:
+        """The options, validated without loading anything (`GenerationError` names the first
+        bad one). Template files are checked where they are used: a worker may see other files
+        than the API that takes the job."""
+        return read_options(options)
+
     def prompt_set(self, directory: str | None) -> PromptSet:
         """The checked prompt templates of `directory` (None: the bundled ones), loaded once."""
         key = str(Path(directory).resolve()) if directory else ""

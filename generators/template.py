@@ -57,18 +57,20 @@ class TemplateGenerator:
         catalog = self._catalog(tools)
         return [self._sample(i, catalog, book, weights, request, created) for i in range(request.n)]
 
-    def _read_options(self, request: GenerationRequest) -> tuple[PhraseBook, datetime]:
-        unknown = sorted(set(request.options) - set(OPTIONS))
+    @staticmethod
+    def check_options(options: dict[str, Any]) -> datetime | None:
+        """Refuse unknown options and a `created` that is not a date-time (`GenerationError`);
+        the `created` moment, if given. Files named by options are checked where they are
+        used: a worker may see other files than the API that takes the job."""
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise GenerationError(
                 f"template generator: unknown option '{unknown[0]}'; "
                 f"known options: {', '.join(OPTIONS)}"
             )
-        directory = request.options.get("templates_dir")
-        book = self.phrasebook(Path(directory)) if directory else self.phrasebook(self._default_dir)
-        created = request.options.get("created")
+        created = options.get("created")
         if created is None:
-            return book, datetime.now(UTC)
+            return None
         try:
             moment = created if isinstance(created, datetime) else datetime.fromisoformat(created)
         except (TypeError, ValueError):
@@ -76,7 +78,13 @@ class TemplateGenerator:
                 f"template generator: option 'created' is {created!r}, not an ISO 8601 "
                 "date-time; give one like '2026-01-31T12:00:00+00:00'"
             ) from None
-        return book, moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def _read_options(self, request: GenerationRequest) -> tuple[PhraseBook, datetime]:
+        created = self.check_options(request.options)
+        directory = request.options.get("templates_dir")
+        book = self.phrasebook(Path(directory)) if directory else self.phrasebook(self._default_dir)
+        return book, created or datetime.now(UTC)
 
     def _catalog(self, tools: Sequence[Tool]) -> CatalogTools:
         if not tools:

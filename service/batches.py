@@ -100,9 +100,13 @@ def generate_batch(sessions: Sessions, batch_id: str) -> bool:
 
         prefix = f"{batch.id}-"
         request = GenerationRequest(
-            n=batch.size, seed=batch.seed, styles=spec.styles, id_prefix=prefix
+            n=batch.size,
+            seed=batch.seed,
+            styles=spec.styles,
+            id_prefix=prefix,
+            options=spec.generator_options,
         )
-        samples = _generator(spec.generator).generate(tools, request)
+        samples, usage = _generate(_generator(spec.generator), tools, request)
         if len(samples) > batch.size:
             raise RuntimeError(
                 f"generator '{spec.generator}' returned {len(samples)} samples for a batch "
@@ -113,7 +117,7 @@ def generate_batch(sessions: Sessions, batch_id: str) -> bool:
             _sample_row(batch, sample, f"{prefix}{i}", offset + i)
             for i, sample in enumerate(samples)
         ]
-        return _store_generated(session, batch, rows)
+        return _store_generated(session, batch, rows, usage)
 
 
 def verify_batch(sessions: Sessions, batch_id: str) -> bool:
@@ -135,6 +139,7 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         spec = JobSpec.model_validate(job.spec)
         catalog = _catalog(session, job)
         context = StageContext.for_catalog(_tools(job, catalog), catalog.document)
+        context.judge = spec.judge
         records = session.scalars(
             select(SampleRecord)
             .where(SampleRecord.batch_id == batch.id)
@@ -251,11 +256,34 @@ def _sample_row(
     }
 
 
-def _store_generated(session: Session, batch: BatchRecord, rows: list[dict[str, Any]]) -> bool:
+def _generate(
+    generator: Generator, tools: Sequence[Tool], request: GenerationRequest
+) -> tuple[list[Sample], dict[str, Any] | None]:
+    """The generator's samples, and what they cost where the generator says (the llm
+    generator: requests, tokens, seconds in the engine)."""
+    with_usage = getattr(generator, "generate_with_usage", None)
+    if with_usage is None:
+        return generator.generate(tools, request), None
+    samples, usage = with_usage(tools, request)
+    return samples, usage.model_dump(mode="json")
+
+
+def _store_generated(
+    session: Session,
+    batch: BatchRecord,
+    rows: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+) -> bool:
     claimed = session.execute(
         update(BatchRecord)
         .where(BatchRecord.id == batch.id, BatchRecord.status == BatchStatus.planned)
-        .values(status=BatchStatus.generated, attempts=0, error=None, updated_at=utcnow())
+        .values(
+            status=BatchStatus.generated,
+            attempts=0,
+            error=None,
+            usage=usage,
+            updated_at=utcnow(),
+        )
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         session.rollback()  # another copy of this task stored it, or the job was cancelled

@@ -14,6 +14,8 @@ from rich.table import Table
 
 from service.commands import register_service_commands
 from service.commands.mock import mock
+from service.commands.models import register_models_commands
+from service.commands.train import register_train_commands
 from service.console import err_console, out_console, readable_errors
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
@@ -168,6 +170,8 @@ def schema() -> None:
 # --- service: serve, run, submit, status, export (bodies in service/commands/) ------------
 
 register_service_commands(app)
+register_train_commands(app)
+register_models_commands(app)
 app.command()(mock)
 
 

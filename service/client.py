@@ -14,12 +14,14 @@ import httpx
 import pyarrow.parquet as pq
 
 from service.api.deps import API_KEY_HEADER
+from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic
 from service.api.schemas import CatalogPublic, JobPublic, SamplePublic, SamplesPublic
 from service.db.models import FINISHED
 from service.export import PARQUET
 from service.schemas import JobSpec
 from service.settings import Settings
 from unified.errors import ActionForgeError
+from unified.model import Sample
 
 DEFAULT_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.5
@@ -221,6 +223,62 @@ class ActionForgeClient:
         raise ApiError(
             response.status_code, response.request.method, response.request.url.path, detail
         )
+
+    # --- model versions (/v1/models) and training data ----------------------------------
+
+    def models(self, catalog_id: str | None = None, limit: int = 1000) -> ModelVersionsPublic:
+        """Model versions with their metrics, newest first (one catalog's, when given)."""
+        params: dict[str, Any] = {"limit": limit}
+        if catalog_id is not None:
+            params["catalog_id"] = catalog_id
+        response = self._request("GET", "/v1/models", params=params)
+        return ModelVersionsPublic.model_validate_json(response.content)
+
+    def model(self, version_id: str) -> ModelVersionPublic:
+        """One model version as it stands now."""
+        response = self._request("GET", f"/v1/models/{version_id}")
+        return ModelVersionPublic.model_validate_json(response.content)
+
+    def request_training(
+        self, catalog_id: str, *, force: bool = False, config: dict[str, Any] | None = None
+    ) -> ModelVersionPublic:
+        """Queue a training run of the catalog's next model version."""
+        body = {"catalog_id": catalog_id, "force": force, "config": config or {}}
+        response = self._request("POST", "/v1/models/train", json=body)
+        return ModelVersionPublic.model_validate_json(response.content)
+
+    def download_model(self, version_id: str, out: Path) -> int:
+        """Stream a ready version's adapter (.tar.gz) into `out`; the bytes written. Written to
+        `<out>.partial` first and renamed once complete."""
+        partial = out.with_name(out.name + ".partial")
+        try:
+            with self._http.stream("GET", f"/v1/models/{version_id}/download") as response:
+                if response.is_error:
+                    response.read()
+                    self._raise_for(response)
+                written = 0
+                with partial.open("wb") as sink:
+                    for piece in response.iter_bytes():
+                        written += sink.write(piece)
+            os.replace(partial, out)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise self._unreachable(exc) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return written
+
+    def accepted_samples(self, job_id: str) -> list[Sample]:
+        """Every accepted sample of a job, in position order, fetched page by page."""
+        found: list[Sample] = []
+        cursor: str | None = None
+        while True:
+            page = self.samples(job_id, status="accepted", limit=1000, cursor=cursor)
+            found += [item.sample for item in page.data]
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
 
 
 def _parquet_rows(path: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,8 +32,16 @@ from service.db.models import (
 from service.errors import InvalidRequest, NotFound
 from service.schemas import JobSpec
 from service.settings import Settings, get_settings
-from unified.errors import UnknownNameError
-from verifiers.stages import StageOrderError, check_stage_names, check_stage_order
+from unified.errors import ActionForgeError, UnknownNameError
+from verifiers.stages import (
+    GENERATION_STAGE,
+    SEMANTIC_STAGE,
+    StageOrderError,
+    check_stage_names,
+    check_stage_order,
+)
+
+LLM_GENERATOR = "llm"
 
 ACTIVE_JOB = (JobStatus.queued, JobStatus.running)
 OPEN_BATCH = (BatchStatus.planned, BatchStatus.generated)
@@ -109,11 +118,21 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
         check_stage_names(spec.verify)
     except UnknownNameError as exc:
         raise InvalidRequest(f"verify: {exc}; list only known stages") from None
+    spec = _with_generation_stage(spec)
     try:
         check_stage_order(spec.verify)
     except StageOrderError as exc:
         raise InvalidRequest(f"verify: {exc}") from None
-    batch_size = spec.batch_size or settings.batch_size
+    _check_generator_options(spec)
+    if SEMANTIC_STAGE in spec.verify and spec.judge is None:
+        raise InvalidRequest(
+            "verify: the 'semantic' stage needs a judge; give 'judge' (backend, model, and "
+            "base_url for an OpenAI-compatible server) or drop 'semantic'"
+        )
+    default_size = (
+        settings.llm_batch_size if spec.generator == LLM_GENERATOR else settings.batch_size
+    )
+    batch_size = spec.batch_size or default_size
     stored = spec.model_copy(update={"batch_size": batch_size})
     job = JobRecord(
         id=uuid.uuid4().hex,
@@ -126,6 +145,29 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
     session.flush()  # the job row first: the batches refer to it
     session.add_all(plan_batches(job.id, spec.n, batch_size, spec.seed))
     return job
+
+
+def _with_generation_stage(spec: JobSpec) -> JobSpec:
+    """The llm generator keeps its failed generations as marked samples: put the stage that
+    rejects them first, so none is ever accepted."""
+    if spec.generator != LLM_GENERATOR or GENERATION_STAGE in spec.verify:
+        return spec
+    return spec.model_copy(update={"verify": [GENERATION_STAGE, *spec.verify]})
+
+
+def _check_generator_options(spec: JobSpec) -> None:
+    """Refuse options the generator does not take before anything is queued."""
+    check = getattr(GENERATORS.get(spec.generator), "check_options", None)
+    if check is None:
+        if spec.generator_options:
+            raise InvalidRequest(
+                f"generator_options: generator '{spec.generator}' takes no options; remove them"
+            )
+        return
+    try:
+        check(spec.generator_options)
+    except ActionForgeError as exc:
+        raise InvalidRequest(f"generator_options: {exc}") from None
 
 
 def enqueue_job(job_id: str, settings: Settings | None = None) -> None:
@@ -215,9 +257,46 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
         .group_by(BatchRecord.status)
     )
     counts["batches"] = {status: n for status, n in batches}
+    usage = generation_usage(
+        session.scalars(
+            select(BatchRecord.usage).where(
+                BatchRecord.job_id == job_id, BatchRecord.usage.is_not(None)
+            )
+        )
+    )
+    if usage is not None:
+        counts["generation"] = usage
     counts["funnel"] = funnel_steps(counts["generated"], counts["by_stage"], counts["accepted"])
     counts["rejections"] = _rejections(session, job_id, stages)
     return counts
+
+
+USAGE_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "wall_s")
+
+
+def generation_usage(per_batch: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The job's LLM usage summed over its generated batches, with the engine's completion
+    tokens/s; None when no batch reported usage (generators without an LLM)."""
+    total: dict[str, float] = dict.fromkeys(USAGE_FIELDS, 0)
+    failures: dict[str, int] = {}
+    seen = False
+    for usage in per_batch:
+        if not usage:
+            continue
+        seen = True
+        for name in USAGE_FIELDS:
+            total[name] += usage.get(name, 0) or 0
+        for kind, n in (usage.get("failures") or {}).items():
+            failures[kind] = failures.get(kind, 0) + n
+    if not seen:
+        return None
+    wall = total["wall_s"]
+    return {
+        **{name: int(total[name]) for name in USAGE_FIELDS if name != "wall_s"},
+        "wall_s": round(wall, 3),
+        "completion_tokens_per_s": round(total["completion_tokens"] / wall, 1) if wall else 0.0,
+        "failures": failures,
+    }
 
 
 def _rejections(session: Session, job_id: str, stages: list[str]) -> list[dict[str, Any]]:

@@ -47,11 +47,56 @@ class Settings(BaseSettings):
         "empty: the API is open.",
     )
     batch_size: int = Field(50, ge=1, le=10_000, description="Samples per generate/verify task.")
+    llm_batch_size: int = Field(
+        256,
+        ge=1,
+        le=10_000,
+        description="Samples per generate task of the 'llm' generator: one engine call each, "
+        "large enough to keep the engine's batch full.",
+    )
     max_catalog_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="Largest catalog accepted.")
     task_time_limit: int = Field(600, ge=10, description="Hard time limit of one task, seconds.")
     api_url: str = Field(
         "http://127.0.0.1:8000",
         description="Where `actionforge submit`, `status` and `export` reach the API.",
+    )
+
+    # --- continual training (service/training.py) ------------------------------------------
+    train_enabled: bool = Field(
+        False,
+        description="Train a new model version of a catalog automatically once it has "
+        "AF_TRAIN_MIN_NEW_SAMPLES new accepted samples (needs a worker on the train queue).",
+    )
+    train_base_model: str = Field(
+        "", description="Base model folder (or cached name) the versions are LoRA adapters of."
+    )
+    train_config: Path | None = Field(
+        None, description="YAML or JSON file of training settings (trainer.config.TrainConfig)."
+    )
+    train_min_new_samples: int = Field(
+        500, ge=1, description="New accepted samples of a catalog that start a training run."
+    )
+    train_heldout_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=0.5,
+        description="Share of each catalog's accepted samples held out (by a hash of the "
+        "sample id) to evaluate every version; never trained on.",
+    )
+    train_eval_samples: int = Field(
+        200, ge=1, description="Held-out samples each version is evaluated on, at most."
+    )
+    train_eval_max_new_tokens: int = Field(
+        256, ge=1, description="Longest answer, in tokens, generated per held-out sample."
+    )
+    train_lease_seconds: int = Field(
+        600,
+        ge=10,
+        description="A version whose worker has not renewed its lease for this long is taken "
+        "over by the next training run (the worker renews it every tenth of it).",
+    )
+    train_time_limit: int = Field(
+        6 * 3600, ge=60, description="Hard time limit of one training task, seconds."
     )
 
     @field_validator("database_url")

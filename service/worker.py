@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
+from celery.signals import worker_process_shutdown
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -42,6 +43,13 @@ def default_concurrency() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
+def _close_llm_backends(**_: object) -> None:
+    # Engines hold subprocesses and GPU memory; a pool process that exits lets them go first.
+    from generators.llm.shared import close_shared_backends
+
+    close_shared_backends()
+
+
 def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> None:
     """Migrate the database, recover unfinished batches, then work `queues` until stopped."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
@@ -55,6 +63,7 @@ def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> N
         engine.dispose()  # no pooled connection may cross the fork into pool processes
     log.info("re-enqueued %d unfinished batch tasks", recovered)
     app = celery_for(settings)
+    worker_process_shutdown.connect(_close_llm_backends, weak=False)
     app.worker_main(
         [
             "worker",

@@ -98,7 +98,8 @@ def verdict_from_answer(result: LLMResult) -> Verdict:
         why = result.error or f"the judge stopped with finish reason '{result.finish_reason}'"
         return Verdict.reject(STAGE, Reason.judge_unparseable, why)
     try:
-        answer = json.loads(result.text)
+        # strict=False: structured-output grammars let raw control characters into strings.
+        answer = json.loads(result.text, strict=False)
     except ValueError:
         return Verdict.reject(
             STAGE, Reason.judge_unparseable, f"the judge's answer is not JSON: {result.text[:120]}"

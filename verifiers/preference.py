@@ -5,7 +5,9 @@ For each accepted sample the rejected side is, in order of preference:
 
 1. a real rejected sample of the same query (same query text, whitespace-trimmed), given as a
    sample (the format verifier must reject it, else it is skipped) or as a `(sample, verdict)`
-   pair whose verdict, stored by whichever stage rejected it, is a rejection;
+   pair whose verdict, stored by whichever stage rejected it, is a rejection that says the answer
+   is wrong (`NOT_WRONG_REASONS` — a duplicate, a sandbox failure, a judge that could not be read
+   — say nothing against the answer, and such samples are skipped);
 2. a perturbation of the chosen sample (`generators.perturb`) that the format verifier rejects.
    Perturbations marked `needs_semantic` (an invented value, a dropped call, a renamed call that
    still fits the other tool's schema) pass the format check by design; they are left out unless
@@ -45,14 +47,26 @@ from pydantic import BaseModel, ConfigDict
 from generators.perturb import NEEDS_SEMANTIC, PERTURBATIONS, perturb, perturbation_seed
 from unified.formats.base import line_writer
 from unified.model import Sample, Step, Tool
+from verifiers.dedup import DedupReason
 from verifiers.format import FormatVerifier
-from verifiers.verdict import Verdict
+from verifiers.verdict import Reason, Verdict
 
 REJECTED_SAMPLE = "rejected_sample"
 PERTURBATION_PREFIX = "perturbation:"
 TOOLS_HEADING = "Available tools:"
 
 Message = dict[str, Any]
+
+NOT_WRONG_REASONS = frozenset(
+    {
+        DedupReason.duplicate.value,
+        DedupReason.near_duplicate.value,
+        Reason.sandbox_error.value,
+        Reason.judge_unparseable.value,
+    }
+)
+"""Rejection reasons that say nothing against the answer: a correct answer seen before, or a
+stage that failed to judge it. Samples rejected for these are never a pair's rejected side."""
 
 
 class PreferencePair(BaseModel):
@@ -103,8 +117,13 @@ def build_pairs(
             yield pair
 
 
+def query_key(query: str) -> str:
+    """What two samples must share to answer the same query: the query without end spaces."""
+    return query.strip()
+
+
 def _query_key(sample: Sample) -> str:
-    return sample.query.strip()
+    return query_key(sample.query)
 
 
 def _index_rejected(
@@ -121,6 +140,8 @@ def _index_rejected(
                     f"rejected sample {sample.id!r} comes with an accepting verdict of stage "
                     f"{verdict.stage!r}; pass the verdict that rejected it"
                 )
+            if verdict.reason in NOT_WRONG_REASONS:
+                continue
         else:
             sample = item
             verdict = check.verify(sample, sample.tools if sample.tools else tools)

@@ -3,7 +3,8 @@
 Requests go out concurrently (at most `max_concurrency` in flight) and each one is retried with
 exponential backoff and jitter on 429, 5xx, connection errors and timeouts. Every try is cut
 off after `timeout_s`, so a request gives up after at most (max_retries + 1) x timeout_s plus
-the waits between tries (at most RETRY_WAIT_MAX_S each): `generate` never hangs on a dead server.
+the waits between tries (at most RETRY_WAIT_MAX_S each), and the first request that gives up
+stops the whole batch: `generate` never hangs on a dead server.
 """
 
 from __future__ import annotations

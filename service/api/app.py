@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from service.api.deps import require_api_key
 from service.api.errors import install_error_handlers
-from service.api.routes import catalogs, export, health, jobs, samples
+from service.api.routes import catalogs, export, health, jobs, models, samples
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     open_routes = APIRouter(prefix=API_PREFIX)
     open_routes.include_router(health.router)
     keyed_routes = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
-    for module in (catalogs, jobs, samples, export):
+    for module in (catalogs, jobs, samples, export, models):
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)
     app.include_router(keyed_routes)

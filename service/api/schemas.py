@@ -85,6 +85,21 @@ class Rejection(BaseModel):
     )
 
 
+class GenerationUsage(BaseModel):
+    """What the LLM generator's batches cost, summed over the job's generated batches."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = Field(0.0, description="Seconds spent in the engine, summed over batches.")
+    completion_tokens_per_s: float = Field(
+        0.0, description="completion_tokens / wall_s: the engine's throughput."
+    )
+    failures: dict[str, int] = Field(
+        default_factory=dict, description="Failed generations by kind (truncated, ...)."
+    )
+
+
 class JobCounts(BaseModel):
     """A job's funnel: samples generated, accepted and rejected, per stage and per reason."""
 
@@ -107,6 +122,9 @@ class JobCounts(BaseModel):
     rejections: list[Rejection] = Field(
         default_factory=list,
         description="Per stage and reason code, most common first, with example sample ids.",
+    )
+    generation: GenerationUsage | None = Field(
+        None, description="LLM requests, tokens and throughput (generator 'llm' only)."
     )
 
     @model_validator(mode="after")

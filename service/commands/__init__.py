@@ -28,7 +28,22 @@ StylesOption = Annotated[
     ),
 ]
 GeneratorOption = Annotated[
-    str | None, typer.Option("--generator", help="Generator name; default: template.")
+    str | None, typer.Option("--generator", help="Generator name: template (default) or llm.")
+]
+GeneratorOptionsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--generator-options",
+        help="The generator's options as a JSON object or @file, e.g. for llm: '{\"backend\": "
+        '"openai", "model": "m", "base_url": "http://127.0.0.1:8001/v1"}\'.',
+    ),
+]
+JudgeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--judge",
+        help="The semantic stage's LLM as a JSON object or @file: backend, model, base_url.",
+    ),
 ]
 VerifyOption = Annotated[
     str | None,
@@ -74,12 +89,14 @@ def run(
     generator: GeneratorOption = None,
     verify: VerifyOption = None,
     kind: KindOption = None,
+    generator_options: GeneratorOptionsOption = None,
+    judge: JudgeOption = None,
 ) -> None:
     """Run a whole job here and write its dataset (starts and stops the API and workers)."""
     from service.commands.jobs import job_spec, run_here
 
     with readable_errors():
-        spec = job_spec(n, seed, styles, generator, verify)
+        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge)
     run_here(catalog, spec, kind, fmt, out)
 
 
@@ -95,12 +112,14 @@ def submit(
         bool, typer.Option("--wait", help="Show live progress until the job finishes.")
     ] = False,
     url: UrlOption = None,
+    generator_options: GeneratorOptionsOption = None,
+    judge: JudgeOption = None,
 ) -> None:
     """Upload a catalog and submit a job over it to a running API; print the job id."""
     from service.commands.jobs import job_spec, submit_job
 
     with readable_errors():
-        spec = job_spec(n, seed, styles, generator, verify)
+        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge)
     submit_job(catalog, spec, kind, wait, url)
 
 

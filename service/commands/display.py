@@ -118,6 +118,14 @@ def print_funnel(job: JobPublic, console: Console = out_console) -> None:
     """Print the job's funnel, its rejections by reason, and its error if it failed."""
     console.print(f"[bold]job {job.id}: {job.status}[/]{_duration(job)}", highlight=False)
     console.print(funnel_table(job))
+    usage = job.counts.generation
+    if usage is not None:
+        console.print(
+            f"LLM: {usage.requests:,} requests, {usage.prompt_tokens:,} prompt + "
+            f"{usage.completion_tokens:,} completion tokens, "
+            f"{usage.completion_tokens_per_s:,.1f} completion tokens/s in the engine",
+            highlight=False,
+        )
     reasons = reasons_table(job)
     if reasons is not None:
         console.print(reasons)

@@ -3,6 +3,7 @@ starts the service itself, runs one job through it and writes the dataset."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,34 @@ def parse_styles(text: str) -> dict[str, float]:
     return weights
 
 
+def parse_json_object(option: str, text: str) -> dict[str, Any]:
+    """A JSON object given inline or as `@FILE`; `ActionForgeError` names the option."""
+    source = text
+    if text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ActionForgeError(f"{option}: cannot read {text[1:]} ({exc.strerror})") from None
+    try:
+        value = json.loads(source)
+    except ValueError as exc:
+        raise ActionForgeError(
+            f"{option}: not JSON ({exc}); give an object like "
+            '\'{"model": "/models/x", "base_url": "http://vllm:8000/v1"}\' or @file.json'
+        ) from None
+    if not isinstance(value, dict):
+        raise ActionForgeError(f"{option}: give a JSON object, not {type(value).__name__}")
+    return value
+
+
 def job_spec(
     n: int,
     seed: int,
     styles: str | None,
     generator: str | None,
     verify: str | None,
+    generator_options: str | None = None,
+    judge: str | None = None,
 ) -> dict[str, Any]:
     """The body of a job spec from the command's options; unset options take the API's defaults."""
     spec: dict[str, Any] = {"n": n, "seed": seed}
@@ -55,6 +78,10 @@ def job_spec(
         spec["generator"] = generator
     if verify is not None:
         spec["verify"] = [stage.strip() for stage in verify.split(",") if stage.strip()]
+    if generator_options is not None:
+        spec["generator_options"] = parse_json_object("--generator-options", generator_options)
+    if judge is not None:
+        spec["judge"] = parse_json_object("--judge", judge)
     return spec
 
 

@@ -2,8 +2,8 @@
 evaluation of a model (with an optional adapter), with progress and metric tables.
 
 The bodies call `trainer.train.train` and `trainer.evaluate.evaluate`, the same functions the
-workers call. torch and transformers load only when a command runs. `--job ID` (train on a
-job's accepted samples through the API) is not here yet.
+workers call. torch and transformers load only when a command runs. `train --job ID` trains on
+a job's accepted samples, fetched from a running API.
 """
 
 from __future__ import annotations
@@ -40,7 +40,17 @@ AdapterOption = Annotated[
 
 
 def train_command(
-    data: DataOption,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Dataset file of samples (any format `formats` lists)."),
+    ] = None,
+    job: Annotated[
+        str | None,
+        typer.Option("--job", help="Train on this job's accepted samples, fetched from the API."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="API base URL for --job; default: AF_API_URL.")
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Base model folder (or cached name); default: the config's."),
@@ -58,7 +68,8 @@ def train_command(
     ] = None,
     fmt: FromOption = "unified",
 ) -> None:
-    """Fine-tune a model with LoRA on a dataset file's samples; write the adapter."""
+    """Fine-tune a model with LoRA on a dataset file's samples (or a job's accepted samples);
+    write the adapter."""
     from trainer.config import TrainConfig, load_config
     from trainer.modeling import check_adapter_path, check_model_path
     from trainer.train import train
@@ -68,10 +79,14 @@ def train_command(
         settings = settings.with_overrides(
             base_model=model, output_dir=str(out) if out is not None else None
         )
+        if (data is None) == (job is None):
+            raise ActionForgeError(
+                "give the samples to train on: either --data FILE or --job ID (not both)"
+            )
         check_model_path(settings.base_model)
         if adapter is not None:
             check_adapter_path(adapter)
-        samples = _read(data, fmt)
+        samples = _read(data, fmt) if data is not None else _job_samples(str(job), url)
         with _quiet_libraries(), _progress("training", "steps") as progress:
             task = progress.add_task("train", total=None)
 
@@ -248,6 +263,22 @@ def _read(data: Path, fmt: str) -> list[Sample]:
     samples = list(read_samples(data, fmt))
     if not samples:
         raise TrainingDataError(f"{data}: no samples in the file; give a file with rows")
+    return samples
+
+
+def _job_samples(job_id: str, url: str | None) -> list[Sample]:
+    from service.client import client_for
+    from service.commands.local import load_settings
+    from trainer.errors import TrainingDataError
+
+    with client_for(load_settings(), url) as client:
+        samples = client.accepted_samples(job_id)
+    if not samples:
+        raise TrainingDataError(
+            f"job {job_id} has no accepted samples yet; wait for it (actionforge status "
+            f"{job_id}) or give another job"
+        )
+    err_console.print(f"job {job_id}: {len(samples):,} accepted samples", highlight=False)
     return samples
 
 

@@ -117,6 +117,9 @@ class BatchRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.planned, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    """What generating the batch cost (LLM requests, tokens, seconds); None for generators
+    that report nothing."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -170,3 +173,72 @@ class DedupKeyRecord(Base):
     )
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     key: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelVersionStatus(StrEnum):
+    queued = "queued"
+    training = "training"
+    ready = "ready"
+    failed = "failed"
+
+
+ACTIVE_VERSION = (ModelVersionStatus.queued, ModelVersionStatus.training)
+_ONE_ACTIVE_VERSION = text("status IN ('queued', 'training')")
+
+
+class ModelVersionRecord(Base):
+    """A LoRA adapter trained on a catalog's accepted samples, continuing its parent's adapter.
+
+    At most one version of a catalog is queued or training (a partial unique index). The worker
+    training it renews `lease_expires_at`; once that has passed, another worker may take the
+    version over, and `attempt` (raised by each taker) fences off the one that lost it.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("catalog_id", "version"),
+        Index(
+            "ix_model_versions_one_active",
+            "catalog_id",
+            unique=True,
+            sqlite_where=_ONE_ACTIVE_VERSION,
+            postgresql_where=_ONE_ACTIVE_VERSION,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    catalog_id: Mapped[str] = mapped_column(ForeignKey("catalogs.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    base_model: Mapped[str] = mapped_column(Text)
+    adapter_path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ModelVersionStatus.queued, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    new_samples: Mapped[int] = mapped_column(Integer, default=0)
+    replay_samples: Mapped[int] = mapped_column(Integer, default=0)
+    heldout_samples: Mapped[int] = mapped_column(Integer, default=0)
+    dropped_too_long: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelVersionSampleRecord(Base):
+    """A sample a version was trained on as new data (replayed ones are not listed): later
+    versions of the catalog count as new only samples that no ready version lists."""
+
+    __tablename__ = "model_version_samples"
+
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    sample_id: Mapped[str] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

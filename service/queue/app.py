@@ -20,6 +20,7 @@ from service.settings import Settings
 __all__ = [
     "GENERATE_TASK",
     "QUEUES",
+    "TRAIN_TASK",
     "VERIFY_TASK",
     "ActionForgeCelery",
     "celery_for",
@@ -35,6 +36,7 @@ QUEUES = (GENERATE_QUEUE, VERIFY_QUEUE, TRAIN_QUEUE)
 
 GENERATE_TASK = "actionforge.generate_batch"
 VERIFY_TASK = "actionforge.verify_batch"
+TRAIN_TASK = "actionforge.train"
 
 # Redis re-delivers a message nobody acknowledged within this time; tasks are shorter.
 MIN_VISIBILITY_TIMEOUT = 3600
@@ -47,7 +49,7 @@ class ActionForgeCelery(Celery):
 
 
 def make_celery(settings: Settings) -> ActionForgeCelery:
-    """A new Celery app for `settings`, with the generate and verify tasks registered."""
+    """A new Celery app for `settings`, with the generate, verify and train tasks registered."""
     from service.queue.tasks import register_tasks
 
     app = ActionForgeCelery("actionforge", set_as_current=False)
@@ -62,6 +64,7 @@ def make_celery(settings: Settings) -> ActionForgeCelery:
         task_routes={
             GENERATE_TASK: {"queue": GENERATE_QUEUE},
             VERIFY_TASK: {"queue": VERIFY_QUEUE},
+            TRAIN_TASK: {"queue": TRAIN_QUEUE},
         },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -87,6 +90,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         # NullPool: no SQLite connection outlives an operation, so none crosses a fork into
         # the worker's child processes; the timeout waits out other processes' writes.
         return {"poolclass": NullPool, "connect_args": {"timeout": 30}}
+    # A train task may outlive this: its message, re-delivered meanwhile, finds the catalog
+    # held by the running task's lease and does nothing (see service.training).
     return {"visibility_timeout": max(MIN_VISIBILITY_TIMEOUT, 2 * settings.task_time_limit)}
 
 
@@ -99,6 +104,8 @@ def celery_for(settings: Settings) -> ActionForgeCelery:
         settings.resolved_broker_url(),
         settings.resolved_database_url(),
         settings.task_time_limit,
+        settings.train_time_limit,
+        settings.train_enabled,
     )
     app = _APPS.get(key)
     if app is None:

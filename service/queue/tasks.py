@@ -1,8 +1,14 @@
-"""The Celery tasks: each takes a batch id, calls one pipeline function, and enqueues the next.
+"""The Celery tasks: each takes a batch id (or a catalog id), calls one pipeline function, and
+enqueues the next.
 
 A task never holds state of its own. Bad input (`ActionForgeError`: a catalog without tools, a
 generator refusing the spec) fails the batch and its job at once; any other exception is retried
 a few times with a growing delay, then fails them with the exception's text.
+
+The train task runs `service.training.maybe_train` for a catalog: it is sent after every stored
+verify batch when AF_TRAIN_ENABLED is set (the task decides whether there is enough to train
+on), by `POST /v1/models/train`, and by every worker as it starts, for the versions a lost
+worker or queue left queued or training.
 """
 
 from __future__ import annotations
@@ -11,8 +17,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from service import batches
-from service.queue.app import GENERATE_TASK, VERIFY_TASK, ActionForgeCelery, send_batches
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from sqlalchemy import select
+
+from service import batches, training
+from service.db.engine import make_engine, session_factory
+from service.db.models import BatchRecord, JobRecord
+from service.queue.app import (
+    GENERATE_TASK,
+    TRAIN_TASK,
+    VERIFY_TASK,
+    ActionForgeCelery,
+    send_batches,
+)
 from service.queue.database import sessions_for
 from unified.errors import ActionForgeError
 
@@ -29,8 +47,52 @@ def generate_batch(task: Any, batch_id: str) -> None:
 
 
 def verify_batch(task: Any, batch_id: str) -> None:
-    """Verify one generated batch; the last batch of a job finishes the job."""
-    _run(task, batches.verify_batch, batch_id)
+    """Verify one generated batch; the last batch of a job finishes the job. With
+    AF_TRAIN_ENABLED, then ask for a training run of the job's catalog."""
+    if _run(task, batches.verify_batch, batch_id) and task.app.settings.train_enabled:
+        sessions = sessions_for(task.app.settings.resolved_database_url())
+        with sessions() as session:
+            catalog_id = session.scalar(
+                select(JobRecord.catalog_id)
+                .join(BatchRecord, BatchRecord.job_id == JobRecord.id)
+                .where(BatchRecord.id == batch_id)
+            )
+        if catalog_id is not None:
+            send_training(task.app, catalog_id)
+
+
+def train(
+    task: Any, catalog_id: str, force: bool = False, overrides: dict[str, Any] | None = None
+) -> None:
+    """Train the catalog's next model version if there is one to train (see
+    `service.training.maybe_train`); a version that fails on bad input is marked failed there
+    with the reason."""
+    settings = task.app.settings
+    sessions = sessions_for(settings.resolved_database_url())
+    try:
+        training.maybe_train(sessions, catalog_id, settings, force=force, overrides=overrides)
+    except ActionForgeError as exc:  # before any version was claimed: unknown catalog, ...
+        log.warning("no training run for catalog %s: %s", catalog_id, exc)
+    except SoftTimeLimitExceeded:
+        training.fail_abandoned(
+            sessions,
+            catalog_id,
+            f"training ran past AF_TRAIN_TIME_LIMIT ({settings.train_time_limit} s); raise it "
+            "or train on fewer samples (AF_TRAIN_MIN_NEW_SAMPLES, max_steps)",
+        )
+    except Exception as exc:
+        retries = task.request.retries
+        if retries < MAX_RETRIES:
+            log.warning("training %s: %s: %s; retrying", catalog_id, type(exc).__name__, exc)
+            raise task.retry(exc=exc, countdown=2**retries, max_retries=MAX_RETRIES) from exc
+        log.exception("training catalog %s failed after %d attempts", catalog_id, retries + 1)
+        error = f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)"
+        training.fail_abandoned(sessions, catalog_id, error)
+
+
+def send_training(app: ActionForgeCelery, catalog_id: str, countdown: float = 0.0) -> None:
+    """Enqueue a train task for the catalog (after `countdown` seconds)."""
+    app.send_task(TRAIN_TASK, args=[catalog_id], countdown=countdown or None)
 
 
 def _run(task: Any, step: Callable[[batches.Sessions, str], bool], batch_id: str) -> bool:
@@ -51,7 +113,38 @@ def _run(task: Any, step: Callable[[batches.Sessions, str], bool], batch_id: str
     return False
 
 
+def recover_training(app: ActionForgeCelery) -> int:
+    """Enqueue a train task for every catalog with a queued or training version, due when its
+    lease ends (a worker still training it renews the lease, and the task then does nothing);
+    returns how many were sent. Run as a worker starts."""
+    engine = make_engine(app.settings.resolved_database_url())
+    try:  # an engine of its own, disposed: no connection may reach a later-forked pool process
+        with session_factory(engine)() as session:
+            runs = training.stale_runs(session)
+    finally:
+        engine.dispose()
+    for catalog_id, wait in runs:
+        send_training(app, catalog_id, countdown=wait + 1.0 if wait else 0.0)
+    return len(runs)
+
+
+def _recover_training_on_start(sender: Any = None, **_kwargs: Any) -> None:
+    app = getattr(sender, "app", None)
+    if isinstance(app, ActionForgeCelery):
+        sent = recover_training(app)
+        if sent:
+            log.info("re-enqueued %d unfinished training runs", sent)
+
+
 def register_tasks(app: ActionForgeCelery) -> None:
-    """Register the batch tasks on `app` under their stable names."""
+    """Register the batch and train tasks on `app` under their stable names."""
     app.task(name=GENERATE_TASK, bind=True)(generate_batch)
     app.task(name=VERIFY_TASK, bind=True)(verify_batch)
+    limit = app.settings.train_time_limit
+    app.task(
+        name=TRAIN_TASK,
+        bind=True,
+        time_limit=limit,
+        soft_time_limit=max(limit - 60, limit * 9 // 10),
+    )(train)
+    worker_ready.connect(_recover_training_on_start, weak=False, dispatch_uid=__name__)

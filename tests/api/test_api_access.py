@@ -92,6 +92,10 @@ def test_the_openapi_document_describes_the_routes_and_the_key(
         "/v1/jobs/{job_id}/cancel",
         "/v1/jobs/{job_id}/samples",
         "/v1/jobs/{job_id}/export",
+        "/v1/models",
+        "/v1/models/train",
+        "/v1/models/{version_id}",
+        "/v1/models/{version_id}/download",
     }
     schemes = document["components"]["securitySchemes"]
     assert schemes["APIKeyHeader"] == {

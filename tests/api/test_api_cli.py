@@ -188,7 +188,7 @@ def test_bad_options_say_what_to_write() -> None:
     assert code == 2
     assert one_line(err) == (
         "error: --format: cannot export in 'bfcl'; use one of: openai, sharegpt, unified, "
-        "xlam, parquet"
+        "xlam, parquet, dpo"
     )
     code, _, err = invoke("status", "x", AF_API_KEYS="short")
     assert code == 2

@@ -109,8 +109,8 @@ def test_an_unknown_format_lists_the_exportable_ones(api: Api) -> None:
     response = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "bfcl"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "query parameter 'format': Input should be 'unified', 'xlam', 'openai', 'sharegpt' "
-        "or 'parquet' (got 'bfcl'); use one of those"
+        "query parameter 'format': Input should be 'unified', 'xlam', 'openai', 'sharegpt', "
+        "'parquet' or 'dpo' (got 'bfcl'); use one of those"
     )
 
 

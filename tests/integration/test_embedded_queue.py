@@ -54,6 +54,7 @@ def test_the_celery_app_takes_its_broker_and_reliability_options_from_settings(
     assert conf.task_routes == {
         "actionforge.generate_batch": {"queue": "generate"},
         "actionforge.verify_batch": {"queue": "verify"},
+        "actionforge.train": {"queue": "train"},
     }
     assert {"actionforge.generate_batch", "actionforge.verify_batch"} <= set(app.tasks)
     redis_app = celery_for(settings.model_copy(update={"broker_url": "redis://127.0.0.1:6379/3"}))

@@ -1,4 +1,5 @@
-"""`GET /v1/jobs/{id}/export`: stream a job's accepted samples as a dataset file."""
+"""`GET /v1/jobs/{id}/export`: stream a job's accepted samples as a dataset file, or as DPO
+preference pairs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from service.api.deps import JobDep, SessionsDep
 from service.api.schemas import Message
 from service.db.models import FINISHED
-from service.export import accepted_chunks, export_bytes, file_name, media_type
+from service.export import file_name, job_export_bytes, media_type
 from service.schemas import ExportFormat
 
 router = APIRouter(prefix="/jobs", tags=["export"])
@@ -25,7 +26,10 @@ COMPLETE_HEADER = "X-Export-Complete"
     responses={
         200: {
             "content": {"application/x-ndjson": {}, "application/vnd.apache.parquet": {}},
-            "description": "The accepted samples, streamed in position order.",
+            "description": (
+                "The accepted samples, streamed in position order; with format=dpo, one "
+                "preference pair {prompt, chosen, rejected} per accepted sample."
+            ),
         },
         404: {"model": Message},
     },
@@ -42,8 +46,12 @@ def export_job(
     A job that has not finished can be exported too: the file holds what is accepted when each
     chunk is read. The `X-Job-Status` header gives the job's status when the export started and
     `X-Export-Complete` whether that status was final (succeeded, failed or cancelled).
+
+    `format=dpo` gives DPO JSON Lines in TRL's conversational form: the chosen side is an accepted
+    sample, the rejected side one of the job's rejected samples of the same query or a
+    perturbation of the chosen sample that the format verifier rejects.
     """
-    body = export_bytes(accepted_chunks(sessions, job.id), fmt)
+    body = job_export_bytes(sessions, job.id, fmt)
     headers = {
         "Content-Disposition": f'attachment; filename="{file_name(job.id, fmt)}"',
         JOB_STATUS_HEADER: job.status,

@@ -119,3 +119,8 @@ def test_users_own_template_is_used(tmp_path: Path) -> None:
     assert judge_prompt(load_judge_template(path), _sample()) == (
         "Q=What's the weather in Lisbon? CALLS=1"
     )
+
+
+def test_control_characters_inside_the_reason_do_not_make_it_unparseable() -> None:
+    verdict = verdict_from_answer(_result('{"pass": false, "reason": "bad\x15value"}'))
+    assert (verdict.reason, verdict.detail) == ("judge_rejected", "bad\x15value")

@@ -1,0 +1,208 @@
+"""Jobs with the `llm` generator, run by real `actionforge worker` processes against a real vLLM
+server (CPU build, tiny model) through the `openai` backend, driven over real HTTP: every style
+yields samples that pass the format verifier, tokens are counted per job, the semantic judge
+runs, and a vLLM server that is down or dies mid-job fails the job with a clear reason while the
+samples already accepted stay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import TRAVEL_CATALOG, Worker
+from jobs_over_http import read_job, submit_job, upload_catalog, wait_for_job_over_http
+from llm_fixtures import VllmServer, free_port
+from served_api import Api
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.models import SampleRecord
+from service.schemas import JobSpec
+from service.settings import Settings
+from unified.catalogs import load_catalog
+from unified.model import QueryStyle, Sample
+from verifiers.format import FormatVerifier
+
+pytestmark = [pytest.mark.slow, pytest.mark.llm]
+
+Sessions = sessionmaker[Session]
+StartWorkers = Callable[..., list[Worker]]
+ServeApi = Callable[[Settings], Api]
+EVERY_STYLE = {style: 1.0 for style in QueryStyle}
+CREATED = "2026-11-25T12:00:00+00:00"
+
+
+def _options(model_dir: Path, base_url: str, **more: Any) -> dict[str, Any]:
+    return {
+        "backend": "openai",
+        "model": str(model_dir),
+        "base_url": base_url,
+        "max_tokens": 600,
+        "created": CREATED,
+        **more,
+    }
+
+
+def _setup(
+    tmp_path: Path,
+    database_url: str,
+    broker_url: str,
+    start_workers: StartWorkers,
+    serve_api: ServeApi,
+) -> tuple[Api, list[Worker], str]:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, broker_url=broker_url
+    )
+    workers = start_workers(settings, count=1, concurrency=1)
+    api = serve_api(settings)
+    uploaded = upload_catalog(api.http, TRAVEL_CATALOG.read_bytes())
+    assert uploaded.status_code == 201, uploaded.text
+    return api, workers, uploaded.json()["id"]
+
+
+def _stored(sessions: Sessions, job_id: str) -> list[SampleRecord]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(SampleRecord)
+                .where(SampleRecord.job_id == job_id)
+                .order_by(SampleRecord.position)
+            )
+        )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_llm_job_every_style_passes_format_and_counts_tokens(
+    migrated_database_url: str,
+    clean_redis: str,
+    sessions: Sessions,
+    start_workers: StartWorkers,
+    serve_api: ServeApi,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    vllm_server: str,
+) -> None:
+    api, workers, catalog_id = _setup(
+        tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
+    )
+    judge = {"backend": "openai", "model": str(tiny_model_dir), "base_url": vllm_server}
+    spec = JobSpec(
+        n=24,
+        seed=3,
+        batch_size=12,
+        styles=EVERY_STYLE,
+        generator="llm",
+        generator_options=_options(tiny_model_dir, vllm_server, augment=["tool_order"]),
+        verify=["format", "semantic"],
+        judge=judge,  # type: ignore[arg-type]
+    )
+    job_id = submit_job(api.http, catalog_id, spec)
+    job = wait_for_job_over_http(api.http, job_id, *workers)
+    assert (job["status"], job["error"]) == ("succeeded", None)
+    # The failed generations' stage goes first, added by the service for the llm generator.
+    assert job["spec"]["verify"] == ["generation", "format", "semantic"]
+    assert [step["step"] for step in job["counts"]["funnel"]] == [
+        "generated",
+        "generation",
+        "format",
+        "semantic",
+        "accepted",
+    ]
+    usage = job["counts"]["generation"]
+    assert usage["requests"] >= 24 // 2 and usage["completion_tokens"] > 0
+    assert usage["completion_tokens_per_s"] > 0
+
+    rows = _stored(sessions, job_id)
+    samples = [Sample.model_validate(row.data) for row in rows]
+    # Half of each batch are originals; tool_order children only where a parent has tools to
+    # reorder, so a batch can come back shorter than its size, never longer.
+    assert sum(not s.meta.parent_id for s in samples) == 12
+    assert len(rows) <= 24 and job["counts"]["generated"] == len(rows)
+    catalog_tools = load_catalog(TRAVEL_CATALOG).tools
+    verifier = FormatVerifier()
+    styles_seen = set()
+    for row, sample in zip(rows, samples, strict=True):
+        failed = sample.meta.extra.get("generation_error")
+        if failed:
+            assert (row.status, row.stage) == ("rejected", "generation")
+            continue
+        # Structured outputs hold even a random model to the tools' schemas.
+        assert verifier.verify(sample, sample.tools or catalog_tools).accepted, sample.id
+        assert row.stage in {"semantic", "format"} or row.status == "accepted"
+        styles_seen.add(sample.meta.style)
+    assert sum(not s.meta.extra.get("generation_error") for s in samples) >= len(samples) * 3 // 4
+    # Every style is drawn (a prompt too long for the tiny model's 2,048 tokens fails its
+    # sample at the generation stage: that is the point of the stage).
+    assert len({s.meta.style for s in samples}) >= 4
+    assert styles_seen
+    children = [s for s in samples if s.meta.parent_id]
+    assert children and all(s.meta.transformation == "tool_order" for s in children)
+    assert {s.meta.parent_id for s in children} <= {s.id for s in samples}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_llm_job_with_a_server_that_is_down_fails_with_the_url(
+    migrated_database_url: str,
+    sessions: Sessions,
+    start_workers: StartWorkers,
+    serve_api: ServeApi,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+) -> None:
+    api, workers, catalog_id = _setup(
+        tmp_path, migrated_database_url, "embedded", start_workers, serve_api
+    )
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    spec = JobSpec(
+        n=4,
+        generator="llm",
+        generator_options=_options(tiny_model_dir, nowhere, max_retries=1, timeout_s=3),
+    )
+    started = time.monotonic()
+    job_id = submit_job(api.http, catalog_id, spec)
+    job = wait_for_job_over_http(api.http, job_id, *workers)
+    assert job["status"] == "failed"
+    assert nowhere in job["error"]
+    assert time.monotonic() - started < 120
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_llm_job_whose_server_dies_mid_job_fails_and_keeps_what_was_accepted(
+    migrated_database_url: str,
+    clean_redis: str,
+    sessions: Sessions,
+    start_workers: StartWorkers,
+    serve_api: ServeApi,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    fresh_vllm_server: VllmServer,
+) -> None:
+    api, workers, catalog_id = _setup(
+        tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
+    )
+    spec = JobSpec(
+        n=120,
+        seed=5,
+        batch_size=6,
+        generator="llm",
+        generator_options=_options(
+            tiny_model_dir, fresh_vllm_server.base_url, max_retries=1, timeout_s=5
+        ),
+    )
+    job_id = submit_job(api.http, catalog_id, spec)
+    deadline = time.monotonic() + 300
+    while read_job(api.http, job_id)["counts"]["accepted"] == 0:
+        assert time.monotonic() < deadline, "no batch was accepted before the deadline"
+        time.sleep(0.2)
+    fresh_vllm_server.kill()
+    job = wait_for_job_over_http(api.http, job_id, *workers)
+    assert job["status"] == "failed"
+    assert fresh_vllm_server.base_url in job["error"]
+    kept = [row for row in _stored(sessions, job_id) if row.status == "accepted"]
+    assert kept and job["counts"]["accepted"] == len(kept)
+    exported = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "unified"})
+    assert exported.status_code == 200
+    assert len(exported.text.splitlines()) == len(kept)

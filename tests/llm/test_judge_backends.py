@@ -1,0 +1,162 @@
+"""The semantic judge through real backends: its decisions against a scripted OpenAI-compatible
+server over real HTTP (logic), and through the real vLLM CPU engine on the tiny model (plumbing)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from scripted_llm import Reply, scripted_llm_server, user_text
+
+from generators.llm.base import BackendConfig, BackendUnavailable, LLMBackend, load_backend
+from generators.llm.shared import close_shared_backends
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from verifiers.judge import VERDICT_SCHEMA, JudgeNotConfigured, SemanticJudge
+from verifiers.stages import StageContext, build_stages
+
+WEATHER = Tool(
+    name="get_weather",
+    description="Current weather for a city.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+
+
+def _sample(sample_id: str, query: str, calls: list[dict[str, Any]]) -> Sample:
+    style = QueryStyle.irrelevance if not calls else QueryStyle.simple
+    return Sample(
+        id=sample_id,
+        query=query,
+        tools=[WEATHER],
+        steps=[Step(tool_calls=[ToolCall(**call) for call in calls])] if calls else [],
+        meta=SampleMeta(style=style),
+    )
+
+
+SAMPLES = [
+    _sample(
+        "right",
+        "Weather in Lisbon please",
+        [{"name": "get_weather", "arguments": {"city": "Lisbon"}}],
+    ),
+    _sample(
+        "invented",
+        "Weather in Lisbon please",
+        [{"name": "get_weather", "arguments": {"city": "Lisbon", "unit": "kelvin"}}],
+    ),
+    _sample(
+        "wrong_city",
+        "How warm is it in Porto?",
+        [{"name": "get_weather", "arguments": {"city": "Madrid"}}],
+    ),
+    _sample("no_call", "Write me a haiku about spring", []),
+]
+
+
+def _rule_based_judge(body: dict[str, Any]) -> Reply:
+    """Pass when every string argument value appears in the query (read back from the prompt)."""
+    prompt = user_text(body)
+    query = prompt.split("User query:\n", 1)[1].split("\n", 1)[0]
+    calls_text = prompt.split("Assistant's calls:\n", 1)[1].split("\n", 1)[0]
+    calls = [] if calls_text == "(no call)" else json.loads(calls_text)
+    invented = [
+        value
+        for call in calls
+        for value in call["arguments"].values()
+        if isinstance(value, str) and value.lower() not in query.lower()
+    ]
+    if invented:
+        return Reply(json.dumps({"pass": False, "reason": f"invented: {', '.join(invented)}"}))
+    return Reply(json.dumps({"pass": True, "reason": "every value comes from the query"}))
+
+
+def _openai(base_url: str, **overrides: Any) -> LLMBackend:
+    config = {"backend": "openai", "model": "scripted", "base_url": base_url, **overrides}
+    return load_backend(BackendConfig(**config))
+
+
+def test_judge_decisions_over_http() -> None:
+    with scripted_llm_server(_rule_based_judge) as server:
+        backend = _openai(server.base_url)
+        try:
+            verdicts = SemanticJudge(backend).judge(SAMPLES)
+        finally:
+            backend.close()
+    assert [(v.accepted, v.reason) for v in verdicts] == [
+        (True, None),
+        (False, "judge_rejected"),
+        (False, "judge_rejected"),
+        (True, None),
+    ]
+    assert verdicts[1].detail == "invented: kelvin"
+    assert verdicts[2].detail == "invented: Madrid"
+    # Structured outputs: every request asks for the verdict schema.
+    assert len(server.requests) == len(SAMPLES)
+    for body in server.requests:
+        assert body["response_format"]["json_schema"]["schema"] == VERDICT_SCHEMA
+
+
+def test_bad_and_truncated_answers_reject_the_sample() -> None:
+    replies = iter(
+        [
+            Reply("Looks good to me!"),
+            Reply('{"pass": true, "reas', finish_reason="length"),
+            Reply('{"pass": true, "reason": "fine"}'),
+        ]
+    )
+    with scripted_llm_server(lambda body: next(replies)) as server:
+        backend = _openai(server.base_url, max_concurrency=1)
+        try:
+            verdicts = SemanticJudge(backend).judge(SAMPLES[:3])
+        finally:
+            backend.close()
+    assert [(v.accepted, v.reason) for v in verdicts] == [
+        (False, "judge_unparseable"),
+        (False, "judge_unparseable"),
+        (True, None),
+    ]
+
+
+def test_unreachable_judge_raises_instead_of_passing() -> None:
+    with scripted_llm_server(lambda body: Reply("overloaded", status=503)) as server:
+        backend = _openai(server.base_url, max_retries=1, timeout_s=5)
+        try:
+            with pytest.raises(BackendUnavailable, match=re.escape(server.base_url)):
+                SemanticJudge(backend).judge(SAMPLES[:1])
+        finally:
+            backend.close()
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_judge_through_the_real_engine(vllm_engine_backend: LLMBackend) -> None:
+    verdicts = SemanticJudge(vllm_engine_backend, max_tokens=400).judge(SAMPLES)
+    assert len(verdicts) == len(SAMPLES)
+    for verdict in verdicts:
+        assert verdict.stage == "semantic"
+        # Structured outputs keep even a random model's answer inside the verdict schema; only
+        # running out of tokens can make it unparseable.
+        assert verdict.accepted or verdict.reason in {"judge_rejected", "judge_unparseable"}
+    assert any(v.reason != "judge_unparseable" for v in verdicts)
+
+
+def test_semantic_stage_asks_the_jobs_judge() -> None:
+    (stage,) = build_stages(["semantic"])
+    with scripted_llm_server(_rule_based_judge) as server:
+        judge = BackendConfig(backend="openai", model="scripted", base_url=server.base_url)
+        try:
+            result = stage.verify_batch(SAMPLES, StageContext(tools=[WEATHER], judge=judge))
+        finally:
+            close_shared_backends()
+    assert [v.accepted for v in result] == [True, False, False, True]
+
+
+def test_semantic_stage_without_a_judge_says_what_to_give() -> None:
+    (stage,) = build_stages(["semantic"])
+    with pytest.raises(JudgeNotConfigured, match="give the job a 'judge'"):
+        stage.verify_batch(SAMPLES, StageContext(tools=[WEATHER]))
