@@ -84,6 +84,7 @@ def empty_counts(stages: list[str]) -> dict[str, Any]:
         "batches": {},
         "funnel": funnel_steps(0, {stage: {"passed": 0, "rejected": 0} for stage in stages}, 0),
         "rejections": [],
+        "generation": None,
     }
 
 
@@ -264,8 +265,7 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
             )
         )
     )
-    if usage is not None:
-        counts["generation"] = usage
+    counts["generation"] = usage
     counts["funnel"] = funnel_steps(counts["generated"], counts["by_stage"], counts["accepted"])
     counts["rejections"] = _rejections(session, job_id, stages)
     return counts

@@ -137,13 +137,18 @@ def _recover_training_on_start(sender: Any = None, **_kwargs: Any) -> None:
 
 
 def register_tasks(app: ActionForgeCelery) -> None:
-    """Register the batch and train tasks on `app` under their stable names."""
-    app.task(name=GENERATE_TASK, bind=True)(generate_batch)
-    app.task(name=VERIFY_TASK, bind=True)(verify_batch)
+    """Register the batch and train tasks on `app` under their stable names.
+
+    `shared=False`: Celery otherwise adds each task, as first built, to every app made later in
+    the process, with the first app's settings (the train task's time limit).
+    """
+    app.task(name=GENERATE_TASK, bind=True, shared=False)(generate_batch)
+    app.task(name=VERIFY_TASK, bind=True, shared=False)(verify_batch)
     limit = app.settings.train_time_limit
     app.task(
         name=TRAIN_TASK,
         bind=True,
+        shared=False,
         time_limit=limit,
         soft_time_limit=max(limit - 60, limit * 9 // 10),
     )(train)

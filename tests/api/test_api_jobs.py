@@ -27,8 +27,10 @@ def test_a_submitted_job_is_queued_with_its_batches_planned(api: Api) -> None:
         "styles": {"simple": 1.0},
         "generator": "template",
         "seed": 7,
+        "generator_options": {},
         "verify": ["format"],
         "batch_size": api.settings.batch_size,
+        "judge": None,
     }
     counts = job["counts"]
     assert (counts["generated"], counts["accepted"], counts["rejected"]) == (0, 0, 0)
@@ -102,6 +104,48 @@ def test_unknown_generators_stages_and_styles_list_the_known_ones(api: Api) -> N
         "key 'chatty' of field 'styles' of the request body: Input should be 'simple', "
     )
     assert style.json()["detail"].endswith("(got 'chatty'); use one of those")
+
+
+def test_llm_jobs_are_checked_before_anything_is_queued(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+
+    def post(**spec: object) -> tuple[int, dict[str, object]]:
+        response = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 5, **spec})
+        body: dict[str, object] = response.json()
+        return response.status_code, body
+
+    code, body = post(generator="llm", generator_options={"model": "m", "temprature": 0.2})
+    assert code == 422
+    assert str(body["detail"]).startswith(
+        "generator_options: llm generator: unknown option 'temprature'; known options: "
+    )
+    code, body = post(generator="llm", generator_options={"backend": "openai"})
+    assert code == 422
+    assert "option 'model' is required" in str(body["detail"])
+    code, body = post(generator_options={"temperature": 0.2})
+    assert (code, body["detail"]) == (
+        422,
+        "generator_options: template generator: unknown option 'temperature'; "
+        "known options: templates_dir, created",
+    )
+    code, body = post(verify=["format", "semantic"])
+    assert code == 422
+    assert str(body["detail"]).startswith("verify: the 'semantic' stage needs a judge")
+
+    # The stage that rejects failed generations goes first, and batches fit the engine.
+    code, body = post(
+        generator="llm",
+        generator_options={"backend": "openai", "model": "m", "base_url": "http://x:1/v1"},
+        verify=["format", "semantic"],
+        judge={"backend": "openai", "model": "m", "base_url": "http://x:1/v1"},
+    )
+    assert code == 202, body
+    spec = body["spec"]
+    assert isinstance(spec, dict)
+    assert spec["verify"] == ["generation", "format", "semantic"]
+    assert spec["batch_size"] == api.settings.llm_batch_size
+    assert spec["judge"]["base_url"] == "http://x:1/v1"
+    api.http.post(f"/v1/jobs/{body['id']}/cancel")
 
 
 def test_unknown_fields_and_broken_json_are_refused(api: Api) -> None:

@@ -23,6 +23,15 @@ NOT_PARSED: Any = object()
 """`CatalogDocument.data` of a document that is not JSON/YAML (a Python module)."""
 
 
+class CatalogYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that keeps timestamps as the text they were written as, as a JSON document
+    would: a catalog's examples and defaults come back unchanged, and the result does not
+    depend on whether some imported library re-registered PyYAML's timestamp constructor."""
+
+
+CatalogYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
 @dataclass(frozen=True)
 class CatalogDocument:
     """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML."""
@@ -89,7 +98,7 @@ def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocumen
                 name, None, f"not valid JSON: {json_exc}; fix the JSON syntax"
             ) from None
         try:
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            data = yaml.load(text, Loader=CatalogYamlLoader)
         except yaml.YAMLError as yaml_exc:
             mark = getattr(yaml_exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None

@@ -240,7 +240,8 @@ def test_parameter_references_and_yaml_dates() -> None:
     list_apis = tool(catalog, "listAPIs")
     assert list_apis.response is not None
     example = list_apis.response["examples"][0]["googleapis.com:drive"]
-    assert example["added"] == "2015-02-22T20:00:45+00:00"
+    # Timestamps stay the text they were written as (YAML would make them datetimes).
+    assert example["added"] == "2015-02-22T20:00:45.000Z"
 
 
 # --- OpenAPI 3.1 ---------------------------------------------------------------------------
