@@ -50,7 +50,7 @@ from generators.llm_requests import (
 )
 from generators.output_schema import SchemaLimits, call_plan, instruction_schema, sample_schema
 from generators.prompts import PromptSet
-from generators.sample_tools import CatalogTools
+from generators.sample_tools import CatalogTools, CatalogToolsCache
 from generators.styles import STYLES, make_draft
 from generators.template import _pick_style, _sample_seed
 from generators.value_kinds import name_words
@@ -194,7 +194,7 @@ class LlmGenerator:
     def __init__(self, backend: LLMBackend | None = None) -> None:
         self._backend = backend
         self._prompt_sets: dict[str, PromptSet] = {}
-        self._catalogs: dict[tuple[str, ...], CatalogTools] = {}
+        self._catalogs = CatalogToolsCache()
         self.last_usage: GenerationUsage | None = None
         """The usage of the latest `generate` call."""
 
@@ -269,13 +269,7 @@ class LlmGenerator:
                 "llm generator: the catalog has no tools; load a catalog with at least one, "
                 "or ask for instruction samples only (styles: {instruction: 1})"
             )
-        key = tuple(tool.model_dump_json() for tool in tools)
-        catalog = self._catalogs.get(key)
-        if catalog is None:
-            if len(self._catalogs) >= 8:
-                self._catalogs.pop(next(iter(self._catalogs)))
-            catalog = self._catalogs[key] = CatalogTools(tools)
-        return catalog
+        return self._catalogs.get(tools)
 
     def _plan(self, index: int, batch: _Batch, weights: list[tuple[QueryStyle, float]]) -> _Planned:
         seed = _sample_seed(batch.request.seed, index)

@@ -139,3 +139,22 @@ class CatalogTools:
             found = [t for t in self.tools if t is not source and not t.similar_to(source)]
             self._unrelated[key] = found
         return found
+
+
+class CatalogToolsCache:
+    """The `CatalogTools` of the last few catalogs a generator saw, keyed by their tools, so that
+    the batches of one job index its catalog once per worker process."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._entries: dict[tuple[str, ...], CatalogTools] = {}
+
+    def get(self, tools: Sequence[Tool]) -> CatalogTools:
+        """The indexed catalog of `tools`, built on first use; the oldest entry goes first."""
+        key = tuple(tool.model_dump_json() for tool in tools)
+        catalog = self._entries.get(key)
+        if catalog is None:
+            if len(self._entries) >= self._size:
+                self._entries.pop(next(iter(self._entries)))
+            catalog = self._entries[key] = CatalogTools(tools)
+        return catalog

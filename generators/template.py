@@ -18,7 +18,7 @@ from generators.base import GenerationRequest
 from generators.errors import GenerationError
 from generators.phrasebook import PhraseBook, bundled_templates_dir
 from generators.phrasing import Ask
-from generators.sample_tools import CatalogTools
+from generators.sample_tools import CatalogTools, CatalogToolsCache
 from generators.styles import STYLES, Draft, make_draft
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 
@@ -40,7 +40,7 @@ class TemplateGenerator:
     def __init__(self, templates_dir: str | Path | None = None) -> None:
         self._default_dir = Path(templates_dir) if templates_dir else bundled_templates_dir()
         self._books: dict[Path, PhraseBook] = {}
-        self._catalogs: dict[tuple[str, ...], CatalogTools] = {}
+        self._catalogs = CatalogToolsCache()
         self.phrasebook(self._default_dir)
 
     def phrasebook(self, directory: Path) -> PhraseBook:
@@ -91,13 +91,7 @@ class TemplateGenerator:
             raise GenerationError(
                 "template generator: the catalog has no tools; load a catalog with at least one"
             )
-        key = tuple(tool.model_dump_json() for tool in tools)
-        catalog = self._catalogs.get(key)
-        if catalog is None:
-            if len(self._catalogs) >= 8:
-                self._catalogs.pop(next(iter(self._catalogs)))
-            catalog = self._catalogs[key] = CatalogTools(tools)
-        return catalog
+        return self._catalogs.get(tools)
 
     def _sample(
         self,
