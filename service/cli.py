@@ -137,7 +137,7 @@ def verify(
         typer.Option(
             "--stages",
             help="Stages to run in order, comma-separated: format, execution (needs --catalog), "
-            "dedup.",
+            "semantic (needs --judge), dedup.",
         ),
     ] = "format",
     catalog: Annotated[
@@ -145,13 +145,24 @@ def verify(
         typer.Option("--catalog", help="Check calls against this catalog's tools, not the row's."),
     ] = None,
     answers: AnswersOption = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="The semantic stage's LLM as a JSON object or @file: backend, model, base_url.",
+        ),
+    ] = None,
 ) -> None:
     """Verify every row's tool calls; write one verdict per input row, in input order (the
     verdict of the stage that rejected it, or of the last stage)."""
+    from service.commands.json_options import parse_json_object
     from service.commands.verify import verify_file
 
     with readable_errors():
-        verify_file(input_file, from_format, out, stages, catalog, _reader_options(answers))
+        judge_config = parse_json_object("--judge", judge) if judge is not None else None
+        verify_file(
+            input_file, from_format, out, stages, catalog, _reader_options(answers), judge_config
+        )
 
 
 @app.command()

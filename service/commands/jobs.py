@@ -3,7 +3,6 @@ starts the service itself, runs one job through it and writes the dataset."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from service.api.schemas import JobPublic
 from service.api.server import BackgroundServer
 from service.client import ActionForgeClient, client_for
 from service.commands.display import follow_job, print_funnel
+from service.commands.json_options import parse_json_object
 from service.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
 from service.console import err_console, fail, out_console, readable_errors
 from service.db.models import JobStatus
@@ -39,26 +39,6 @@ def parse_styles(text: str) -> dict[str, float]:
     if not weights:
         raise ActionForgeError("--styles is empty; write e.g. simple=1,parallel=2")
     return weights
-
-
-def parse_json_object(option: str, text: str) -> dict[str, Any]:
-    """A JSON object given inline or as `@FILE`; `ActionForgeError` names the option."""
-    source = text
-    if text.startswith("@"):
-        try:
-            source = Path(text[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ActionForgeError(f"{option}: cannot read {text[1:]} ({exc.strerror})") from None
-    try:
-        value = json.loads(source)
-    except ValueError as exc:
-        raise ActionForgeError(
-            f"{option}: not JSON ({exc}); give an object like "
-            '\'{"model": "/models/x", "base_url": "http://vllm:8000/v1"}\' or @file.json'
-        ) from None
-    if not isinstance(value, dict):
-        raise ActionForgeError(f"{option}: give a JSON object, not {type(value).__name__}")
-    return value
 
 
 def job_spec(

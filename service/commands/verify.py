@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from generators.llm.base import BackendConfig
 from service.console import err_console, out_console
 from unified.catalogs import load_catalog
 from unified.errors import ActionForgeError
@@ -73,12 +75,21 @@ def verify_file(
     stages: str,
     catalog: Path | None,
     reader_options: dict[str, Any],
+    judge: dict[str, Any] | None = None,
 ) -> None:
     """Verify every row of `input_file` with `stages`; one verdict per row, in input order,
-    into `out`; a table of outcomes on the terminal."""
+    into `out`; a table of outcomes on the terminal. `judge` configures the semantic stage's
+    LLM (a `BackendConfig` as a dict)."""
     names = stage_names(stages)
     FORMATS.get(from_format)
     context = stage_context(names, catalog)
+    if judge is not None:
+        try:
+            context.judge = BackendConfig.model_validate(judge)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or "judge"
+            raise ActionForgeError(f"--judge: {field}: {problem['msg']}") from None
     pipeline = build_stages(names)
     counts: Counter[str] = Counter()
     with (

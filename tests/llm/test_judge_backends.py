@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from scripted_llm import Reply, scripted_llm_server, user_text
+from typer.testing import CliRunner
 
 from generators.llm.base import BackendConfig, BackendUnavailable, LLMBackend, load_backend
 from generators.llm.shared import close_shared_backends
+from service.cli import app
+from unified.formats import write_samples
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 from verifiers.judge import VERDICT_SCHEMA, JudgeNotConfigured, SemanticJudge
 from verifiers.stages import StageContext, build_stages
@@ -160,3 +164,46 @@ def test_semantic_stage_without_a_judge_says_what_to_give() -> None:
     (stage,) = build_stages(["semantic"])
     with pytest.raises(JudgeNotConfigured, match="give the job a 'judge'"):
         stage.verify_batch(SAMPLES, StageContext(tools=[WEATHER]))
+
+
+def test_verify_command_runs_the_judge_on_a_file(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    with rows.open("wb") as sink:
+        write_samples(SAMPLES, sink, "unified")
+    out = tmp_path / "verdicts.jsonl"
+    with scripted_llm_server(_rule_based_judge) as server:
+        judge = json.dumps({"backend": "openai", "model": "scripted", "base_url": server.base_url})
+        try:
+            result = CliRunner().invoke(
+                app,
+                ["verify", str(rows), "--from", "unified", "--stages", "format,semantic",
+                 "--judge", judge, "--out", str(out)],
+            )  # fmt: skip
+        finally:
+            close_shared_backends()
+    assert result.exit_code == 0, result.stderr
+    verdicts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(v["stage"], v["accepted"]) for v in verdicts] == [
+        ("semantic", True),
+        ("semantic", False),
+        ("semantic", False),
+        ("semantic", True),
+    ]
+
+
+def test_verify_command_names_a_bad_judge_option(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    with rows.open("wb") as sink:
+        write_samples(SAMPLES, sink, "unified")
+    runner = CliRunner()
+    common = ["verify", str(rows), "--from", "unified", "--stages", "semantic", "--out",
+              str(tmp_path / "v.jsonl")]  # fmt: skip
+    result = runner.invoke(app, [*common, "--judge", "{model: x}"])
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()).startswith("error: --judge: not JSON")
+    result = runner.invoke(app, [*common, "--judge", '{"backend": "openai"}'])
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == "error: --judge: model: Field required"
+    result = runner.invoke(app, common)
+    assert result.exit_code == 2
+    assert "the semantic stage needs a judge model" in result.stderr
