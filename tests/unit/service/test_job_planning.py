@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import InvalidRequest
-from service.jobs import derive_seed, empty_counts, plan_batches
+from service.jobs import derive_seed, empty_counts, generation_usage, plan_batches
 from service.settings import Settings
 from service.worker import parse_queues, worker_command, worker_environment
 
@@ -44,6 +44,7 @@ def test_empty_counts_name_every_stage() -> None:
             {"step": "accepted", "samples": 0, "rejected": 0},
         ],
         "rejections": [],
+        "generation": None,
     }
 
 
@@ -84,3 +85,22 @@ def test_embedded_workers_get_the_settings_of_the_process_that_starts_them(tmp_p
         "--concurrency",
         "3",
     ]
+
+
+def test_generation_usage_sums_batches_and_gives_engine_throughput() -> None:
+    batches = [
+        {"requests": 3, "prompt_tokens": 300, "completion_tokens": 90, "wall_s": 1.5,
+         "failures": {"truncated": 1}},
+        None,
+        {"requests": 2, "prompt_tokens": 200, "completion_tokens": 60, "wall_s": 0.5,
+         "failures": {"truncated": 1, "unparseable": 2}},
+    ]  # fmt: skip
+    assert generation_usage(batches) == {
+        "requests": 5,
+        "prompt_tokens": 500,
+        "completion_tokens": 150,
+        "wall_s": 2.0,
+        "completion_tokens_per_s": 75.0,
+        "failures": {"truncated": 2, "unparseable": 2},
+    }
+    assert generation_usage([None, None]) is None
