@@ -9,8 +9,9 @@ Two comparisons, each on one vLLM instance running the tiny test model (or --mod
   (b) engine: VllmEngineBackend.generate against `LLM.chat` called directly on the same engine.
 Both sides send the same prompts and sampling settings: half the requests under a tool-call JSON
 schema, half free text. The two sides take turns, ours-raw-raw-ours in a round (reversed in every
-other round); before every run the prefix cache is reset and the seeds change, so no run finds
-the work of an earlier one. Each round gives a ratio, completion tokens/s of the backend over
+other round), with the same seeds within a round (so both sides generate the same tokens) and new
+seeds for the next; before every run the prefix cache is reset, so no run finds the work of an
+earlier one. Each round gives a ratio, completion tokens/s of the backend over
 raw vLLM's; the table shows every round and the median. The floor the project holds itself to
 is 0.95. On a machine shared with other work, single rounds swing widely: read the median.
 """
@@ -102,9 +103,13 @@ def compare(
         tokens = {"ours": 0, "raw": 0}
         seconds = {"ours": 0.0, "raw": 0.0}
         order = ["ours", "raw", "raw", "ours"]
+        # The same seeds for every run of a round: with seeded sampling both sides generate
+        # the same tokens, so they do the same work (seeds that differ per run make the answers'
+        # lengths, and so the tokens/s, differ by chance). The cache reset keeps the repeated
+        # prompts from being served from the prefix cache.
+        seed += args.requests
+        requests = workload(args.requests, seed)
         for side in order if round_number % 2 == 0 else order[::-1]:
-            seed += args.requests
-            requests = workload(args.requests, seed)
             reset_cache()
             started = time.perf_counter()
             tokens[side] += (ours if side == "ours" else raw)(requests)
