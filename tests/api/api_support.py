@@ -67,12 +67,14 @@ def add_job(
     samples: Sequence[Sample],
     outcomes: Sequence[Outcome] | None = None,
     status: JobStatus = JobStatus.succeeded,
+    job_id: str | None = None,
 ) -> str:
     """Store a job whose one batch holds `samples` at positions 0, 1, ... with `outcomes`
-    (default: all accepted), each with a format-stage verdict; the job's id."""
+    (default: all accepted), each with a format-stage verdict; the job's id (`job_id`, or a
+    random one). Sample ids are `<job id>-<position, 7 digits>`."""
     outcomes = outcomes or [ACCEPTED] * len(samples)
     catalog_id = add_catalog(sessions)
-    job_id = uuid.uuid4().hex
+    job_id = job_id or uuid.uuid4().hex
     batch_id = f"{job_id}-000000"
     sample_rows = []
     verdict_rows = []

@@ -13,16 +13,14 @@ from pathlib import Path
 
 import pytest
 import typer
-from api_support import Api, add_catalog, real_samples, running_api
-from sqlalchemy import insert
+from api_support import Api, add_job, real_samples, running_api
+from sqlalchemy import select
 from tiny_model import cached_tiny_model
 from typer.testing import CliRunner
 
 from service.commands.models import register_models_commands
 from service.commands.train import register_train_commands
-from service.db.models import BatchRecord, BatchStatus, JobRecord, JobStatus, SampleRecord
-from service.jobs import empty_counts
-from service.schemas import JobSpec
+from service.db.models import JobRecord, SampleRecord
 from service.settings import Settings
 from service.training import maybe_train, split_heldout
 from unified.model import Sample
@@ -64,47 +62,18 @@ def cli(*args: str) -> tuple[int, str, str]:
 def add_accepted_job(api: Api, samples: list[Sample], job_id: str) -> tuple[str, list[str]]:
     """A finished job `job_id` on a new catalog whose samples are all accepted; (the catalog's
     id, the samples' ids). Fixed ids fix which samples are held out."""
-    catalog_id = add_catalog(api.sessions)
-    batch_id = f"{job_id}-000000"
-    ids = [f"{batch_id}-{position}" for position in range(len(samples))]
-    with api.sessions() as session, session.begin():
-        session.add(
-            JobRecord(
-                id=job_id,
-                catalog_id=catalog_id,
-                spec=JobSpec(n=len(samples)).model_dump(mode="json"),
-                status=JobStatus.succeeded,
-                counts=empty_counts(["format"]),
+    add_job(api.sessions, samples, job_id=job_id)
+    with api.sessions() as session:
+        job = session.get(JobRecord, job_id)
+        assert job is not None
+        ids = list(
+            session.scalars(
+                select(SampleRecord.id)
+                .where(SampleRecord.job_id == job_id)
+                .order_by(SampleRecord.position)
             )
         )
-        session.flush()
-        session.add(
-            BatchRecord(
-                id=batch_id,
-                job_id=job_id,
-                index=0,
-                size=len(samples),
-                seed=0,
-                status=BatchStatus.verified,
-            )
-        )
-        session.flush()
-        session.execute(
-            insert(SampleRecord),
-            [
-                {
-                    "id": sample_id,
-                    "job_id": job_id,
-                    "batch_id": batch_id,
-                    "position": position,
-                    "status": "accepted",
-                    "stage": "format",
-                    "data": sample.model_dump(mode="json", by_alias=True),
-                }
-                for position, (sample_id, sample) in enumerate(zip(ids, samples, strict=True))
-            ],
-        )
-    return catalog_id, ids
+        return job.catalog_id, ids
 
 
 def test_every_models_route_needs_a_known_key(own_api: Callable[..., Api]) -> None:
@@ -130,7 +99,7 @@ def test_every_models_route_needs_a_known_key(own_api: Callable[..., Api]) -> No
 def test_train_list_and_download_a_version(train_api: Api, tmp_path: Path) -> None:
     http = train_api.http
     samples = real_samples()
-    catalog_id, ids = add_accepted_job(train_api, samples, "job-models-2")
+    catalog_id, ids = add_accepted_job(train_api, samples, "job-models-4")
     trainable, heldout = split_heldout(ids, train_api.settings.train_heldout_fraction)
     assert len(trainable) == 6 and len(heldout) == 3, "the fixed ids hold out these 3"
 
