@@ -342,6 +342,14 @@ def test_generate_works_inside_a_running_event_loop() -> None:
     assert result.finish_reason == "stop"
 
 
+def describe(outcome: Any) -> str:
+    """A batch's outcome in a line: the error it raised, or its finish reasons and errors."""
+    if not isinstance(outcome, list):
+        return repr(outcome)
+    reasons = sorted({f"{result.finish_reason}: {result.error}" for result in outcome})
+    return f"{len(outcome)} results; " + "; ".join(reasons)
+
+
 def metric(server: VllmServer, name: str) -> float:
     """A gauge from the vLLM server's Prometheus metrics (summed over its label sets)."""
     text = httpx.get(f"{server.root_url}/metrics", timeout=5).text
@@ -361,9 +369,10 @@ def test_server_killed_mid_batch_raises_backend_unavailable(
             timeout_s=120,
         )
     )
-    # A long string is required, so the random model cannot end its answers early.
-    long_answer = {"type": "string", "minLength": 1500}
-    requests = [ask("Write.", json_schema=long_answer, max_tokens=1600, seed=i) for i in range(16)]
+    # Long strings are required, so the random model cannot end its answers early: 64 answers
+    # of about 900 tokens each take minutes on CPU, the kill comes within a second of the start.
+    long_answer = {"type": "string", "minLength": 3000}
+    requests = [ask("Write.", json_schema=long_answer, max_tokens=1900, seed=i) for i in range(64)]
     outcome: dict[str, Any] = {}
     worker = threading.Thread(
         target=lambda: outcome.update(value=call_or_hang(lambda: backend.generate(requests), 600)),
@@ -372,9 +381,12 @@ def test_server_killed_mid_batch_raises_backend_unavailable(
     worker.start()
     deadline = time.monotonic() + 120
     while metric(fresh_vllm_server, "vllm:num_requests_running") == 0:
-        assert worker.is_alive(), f"the batch ended before the server was killed: {outcome}"
+        assert worker.is_alive(), (
+            f"the batch ended before the server was killed: {describe(outcome.get('value'))}\n"
+            f"server log:\n{fresh_vllm_server.log_tail()}"
+        )
         assert time.monotonic() < deadline, "the server never started the batch"
-        time.sleep(0.1)
+        time.sleep(0.05)
     fresh_vllm_server.kill()
     worker.join(give_up_bound(backend.config))
     assert not worker.is_alive(), "generate hangs after the server died"
