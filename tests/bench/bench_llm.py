@@ -1,7 +1,7 @@
 """What the LLM backends cost over calling vLLM directly, side by side on the same engine.
 
 Run: python tests/bench/bench_llm.py [--model DIR] [--requests 48] [--rounds 5] [--concurrency 16]
-     [--only server|engine]
+     [--only server|engine] [--no-pinning]
 
 Two comparisons, each on one vLLM instance running the tiny test model (or --model):
   (a) server: OpenAIServerBackend.generate against raw chat-completion requests sent with
@@ -13,7 +13,14 @@ other round), with the same seeds within a round (so both sides generate the sam
 seeds for the next; before every run the prefix cache is reset, so no run finds the work of an
 earlier one. Each round gives a ratio, completion tokens/s of the backend over
 raw vLLM's; the table shows every round and the median. The floor the project holds itself to
-is 0.95. On a machine shared with other work, single rounds swing widely: read the median.
+is 0.95.
+
+The server and the client get CPUs of their own (the server all but the last, the client the
+last), as in a fleet where the generate worker and vLLM do not share cores. Left to the kernel's
+scheduler on a small machine, the server's processes (API server, engine core, model worker, which
+wait on each other every step) and the client land on the same cores by chance: the same run then
+takes anywhere from one to three times as long, and single rounds say nothing. On a machine
+shared with other work, read the median.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the fixture helpers
 
-from llm_fixtures import MAX_MODEL_LEN, running_vllm_server
+from llm_fixtures import MAX_MODEL_LEN, SERVER_CPUS, VllmServer, running_vllm_server
 from tiny_model import cached_tiny_model
 
 from generators.llm import BackendConfig, LLMRequest
@@ -156,30 +163,55 @@ def raw_server_run(base_url: str, model: str, concurrency: int) -> Run:
     return lambda requests: asyncio.run(send_all(requests))
 
 
+def pin_apart(server: VllmServer) -> str:
+    """Keep this process (the client) off the server's CPUs; returns what was done, for the
+    output. The server's processes already run on SERVER_CPUS (all but the last)."""
+    client_cpus = sorted(os.sched_getaffinity(0) - set(SERVER_CPUS))
+    if not client_cpus:
+        return "server and client share the only CPU"
+    server.pin(SERVER_CPUS)
+    os.sched_setaffinity(0, client_cpus)
+    return f"server on CPUs {SERVER_CPUS}, client on CPUs {client_cpus}"
+
+
 def bench_server(model: str, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
     with (
         tempfile.TemporaryDirectory() as logs,
         running_vllm_server(Path(model), Path(logs) / "server.log") as server,
     ):
-        config = BackendConfig(
-            backend="openai",
-            model=model,
-            base_url=server.base_url,
-            max_concurrency=args.concurrency,
-            timeout_s=300,
-        )
-        backend = OpenAIServerBackend(config)
+        everything = os.sched_getaffinity(0)  # the engine comparison runs on all of them
+        if args.no_pinning:
+            server.pin(sorted(everything))
+        else:
+            print(pin_apart(server))
+        try:
+            return compare_on_server(server, model, args)
+        finally:
+            os.sched_setaffinity(0, everything)
 
-        def ours(requests: list[LLMRequest]) -> int:
-            return sum(result.completion_tokens for result in backend.generate(requests))
 
-        def reset_cache() -> None:
-            httpx.post(f"{server.root_url}/reset_prefix_cache", timeout=30).raise_for_status()
+def compare_on_server(
+    server: VllmServer, model: str, args: argparse.Namespace
+) -> list[tuple[str, float, float, float]]:
+    config = BackendConfig(
+        backend="openai",
+        model=model,
+        base_url=server.base_url,
+        max_concurrency=args.concurrency,
+        timeout_s=300,
+    )
+    backend = OpenAIServerBackend(config)
 
-        raw = raw_server_run(server.base_url, model, args.concurrency)
-        ours(workload(args.requests, 0))  # warm-up: grammars compiled, connections made
-        raw(workload(args.requests, 0))
-        return compare("server", ours, raw, reset_cache, args)
+    def ours(requests: list[LLMRequest]) -> int:
+        return sum(result.completion_tokens for result in backend.generate(requests))
+
+    def reset_cache() -> None:
+        httpx.post(f"{server.root_url}/reset_prefix_cache", timeout=30).raise_for_status()
+
+    raw = raw_server_run(server.base_url, model, args.concurrency)
+    ours(workload(args.requests, 0))  # warm-up: grammars compiled, connections made
+    raw(workload(args.requests, 0))
+    return compare("server", ours, raw, reset_cache, args)
 
 
 def bench_engine(model: str, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
@@ -225,6 +257,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs of each side")
     parser.add_argument("--concurrency", type=int, default=16, help="in flight (server)")
     parser.add_argument("--only", choices=["server", "engine"], help="run one comparison")
+    parser.add_argument(
+        "--no-pinning", action="store_true", help="let server and client share all CPUs"
+    )
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     model = args.model or str(cached_tiny_model())
