@@ -1,7 +1,7 @@
 """Continual training in the service: a catalog's model versions, trained on its new accepted
 samples, each continuing the last ready version's LoRA adapter, evaluated on held-out samples.
 
-- Held-out split: a sample is held out when a hash of its id falls in the lowest
+- Held-out split (service.heldout): a sample is held out when a hash of its id falls in the lowest
   AF_TRAIN_HELDOUT_FRACTION of the hash range. It depends on nothing but the id, so it stays put
   as data grows; held-out samples are never trained on and evaluate every version.
 - New samples: accepted, not held out, and listed by no queued, training or ready version of the
@@ -51,6 +51,7 @@ from service.db.models import (
     utcnow,
 )
 from service.errors import InvalidRequest, NotFound
+from service.heldout import split_heldout
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample
@@ -71,7 +72,6 @@ SERVICE_OWNED = {
     "eval_fraction": "the service holds out samples itself (AF_TRAIN_HELDOUT_FRACTION)",
 }
 _CHUNK = 500  # ids per IN (...) list
-_HASH_RANGE = 2**64
 
 
 class VersionBusy(ActionForgeError):
@@ -85,25 +85,6 @@ class NotEnoughSamples(InvalidRequest):
 class LeaseLost(Exception):
     """Another worker took the version over; this one must store nothing (not an error of
     the input, so not an `ActionForgeError`)."""
-
-
-# --- the held-out split --------------------------------------------------------------------
-
-
-def is_heldout(sample_id: str, fraction: float) -> bool:
-    """Whether the sample is held out: its id's SHA-256 falls in the lowest `fraction` of the
-    hash range. Depends on the id alone, so the split never moves as a catalog grows."""
-    digest = hashlib.sha256(sample_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") < fraction * _HASH_RANGE
-
-
-def split_heldout(sample_ids: Iterable[str], fraction: float) -> tuple[list[str], list[str]]:
-    """(ids to train on, held-out ids), each in the order given."""
-    train: list[str] = []
-    heldout: list[str] = []
-    for sample_id in sample_ids:
-        (heldout if is_heldout(sample_id, fraction) else train).append(sample_id)
-    return train, heldout
 
 
 def _claimed_by_a_version() -> Any:

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tiny_model import cached_tiny_model
 
 from service.db.models import ModelVersionSampleRecord, SampleRecord
+from service.heldout import is_heldout
 from service.schemas import JobSpec
 from service.settings import Settings
-from service.training import create_version, is_heldout
+from service.training import create_version
 
 HELDOUT = 0.25
 TRAIN_SETTINGS = {

@@ -31,6 +31,7 @@ from service.db.models import (
     SampleStatus,
     utcnow,
 )
+from service.heldout import is_heldout, split_heldout
 from service.jobs import empty_counts
 from service.schemas import JobSpec
 from service.settings import Settings
@@ -40,10 +41,8 @@ from service.training import (
     claim_run,
     create_version,
     fail_version,
-    is_heldout,
     maybe_train,
     new_sample_ids,
-    split_heldout,
     stale_runs,
 )
 from unified.catalogs import load_catalog
