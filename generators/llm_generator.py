@@ -86,6 +86,13 @@ class LlmOptions(BackendConfig):
         description="Earlier accepted samples (unified JSON) to use as few-shot examples.",
     )
     num_examples: int = Field(2, ge=0, le=8, description="Few-shot examples per prompt.")
+    catalog_examples: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="In the service: up to this many accepted samples of earlier jobs on the "
+        "same catalog (newest job first, held-out samples left out) join `examples`.",
+    )
     augment: list[str] = Field(
         default_factory=list, description=f"Augmentations: {', '.join(AUGMENTATIONS)}."
     )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from generators.base import GENERATORS, GenerationRequest, Generator
 from service import dedup
+from service.catalog_examples import with_catalog_examples
 from service.db.models import (
     BatchRecord,
     BatchStatus,
@@ -38,11 +39,13 @@ from service.jobs import (
     refresh_progress,
 )
 from service.schemas import JobSpec
+from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from verifiers.stages import STAGES, PipelineResult, Stage, StageContext, run_stages
 from verifiers.verdict import Verdict
 
+DEFAULT_HELDOUT_FRACTION: float = Settings.model_fields["train_heldout_fraction"].default
 # A batch started this many times without finishing (worker lost, time limit, errors) fails.
 MAX_ATTEMPTS = 6
 
@@ -76,8 +79,12 @@ def batch_position_offset(spec: JobSpec, batch: BatchRecord) -> int:
     return batch.index * (spec.batch_size or batch.size)
 
 
-def generate_batch(sessions: Sessions, batch_id: str) -> bool:
+def generate_batch(
+    sessions: Sessions, batch_id: str, heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
+) -> bool:
     """Generate and store a planned batch's samples; True when stored now (verify it next).
+    Samples of the held-out split (`heldout_fraction`) are never given to the generator as
+    examples.
 
     Returns False without work when the batch is unknown, not planned any more, or its job is
     finished (cancelled, failed). Raises `ActionForgeError` for a job that cannot be done (a
@@ -96,6 +103,7 @@ def generate_batch(sessions: Sessions, batch_id: str) -> bool:
         _start_attempt(session, batch, BatchStatus.planned)
         spec = JobSpec.model_validate(job.spec)
         tools = _catalog_tools(session, job)
+        options = with_catalog_examples(session, job, spec.generator_options, heldout_fraction)
         session.commit()  # end the read transaction before the slow part (keeps objects loaded)
 
         prefix = f"{batch.id}-"
@@ -104,7 +112,7 @@ def generate_batch(sessions: Sessions, batch_id: str) -> bool:
             seed=batch.seed,
             styles=spec.styles,
             id_prefix=prefix,
-            options=spec.generator_options,
+            options=options,
         )
         samples, usage = _generate(_generator(spec.generator), tools, request)
         if len(samples) > batch.size:

@@ -40,7 +40,6 @@ from sqlalchemy.orm import Session
 from service.db.models import (
     BatchRecord,
     BatchStatus,
-    CatalogRecord,
     DedupKeyRecord,
     JobRecord,
     SampleRecord,
@@ -48,6 +47,7 @@ from service.db.models import (
     VerdictRecord,
     utcnow,
 )
+from service.jobs import earlier_jobs_on_same_document
 from unified.model import Sample
 from verifiers.dedup import STAGE, DedupIndex, Fingerprint
 from verifiers.stages import DEDUP_STAGE
@@ -137,20 +137,7 @@ def _kept_before(
     """(id, fingerprint) of the kept samples before `position` of the job, or in an earlier job
     on the same catalog, that share a lookup key with any of `keys`: earlier jobs first, then
     by position."""
-    same_document = (
-        select(CatalogRecord.sha256).where(CatalogRecord.id == job.catalog_id).scalar_subquery()
-    )
-    earlier_jobs = (
-        select(JobRecord.id)
-        .join(CatalogRecord, CatalogRecord.id == JobRecord.catalog_id)
-        .where(
-            CatalogRecord.sha256 == same_document,
-            or_(
-                JobRecord.created_at < job.created_at,
-                and_(JobRecord.created_at == job.created_at, JobRecord.id < job.id),
-            ),
-        )
-    )
+    earlier_jobs = earlier_jobs_on_same_document(job)
     scope = or_(
         SampleRecord.job_id.in_(earlier_jobs),
         and_(SampleRecord.job_id == job.id, SampleRecord.position < position),

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from generators.base import GENERATORS
@@ -146,6 +146,25 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
     session.flush()  # the job row first: the batches refer to it
     session.add_all(plan_batches(job.id, spec.n, batch_size, spec.seed))
     return job
+
+
+def earlier_jobs_on_same_document(job: JobRecord) -> Select[Any]:
+    """Ids of the jobs created before `job` on the same catalog document (by SHA-256, however
+    often it was uploaded); of two created at the same moment, the lower id is earlier."""
+    same_document = (
+        select(CatalogRecord.sha256).where(CatalogRecord.id == job.catalog_id).scalar_subquery()
+    )
+    return (
+        select(JobRecord.id)
+        .join(CatalogRecord, CatalogRecord.id == JobRecord.catalog_id)
+        .where(
+            CatalogRecord.sha256 == same_document,
+            or_(
+                JobRecord.created_at < job.created_at,
+                and_(JobRecord.created_at == job.created_at, JobRecord.id < job.id),
+            ),
+        )
+    )
 
 
 def _with_generation_stage(spec: JobSpec) -> JobSpec:

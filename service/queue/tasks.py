@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -42,7 +43,8 @@ MAX_RETRIES = 3
 
 def generate_batch(task: Any, batch_id: str) -> None:
     """Generate one planned batch, then enqueue its verification."""
-    if _run(task, batches.generate_batch, batch_id):
+    fraction = task.app.settings.train_heldout_fraction
+    if _run(task, partial(batches.generate_batch, heldout_fraction=fraction), batch_id):
         send_batches(task.app, VERIFY_TASK, [batch_id])
 
 
