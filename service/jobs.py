@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from generators.base import GENERATORS
+from generators.llm.base import BackendConfig
 from service.db.models import (
     FINISHED,
     BatchRecord,
@@ -119,7 +120,7 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
         check_stage_names(spec.verify)
     except UnknownNameError as exc:
         raise InvalidRequest(f"verify: {exc}; list only known stages") from None
-    spec = _with_generation_stage(spec)
+    spec = _with_generation_stage(_with_llm_defaults(spec, settings))
     try:
         check_stage_order(spec.verify)
     except StageOrderError as exc:
@@ -128,7 +129,8 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
     if SEMANTIC_STAGE in spec.verify and spec.judge is None:
         raise InvalidRequest(
             "verify: the 'semantic' stage needs a judge; give 'judge' (backend, model, and "
-            "base_url for an OpenAI-compatible server) or drop 'semantic'"
+            "base_url for an OpenAI-compatible server), set AF_LLM_BASE_URL and AF_LLM_MODEL "
+            "where the API runs, or drop 'semantic'"
         )
     default_size = (
         settings.llm_batch_size if spec.generator == LLM_GENERATOR else settings.batch_size
@@ -167,6 +169,32 @@ def earlier_jobs_on_same_document(job: JobRecord) -> Select[Any]:
     )
 
 
+def _with_llm_defaults(spec: JobSpec, settings: Settings) -> JobSpec:
+    """The spec with the service's LLM (AF_LLM_BASE_URL, AF_LLM_MODEL) where an llm job names
+    none, and as the judge of a semantic stage that has none; stored so, the job says what
+    it used."""
+    updates: dict[str, Any] = {}
+    if spec.generator == LLM_GENERATOR:
+        options = dict(spec.generator_options)
+        if settings.llm_base_url and "backend" not in options:
+            options["backend"] = "openai"
+        if settings.llm_base_url and options.get("backend") == "openai":
+            options.setdefault("base_url", settings.llm_base_url)
+        if settings.llm_model:
+            options.setdefault("model", settings.llm_model)
+        updates["generator_options"] = options
+    if (
+        SEMANTIC_STAGE in spec.verify
+        and spec.judge is None
+        and settings.llm_base_url
+        and settings.llm_model
+    ):
+        updates["judge"] = BackendConfig(
+            backend="openai", base_url=settings.llm_base_url, model=settings.llm_model
+        )
+    return spec.model_copy(update=updates)
+
+
 def _with_generation_stage(spec: JobSpec) -> JobSpec:
     """The llm generator keeps its failed generations as marked samples: put the stage that
     rejects them first, so none is ever accepted."""
@@ -184,6 +212,12 @@ def _check_generator_options(spec: JobSpec) -> None:
                 f"generator_options: generator '{spec.generator}' takes no options; remove them"
             )
         return
+    if spec.generator == LLM_GENERATOR and "model" not in spec.generator_options:
+        raise InvalidRequest(
+            "generator_options: the llm generator needs 'model' (the name the server serves, "
+            "or a local path for backend 'vllm'); give it, or set AF_LLM_MODEL (and "
+            "AF_LLM_BASE_URL for a server) where the API runs"
+        )
     try:
         check(spec.generator_options)
     except ActionForgeError as exc:

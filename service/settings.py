@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         description="Samples per generate task of the 'llm' generator: one engine call each, "
         "large enough to keep the engine's batch full.",
     )
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server (e.g. http://vllm:8000/v1) for llm jobs that name "
+        "no backend, and for their semantic judge when they give none.",
+    )
+    llm_model: str | None = Field(
+        None, description="Model of llm jobs (and of that judge) that name none."
+    )
     max_catalog_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="Largest catalog accepted.")
     task_time_limit: int = Field(600, ge=10, description="Hard time limit of one task, seconds.")
     api_url: str = Field(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from api_support import Api, add_catalog, add_job, real_samples
 from sqlalchemy import func, select
 
@@ -121,7 +124,8 @@ def test_llm_jobs_are_checked_before_anything_is_queued(api: Api) -> None:
     )
     code, body = post(generator="llm", generator_options={"backend": "openai"})
     assert code == 422
-    assert "option 'model' is required" in str(body["detail"])
+    assert "the llm generator needs 'model'" in str(body["detail"])
+    assert "AF_LLM_MODEL" in str(body["detail"])
     code, body = post(generator_options={"temperature": 0.2})
     assert (code, body["detail"]) == (
         422,
@@ -146,6 +150,43 @@ def test_llm_jobs_are_checked_before_anything_is_queued(api: Api) -> None:
     assert spec["batch_size"] == api.settings.llm_batch_size
     assert spec["judge"]["base_url"] == "http://x:1/v1"
     api.http.post(f"/v1/jobs/{body['id']}/cancel")
+
+
+def test_llm_jobs_that_name_no_llm_use_the_services_and_store_it(
+    own_api: Callable[..., Api],
+) -> None:
+    api = own_api(llm_base_url="http://vllm:8000/v1", llm_model="served-model")
+    catalog_id = add_catalog(api.sessions)
+
+    def spec_of(**spec: object) -> dict[str, Any]:
+        body = {"catalog_id": catalog_id, "n": 5, "generator": "llm", **spec}
+        response = api.http.post("/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        stored: dict[str, Any] = response.json()["spec"]
+        return stored
+
+    spec = spec_of(verify=["format", "semantic"])
+    assert spec["generator_options"] == {
+        "backend": "openai",
+        "base_url": "http://vllm:8000/v1",
+        "model": "served-model",
+    }
+    assert spec["judge"]["base_url"] == "http://vllm:8000/v1"
+    assert spec["judge"]["model"] == "served-model"
+    # What a job names wins; the in-process engine gets no server URL.
+    spec = spec_of(generator_options={"backend": "vllm", "model": "/models/local"})
+    assert spec["generator_options"] == {"backend": "vllm", "model": "/models/local"}
+    assert spec["judge"] is None
+    spec = spec_of(generator_options={"base_url": "http://other:9/v1", "temperature": 0.2})
+    assert spec["generator_options"] == {
+        "backend": "openai",
+        "base_url": "http://other:9/v1",
+        "model": "served-model",
+        "temperature": 0.2,
+    }
+    # Template jobs are left alone.
+    response = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 5})
+    assert response.json()["spec"]["generator_options"] == {}
 
 
 def test_unknown_fields_and_broken_json_are_refused(api: Api) -> None:
