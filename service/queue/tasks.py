@@ -25,6 +25,7 @@ from sqlalchemy import select
 from service import batches, training
 from service.db.engine import make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
+from service.model_versions import stale_runs
 from service.queue.app import (
     GENERATE_TASK,
     TRAIN_TASK,
@@ -33,6 +34,7 @@ from service.queue.app import (
     send_batches,
 )
 from service.queue.database import sessions_for
+from service.version_outcome import fail_abandoned
 from unified.errors import ActionForgeError
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ def train(
     except ActionForgeError as exc:  # before any version was claimed: unknown catalog, ...
         log.warning("no training run for catalog %s: %s", catalog_id, exc)
     except SoftTimeLimitExceeded:
-        training.fail_abandoned(
+        fail_abandoned(
             sessions,
             catalog_id,
             f"training ran past AF_TRAIN_TIME_LIMIT ({settings.train_time_limit} s); raise it "
@@ -89,7 +91,7 @@ def train(
             raise task.retry(exc=exc, countdown=2**retries, max_retries=MAX_RETRIES) from exc
         log.exception("training catalog %s failed after %d attempts", catalog_id, retries + 1)
         error = f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)"
-        training.fail_abandoned(sessions, catalog_id, error)
+        fail_abandoned(sessions, catalog_id, error)
 
 
 def send_training(app: ActionForgeCelery, catalog_id: str, countdown: float = 0.0) -> None:
@@ -122,7 +124,7 @@ def recover_training(app: ActionForgeCelery) -> int:
     engine = make_engine(app.settings.resolved_database_url())
     try:  # an engine of its own, disposed: no connection may reach a later-forked pool process
         with session_factory(engine)() as session:
-            runs = training.stale_runs(session)
+            runs = stale_runs(session)
     finally:
         engine.dispose()
     for catalog_id, wait in runs:

@@ -33,18 +33,12 @@ from service.db.models import (
 )
 from service.heldout import is_heldout, split_heldout
 from service.jobs import empty_counts
+from service.model_versions import NotEnoughSamples, VersionBusy, create_version, stale_runs
 from service.schemas import JobSpec
 from service.settings import Settings
-from service.training import (
-    NotEnoughSamples,
-    VersionBusy,
-    claim_run,
-    create_version,
-    fail_version,
-    maybe_train,
-    new_sample_ids,
-    stale_runs,
-)
+from service.training import claim_run, maybe_train
+from service.training_data import new_sample_ids
+from service.version_outcome import fail_version
 from unified.catalogs import load_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
