@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from generators.base import GENERATORS, GenerationRequest, Generator
 from service import dedup
 from service.catalog_examples import with_catalog_examples
+from service.db.engine import Sessions
 from service.db.models import (
     BatchRecord,
     BatchStatus,
@@ -48,8 +49,6 @@ from verifiers.verdict import Verdict
 DEFAULT_HELDOUT_FRACTION: float = Settings.model_fields["train_heldout_fraction"].default
 # A batch started this many times without finishing (worker lost, time limit, errors) fails.
 MAX_ATTEMPTS = 6
-
-Sessions = sessionmaker[Session]
 
 
 class BatchAbandoned(ActionForgeError):

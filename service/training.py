@@ -23,8 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from service.db.engine import Sessions
 from service.db.models import ModelVersionRecord
 from service.model_files import adapter_paths, move_into_place
 from service.model_versions import (
@@ -42,8 +41,6 @@ from service.version_outcome import fail_version, read_version, release, store_r
 from unified.errors import ActionForgeError
 
 log = logging.getLogger(__name__)
-
-Sessions = sessionmaker[Session]
 
 
 def claim_run(

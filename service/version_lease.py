@@ -17,14 +17,12 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
+from service.db.engine import Sessions
 from service.db.models import ModelVersionRecord, ModelVersionStatus, utcnow
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Sessions = sessionmaker[Session]
 
 
 @dataclass(frozen=True)

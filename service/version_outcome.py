@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
+from service.db.engine import Sessions
 from service.db.models import ACTIVE_VERSION, ModelVersionRecord, ModelVersionStatus, utcnow
 from service.model_versions import active_version
 from service.version_lease import Claim, aware, fence, update_version
 
 log = logging.getLogger(__name__)
-
-Sessions = sessionmaker[Session]
 
 
 def store_ready(

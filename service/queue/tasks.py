@@ -23,7 +23,7 @@ from celery.signals import worker_ready
 from sqlalchemy import select
 
 from service import batches, training
-from service.db.engine import make_engine, session_factory
+from service.db.engine import Sessions, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
 from service.model_versions import stale_runs
 from service.queue.app import (
@@ -99,7 +99,7 @@ def send_training(app: ActionForgeCelery, catalog_id: str, countdown: float = 0.
     app.send_task(TRAIN_TASK, args=[catalog_id], countdown=countdown or None)
 
 
-def _run(task: Any, step: Callable[[batches.Sessions, str], bool], batch_id: str) -> bool:
+def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> bool:
     sessions = sessions_for(task.app.settings.resolved_database_url())
     try:
         return step(sessions, batch_id)
