@@ -183,8 +183,10 @@ def test_llm_job_whose_server_dies_mid_job_fails_and_keeps_what_was_accepted(
     api, workers, catalog_id = _setup(
         tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
     )
+    # Far more batches than run before the kill (the server makes ~2,000 tokens/s), so the job
+    # cannot end before it.
     spec = JobSpec(
-        n=120,
+        n=1200,
         seed=5,
         batch_size=6,
         generator="llm",
