@@ -29,10 +29,10 @@ from generators.llm.vllm_engine import VllmEngineBackend
 MAX_MODEL_LEN = 2048
 SERVER_START_TIMEOUT_S = 300.0
 SERVER_STOP_TIMEOUT_S = 30.0
-# The server's processes hand every step to each other: kept on the same CPUs, apart from the
-# tests' own processes, they run several times faster and far more steadily than where the
-# scheduler happens to put them (tests/bench/bench_llm.py measured 3x on 2 CPUs). The model worker
-# binds itself to these CPUs already (vLLM keeps the last one for everything else).
+# The server's processes hand every step to each other: kept together on all CPUs but the last,
+# they run several times faster and far more steadily than where the scheduler happens to put
+# them (3x on 2 CPUs, see tests/bench/bench_llm.py). The model worker binds itself to these CPUs
+# already (vLLM keeps the last one for everything else).
 SERVER_CPUS = sorted(os.sched_getaffinity(0))[:-1] or sorted(os.sched_getaffinity(0))
 # JSON mode lets a random model pad with whitespace until max_tokens; forbid that padding.
 STRUCTURED_OUTPUTS_CONFIG = '{"backend": "xgrammar", "disable_any_whitespace": true}'
