@@ -173,29 +173,12 @@ class ActionForgeClient:
 
         The bytes go to `<out>.partial`, renamed to `out` once the whole export has arrived.
         """
-        partial = out.with_name(out.name + ".partial")
-        url = f"/v1/jobs/{job_id}/export"
-        try:
-            with self._http.stream("GET", url, params={"format": fmt}) as response:
-                if response.is_error:
-                    response.read()
-                    self._raise_for(response)
-                written = lines = 0
-                with partial.open("wb") as sink:
-                    for piece in response.iter_bytes():
-                        sink.write(piece)
-                        written += len(piece)
-                        lines += piece.count(b"\n")
-                job_status = response.headers.get("X-Job-Status", "unknown")
-                complete = response.headers.get("X-Export-Complete") == "true"
-            rows = _parquet_rows(partial) if fmt == PARQUET else lines
-            os.replace(partial, out)
-        except httpx.TransportError as exc:
-            partial.unlink(missing_ok=True)
-            raise self._unreachable(exc) from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        written, lines, headers = self._stream_into(
+            f"/v1/jobs/{job_id}/export", out, params={"format": fmt}
+        )
+        rows = _parquet_rows(out) if fmt == PARQUET else lines
+        job_status = headers.get("X-Job-Status", "unknown")
+        complete = headers.get("X-Export-Complete") == "true"
         return ExportResult(out, rows, written, job_status, complete)
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -250,16 +233,26 @@ class ActionForgeClient:
     def download_model(self, version_id: str, out: Path) -> int:
         """Stream a ready version's adapter (.tar.gz) into `out`; the bytes written. Written to
         `<out>.partial` first and renamed once complete."""
+        written, _, _ = self._stream_into(f"/v1/models/{version_id}/download", out)
+        return written
+
+    def _stream_into(
+        self, url: str, out: Path, params: dict[str, str] | None = None
+    ) -> tuple[int, int, httpx.Headers]:
+        """GET `url` into the file `out` through `<out>.partial`, renamed once the whole body
+        has arrived (removed on any failure); the bytes and newlines written, and the response
+        headers."""
         partial = out.with_name(out.name + ".partial")
         try:
-            with self._http.stream("GET", f"/v1/models/{version_id}/download") as response:
+            with self._http.stream("GET", url, params=params) as response:
                 if response.is_error:
                     response.read()
                     self._raise_for(response)
-                written = 0
+                written = lines = 0
                 with partial.open("wb") as sink:
                     for piece in response.iter_bytes():
                         written += sink.write(piece)
+                        lines += piece.count(b"\n")
             os.replace(partial, out)
         except httpx.TransportError as exc:
             partial.unlink(missing_ok=True)
@@ -267,7 +260,7 @@ class ActionForgeClient:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return written
+        return written, lines, response.headers
 
     def accepted_samples(self, job_id: str) -> list[Sample]:
         """Every accepted sample of a job, in position order, fetched page by page."""
