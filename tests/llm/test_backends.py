@@ -357,6 +357,21 @@ def metric(server: VllmServer, name: str) -> float:
     return sum(float(value) for value in values)
 
 
+def start_long_batch(backend: LLMBackend) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start a batch of minutes in a thread: 64 answers the schema makes long (a random model
+    cannot end them early; ~900 tokens each, 118 s on the in-process engine on 2 CPUs). The
+    thread puts what `generate` returned or raised under 'value' of the dict."""
+    long_answer = {"type": "string", "minLength": 3000}
+    requests = [ask("Write.", json_schema=long_answer, max_tokens=1900, seed=i) for i in range(64)]
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(value=call_or_hang(lambda: backend.generate(requests), 600)),
+        daemon=True,
+    )
+    worker.start()
+    return worker, outcome
+
+
 def test_server_killed_mid_batch_raises_backend_unavailable(
     fresh_vllm_server: VllmServer, tiny_model_dir: Path
 ) -> None:
@@ -369,16 +384,7 @@ def test_server_killed_mid_batch_raises_backend_unavailable(
             timeout_s=120,
         )
     )
-    # Long strings are required, so the random model cannot end its answers early: 64 answers
-    # of about 900 tokens each take minutes on CPU, the kill comes within a second of the start.
-    long_answer = {"type": "string", "minLength": 3000}
-    requests = [ask("Write.", json_schema=long_answer, max_tokens=1900, seed=i) for i in range(64)]
-    outcome: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: outcome.update(value=call_or_hang(lambda: backend.generate(requests), 600)),
-        daemon=True,
-    )
-    worker.start()
+    worker, outcome = start_long_batch(backend)
     deadline = time.monotonic() + 120
     while metric(fresh_vllm_server, "vllm:num_requests_running") == 0:
         assert worker.is_alive(), (
@@ -411,15 +417,7 @@ def test_engine_killed_mid_batch_raises_and_close_cleans_up(tiny_model_dir: Path
         if child.pid not in before and child.name().startswith("VLLM::")
     ]
     assert engine, "the engine runs in processes of its own (VLLM::EngineCore, VLLM::Worker)"
-    # 64 answers of about 900 tokens: about 10 s on 2 CPUs, the kill comes after 1.5 s.
-    long_answer = {"type": "string", "minLength": 3000}
-    requests = [ask("Write.", json_schema=long_answer, max_tokens=1900, seed=i) for i in range(64)]
-    outcome: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: outcome.update(value=call_or_hang(lambda: backend.generate(requests), 600)),
-        daemon=True,
-    )
-    worker.start()
+    worker, outcome = start_long_batch(backend)
     time.sleep(1.5)
     assert worker.is_alive(), (
         f"the batch ended before the engine was killed: {describe(outcome.get('value'))}"
