@@ -161,6 +161,14 @@ def _band_shape(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 @dataclass(slots=True)
+class _Banded:
+    """A signature's hash values and its LSH band keys, computed once per sample."""
+
+    hashvalues: np.ndarray
+    keys: list[int]
+
+
+@dataclass(slots=True)
 class _Kept:
     sample_id: str
     calls: bytes
@@ -264,16 +272,15 @@ class DedupIndex:
         if isinstance(item, Sample):
             sample_id = item.id if sample_id is None else sample_id
             item = self.fingerprint(item)
-        return self._judge(item, self._minhash(item), sample_id)
+        return self._judge(item, self._banded(item), sample_id)
 
-    def _minhash(self, fingerprint: Fingerprint) -> LeanMinHash | None:
+    def _banded(self, fingerprint: Fingerprint) -> _Banded | None:
         if fingerprint.signature is None:
             return None
-        return self.from_signature(fingerprint.signature)
+        hashvalues = self.from_signature(fingerprint.signature).hashvalues
+        return _Banded(hashvalues, self._band_keys(hashvalues))
 
-    def _judge(
-        self, item: Fingerprint, minhash: LeanMinHash | None, sample_id: str | None
-    ) -> Verdict:
+    def _judge(self, item: Fingerprint, banded: _Banded | None, sample_id: str | None) -> Verdict:
         first = self._exact.get(item.exact)
         if first is not None and self._kept[first].sample_id != sample_id:
             kept = self._kept[first].sample_id
@@ -283,9 +290,9 @@ class DedupIndex:
                 f"duplicate of sample '{kept}': the same query (ignoring case, spacing and "
                 "punctuation at the ends) and the same calls",
             )
-        if minhash is None:
+        if banded is None:
             return Verdict.accept(STAGE)
-        match = self._nearest(minhash, item.calls, sample_id)
+        match = self._nearest(banded, item.calls, sample_id)
         if match is None:
             return Verdict.accept(STAGE)
         kept, similarity = match
@@ -298,16 +305,16 @@ class DedupIndex:
         )
 
     def _nearest(
-        self, minhash: LeanMinHash, calls: bytes, sample_id: str | None
+        self, banded: _Banded, calls: bytes, sample_id: str | None
     ) -> tuple[str, float] | None:
         best: tuple[float, int] | None = None
-        for order in self._candidates(minhash.hashvalues):
+        for order in self._candidates(banded.keys):
             kept = self._kept[order]
             if kept.sample_id == sample_id or kept.hashvalues is None:
                 continue
             if self.same_calls and kept.calls != calls:
                 continue
-            similarity = float(np.count_nonzero(kept.hashvalues == minhash.hashvalues))
+            similarity = float(np.count_nonzero(kept.hashvalues == banded.hashvalues))
             similarity /= self.num_perm
             if similarity < self.threshold:
                 continue
@@ -327,10 +334,10 @@ class DedupIndex:
             for band in range(bands)
         ]
 
-    def _candidates(self, hashvalues: np.ndarray) -> set[int]:
+    def _candidates(self, band_keys: list[int]) -> set[int]:
         """Positions of kept samples that share an LSH band with the signature."""
         found: set[int] = set()
-        for bucket, key in zip(self._buckets, self._band_keys(hashvalues), strict=True):
+        for bucket, key in zip(self._buckets, band_keys, strict=True):
             kept = bucket.get(key)
             if isinstance(kept, int):
                 found.add(kept)
@@ -343,14 +350,9 @@ class DedupIndex:
         holds the exact key, slots 1.. one key per LSH band of the signature; keys are signed
         64-bit integers (a collision only adds a candidate)."""
         keys = [(0, _lookup_key(b"exact", fingerprint.exact))]
-        if fingerprint.signature is None:
-            return keys
-        self.from_signature(fingerprint.signature)  # checks that it fits this index
-        values = fingerprint.signature[_HEADER_BYTES:]
-        bands, rows = _band_shape(self.threshold, self.num_perm)
-        for band in range(bands):
-            chunk = values[band * rows * 4 : (band + 1) * rows * 4]
-            keys.append((band + 1, _lookup_key(band.to_bytes(2, "little"), chunk)))
+        banded = self._banded(fingerprint)  # checks that the signature fits this index
+        if banded is not None:
+            keys += enumerate(banded.keys, start=1)
         return keys
 
     def add(self, sample_id: str, item: Sample | Fingerprint) -> None:
@@ -361,17 +363,17 @@ class DedupIndex:
         if sample_id in self._ids:
             return
         fingerprint = self.fingerprint(item) if isinstance(item, Sample) else item
-        self._keep(sample_id, fingerprint, self._minhash(fingerprint))
+        self._keep(sample_id, fingerprint, self._banded(fingerprint))
 
-    def _keep(self, sample_id: str, fingerprint: Fingerprint, minhash: LeanMinHash | None) -> None:
+    def _keep(self, sample_id: str, fingerprint: Fingerprint, banded: _Banded | None) -> None:
         order = len(self._kept)
         self._kept.append(
-            _Kept(sample_id, fingerprint.calls, None if minhash is None else minhash.hashvalues)
+            _Kept(sample_id, fingerprint.calls, None if banded is None else banded.hashvalues)
         )
         self._ids.add(sample_id)
         self._exact.setdefault(fingerprint.exact, order)
-        if minhash is not None:
-            for bucket, key in zip(self._buckets, self._band_keys(minhash.hashvalues), strict=True):
+        if banded is not None:
+            for bucket, key in zip(self._buckets, banded.keys, strict=True):
                 first = bucket.setdefault(key, order)
                 if isinstance(first, list):
                     first.append(order)
@@ -387,10 +389,10 @@ class DedupIndex:
             raise DedupError("dedup: offering a fingerprint needs the id of its sample")
         else:
             fingerprint = item
-        minhash = self._minhash(fingerprint)
-        verdict = self._judge(fingerprint, minhash, sample_id)
+        banded = self._banded(fingerprint)
+        verdict = self._judge(fingerprint, banded, sample_id)
         if verdict.accepted and sample_id not in self._ids:
-            self._keep(sample_id, fingerprint, minhash)
+            self._keep(sample_id, fingerprint, banded)
         return verdict
 
     @classmethod
@@ -462,5 +464,4 @@ class DedupStage:
 
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """One verdict per sample, in order; accepted samples join the context's index."""
-        index = context.dedup
-        return [index.offer(sample) for sample in samples]
+        return dedup_in_order(samples, context.dedup)
