@@ -25,18 +25,10 @@ from verifiers.mock_api import (
     with_observations,
 )
 from verifiers.sandbox import Sandbox, SandboxInputError, SandboxLimits
-from verifiers.stages import PYTHON_SOURCE, StageContext, StageResult
+from verifiers.stages import StageContext, StageResult, python_callable
 from verifiers.verdict import Reason, Verdict
 
 FAILED_CALL_STATUS = 500
-
-
-def python_callable(tool: Tool) -> str | None:
-    """`module:function` of a tool read from a Python module; None for any other tool."""
-    source = tool.source
-    if source is None or source.kind != PYTHON_SOURCE or not source.callable:
-        return None
-    return source.callable
 
 
 class ToolRunner:

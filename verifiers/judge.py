@@ -192,6 +192,4 @@ class SemanticStage:
             )
         from generators.llm.shared import shared_backend
 
-        backend = shared_backend(context.judge)
-        template = Path(context.judge_template) if context.judge_template else None
-        return SemanticJudge(backend, template_path=template).judge(samples, context)
+        return SemanticJudge(shared_backend(context.judge)).judge(samples, context)

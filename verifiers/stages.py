@@ -44,14 +44,13 @@ class StageContext:
     even when a sample carries tools of its own (by default a sample's own tools come first).
     The dedup index lives as long as the context: verify batches in order with one context and
     later batches are de-duplicated against the earlier ones. `judge`: the LLM the semantic
-    stage asks, and `judge_template` its own prompt template (default: the bundled one).
+    stage asks.
     """
 
     tools: Sequence[Tool] = ()
     modules: Mapping[str, str] = field(default_factory=dict)
     catalog_only: bool = False
     judge: BackendConfig | None = None
-    judge_template: str | None = None
     _dedup: DedupIndex | None = field(default=None, repr=False)
 
     @classmethod
@@ -82,16 +81,20 @@ class StageContext:
         return self._dedup
 
 
+def python_callable(tool: Tool) -> str | None:
+    """`module:function` of a tool read from a Python module; None for any other tool."""
+    source = tool.source
+    if source is None or source.kind != PYTHON_SOURCE or not source.callable:
+        return None
+    return source.callable
+
+
 def python_modules(tools: Sequence[Tool], document: str | None) -> dict[str, str]:
     """Module name -> source for the Python-module tools of a catalog whose text is `document`
     (a Python catalog is one module); empty without a document."""
     if document is None:
         return {}
-    names = {
-        tool.source.callable.partition(":")[0]
-        for tool in tools
-        if tool.source is not None and tool.source.kind == PYTHON_SOURCE and tool.source.callable
-    }
+    names = {ref.partition(":")[0] for tool in tools if (ref := python_callable(tool))}
     return {name: document for name in names if name}
 
 

@@ -9,9 +9,9 @@ from generators.base import GenerationRequest
 from generators.template import TemplateGenerator
 from unified.catalogs import load_catalog, load_catalog_bytes
 from unified.model import Sample, Step, Tool, ToolCall
-from verifiers.execution import ExecutionStage, python_callable
+from verifiers.execution import ExecutionStage
 from verifiers.mock_api import MockApi
-from verifiers.stages import StageContext, build_stages, run_stages
+from verifiers.stages import StageContext, build_stages, python_callable, run_stages
 
 ROOT = Path(__file__).resolve().parents[3]
 TRAVEL = load_catalog(ROOT / "examples" / "travel_api.yaml").tools
