@@ -1,5 +1,7 @@
 """The `generation` stage: rejects the samples whose generation failed (an LLM answer cut off at
-its token limit, a request the backend refused, an answer that did not parse).
+its token limit, a request the backend refused, an answer that did not parse) and the
+instruction-following samples whose response breaks a constraint their instruction states
+(recorded in `meta.extra["constraints"]`, checked by `generators.constraints.check_constraint`).
 
 The LLM generator keeps such samples, marked in `meta.extra`, instead of dropping them, so that
 every requested sample is accounted for in the job's funnel; this stage is where they leave,
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generators.constraints import check_constraint
 from generators.llm_output import BACKEND_ERROR, TRUNCATED, UNPARSEABLE, generation_failure
 from unified.model import Sample
 from verifiers.stages import StageContext
@@ -25,16 +28,26 @@ REASONS = {
 
 
 def generation_verdict(sample: Sample) -> Verdict:
-    """Accept a sample unless it records a failed generation."""
+    """Accept a sample unless it records a failed generation or its response breaks one of
+    its instruction's constraints."""
     failure = generation_failure(sample)
-    if failure is None:
-        return Verdict.accept(STAGE)
-    kind, detail = failure
-    return Verdict.reject(STAGE, REASONS.get(kind, Reason.generation_error), detail)
+    if failure is not None:
+        kind, detail = failure
+        return Verdict.reject(STAGE, REASONS.get(kind, Reason.generation_error), detail)
+    response = sample.final_answer() or ""
+    for constraint in sample.meta.extra.get("constraints") or []:
+        problem = check_constraint(constraint, response)
+        if problem is not None:
+            stated = constraint.get("text") or constraint.get("kind")
+            return Verdict.reject(
+                STAGE, Reason.constraint_violated, f"constraint {stated!r}: {problem}"
+            )
+    return Verdict.accept(STAGE)
 
 
 class GenerationStage:
-    """Rejects failed generations with `truncated`, `generation_error` or `unparseable_output`."""
+    """Rejects failed generations with `truncated`, `generation_error` or `unparseable_output`,
+    and broken instruction constraints with `constraint_violated`."""
 
     name = STAGE
 

@@ -27,10 +27,11 @@ class Reason(StrEnum):
     output_limit = "output_limit"
     result_not_json = "result_not_json"
     sandbox_error = "sandbox_error"
-    # generation (an LLM answer that was cut off, failed, or did not parse)
+    # generation (an LLM answer that was cut off, failed, did not parse, or broke its constraints)
     truncated = "truncated"
     generation_error = "generation_error"
     unparseable_output = "unparseable_output"
+    constraint_violated = "constraint_violated"
     # semantic judge
     judge_rejected = "judge_rejected"
     judge_unparseable = "judge_unparseable"
