@@ -193,22 +193,15 @@ def _store(
         (SampleStatus.rejected, reason, ids) for reason, ids in by_reason.items()
     ]
     for status, reason, ids in outcomes:
+        # Rejected samples keep no fingerprint: only kept ones are ever compared with again.
+        dropped = {} if status == SampleStatus.accepted else {"fingerprint": None}
         if ids:
             session.execute(
                 update(SampleRecord)
                 .where(SampleRecord.id.in_(ids))
-                .values(status=status, stage=STAGE, reason=reason)
+                .values(status=status, stage=STAGE, reason=reason, **dropped)
                 .execution_options(synchronize_session=False)
             )
-    # Rejected samples keep no fingerprint: only kept ones are ever compared with again.
-    rejected = [sample_id for ids in by_reason.values() for sample_id in ids]
-    if rejected:
-        session.execute(
-            update(SampleRecord)
-            .where(SampleRecord.id.in_(rejected))
-            .values(fingerprint=None)
-            .execution_options(synchronize_session=False)
-        )
     rows = [
         {"sample_id": sample_id, "slot": slot, "key": key}
         for sample_id in kept

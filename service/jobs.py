@@ -288,13 +288,6 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
         counts["generated"] += n
         if status in (SampleStatus.accepted, SampleStatus.rejected):
             counts[status] = n
-    by_reason = session.execute(
-        select(SampleRecord.reason, func.count())
-        .where(SampleRecord.job_id == job_id, SampleRecord.status == SampleStatus.rejected)
-        .group_by(SampleRecord.reason)
-        .order_by(func.count().desc(), SampleRecord.reason)
-    )
-    counts["by_reason"] = {reason: n for reason, n in by_reason}
     by_stage = session.execute(
         select(VerdictRecord.stage, VerdictRecord.accepted, func.count())
         .join(SampleRecord, SampleRecord.id == VerdictRecord.sample_id)
@@ -321,7 +314,16 @@ def compute_counts(session: Session, job_id: str, stages: list[str]) -> dict[str
     counts["generation"] = usage
     counts["funnel"] = funnel_steps(counts["generated"], counts["by_stage"], counts["accepted"])
     counts["rejections"] = _rejections(session, job_id, stages)
+    counts["by_reason"] = _by_reason(counts["rejections"])
     return counts
+
+
+def _by_reason(rejections: list[dict[str, Any]]) -> dict[str | None, int]:
+    """Rejected samples per reason code (summed over stages), most common first."""
+    totals: dict[str | None, int] = {}
+    for entry in rejections:
+        totals[entry["reason"]] = totals.get(entry["reason"], 0) + entry["samples"]
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0] or "")))
 
 
 USAGE_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "wall_s")

@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,13 +23,14 @@ from service.db.models import (
     ModelVersionRecord,
     ModelVersionSampleRecord,
     ModelVersionStatus,
+    as_utc,
     utcnow,
 )
 from service.errors import InvalidRequest, NotFound
 from service.settings import Settings
 from service.training_config import train_config
 from service.training_data import chunks, new_sample_ids
-from service.version_lease import Claim, aware, lease_end, update_version
+from service.version_lease import Claim, lease_end, update_version
 from unified.errors import ActionForgeError
 
 log = logging.getLogger(__name__)
@@ -110,26 +111,19 @@ def create_version(
             "(AF_TRAIN_MIN_NEW_SAMPLES)"
             + ("; generate more samples first" if not new_ids else " or force=true")
         )
-    failed = _latest(session, catalog_id)
+    latest = _latest(session, catalog_id)
     if (
         not force
-        and failed is not None
-        and failed.status == ModelVersionStatus.failed
-        and len(new_ids) <= failed.new_samples
+        and latest is not None
+        and latest.status == ModelVersionStatus.failed
+        and len(new_ids) <= latest.new_samples
     ):
         raise NotEnoughSamples(
-            f"catalog '{catalog_id}': version {failed.version} failed on these samples "
-            f"({failed.error}); fix that and ask again with force=true, or add samples"
+            f"catalog '{catalog_id}': version {latest.version} failed on these samples "
+            f"({latest.error}); fix that and ask again with force=true, or add samples"
         )
     parent = latest_ready(session, catalog_id, config.base_model)
-    number = (
-        session.scalar(
-            select(func.max(ModelVersionRecord.version)).where(
-                ModelVersionRecord.catalog_id == catalog_id
-            )
-        )
-        or 0
-    ) + 1
+    number = (latest.version if latest is not None else 0) + 1
     now = utcnow()
     version = ModelVersionRecord(
         id=uuid.uuid4().hex,
@@ -243,6 +237,6 @@ def stale_runs(session: Session) -> list[tuple[str, float]]:
         )
     ).all()
     return [
-        (catalog_id, max(0.0, (aware(lease) - now).total_seconds()) if lease else 0.0)
+        (catalog_id, max(0.0, (as_utc(lease) - now).total_seconds()) if lease else 0.0)
         for catalog_id, lease in rows
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -56,11 +56,6 @@ def update_version() -> Any:
 def lease_end(settings: Settings) -> datetime:
     """When a lease taken now expires."""
     return utcnow() + timedelta(seconds=settings.train_lease_seconds)
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Lease:

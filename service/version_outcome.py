@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from service.db.engine import Sessions
-from service.db.models import ACTIVE_VERSION, ModelVersionRecord, ModelVersionStatus, utcnow
+from service.db.models import ACTIVE_VERSION, ModelVersionRecord, ModelVersionStatus, as_utc, utcnow
 from service.model_versions import active_version
-from service.version_lease import Claim, aware, fence, update_version
+from service.version_lease import Claim, fence, update_version
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def fail_abandoned(sessions: Sessions, catalog_id: str, error: str) -> bool:
         version = active_version(session, catalog_id)
         if version is None or version.status != ModelVersionStatus.training:
             return False
-        expired = version.lease_expires_at is None or aware(version.lease_expires_at) <= utcnow()
+        expired = version.lease_expires_at is None or as_utc(version.lease_expires_at) <= utcnow()
         if not expired:
             return False
     return fail_version(sessions, version.id, error, attempt=version.attempt)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from service.db.models import JobStatus, SampleStatus
+from service.db.models import JobStatus, SampleStatus, as_utc
 from service.schemas import JobSpec
 from unified.model import Sample, Tool
 
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class _Public(BaseModel):
