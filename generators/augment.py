@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from generators.base import derived_seed
 from generators.constraints import compatible_kinds, sample_constraint
 from generators.errors import GenerationError
 from generators.llm.base import LLMBackend, LLMRequest, LLMResult
@@ -36,7 +37,6 @@ from generators.llm_requests import (
     Sampling,
     chat,
     compose_instruction,
-    derived_seed,
     run_batch,
 )
 from generators.output_schema import SchemaLimits, rephrase_schema, response_schema

@@ -28,7 +28,7 @@ import orjson
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from generators.augment import AUGMENTATIONS, Augmenter
-from generators.base import GenerationRequest
+from generators.base import GenerationRequest, derived_seed, pick_style, style_weights
 from generators.constraints import Constraint, sample_constraints
 from generators.errors import GenerationError
 from generators.few_shot import choose_examples, read_examples
@@ -52,7 +52,6 @@ from generators.output_schema import SchemaLimits, call_plan, instruction_schema
 from generators.prompts import PromptSet
 from generators.sample_tools import CatalogTools, CatalogToolsCache
 from generators.styles import STYLES, make_draft
-from generators.template import _pick_style, _sample_seed
 from generators.value_kinds import name_words
 from unified.formats.base import infer_style
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
@@ -231,7 +230,7 @@ class LlmGenerator:
         """The samples of `generate`, and what making them cost (requests, tokens, seconds)."""
         options = read_options(request.options)
         prompts = self.prompt_set(options.templates_dir)
-        weights = _style_weights(request)
+        weights = style_weights(request, LLM_STYLES, "llm generator")
         batch = _Batch(
             request=request,
             options=options,
@@ -279,9 +278,9 @@ class LlmGenerator:
         return self._catalogs.get(tools)
 
     def _plan(self, index: int, batch: _Batch, weights: list[tuple[QueryStyle, float]]) -> _Planned:
-        seed = _sample_seed(batch.request.seed, index)
+        seed = derived_seed(batch.request.seed, index)
         rng = random.Random(seed)
-        requested = _pick_style(weights, rng)
+        requested = pick_style(weights, rng)
         options = batch.options
         if requested is QueryStyle.instruction:
             return self._plan_instruction(index, seed, rng, batch)
@@ -293,11 +292,11 @@ class LlmGenerator:
         left_out = draft.phrased_from.tool if draft.phrased_from is not None else None
         variables = {
             "style": draft.style.value,
-            "tools": [_tool_dict(tool) for tool in shown],
+            "tools": [tool.openai()["function"] for tool in shown],
             "call_tools": list(plan.tools),
             "min_calls": plan.min_calls,
             "max_calls": plan.max_calls,
-            "left_out": _tool_dict(left_out) if left_out is not None else None,
+            "left_out": left_out.openai()["function"] if left_out is not None else None,
             "examples": choose_examples(
                 draft.style, options.num_examples, batch.examples, batch.prompts.seeds, rng
             ),
@@ -329,7 +328,7 @@ class LlmGenerator:
         constraints = sample_constraints(options.constraints, rng, _topic_words(domain))
         variables = {
             "task": task,
-            "domain": _tool_dict(domain) if domain is not None else None,
+            "domain": domain.openai()["function"] if domain is not None else None,
             "constraints": [constraint.text for constraint in constraints],
             "examples": choose_examples(
                 QueryStyle.instruction,
@@ -444,28 +443,12 @@ def _tool_call(item: Any, number: int) -> ToolCall:
     return ToolCall(name=item["name"], arguments=arguments)
 
 
-def _tool_dict(tool: Tool) -> dict[str, Any]:
-    return {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-
-
 def _topic_words(tool: Tool | None) -> list[str]:
     """Words of a tool's name and description that a keyword constraint can ask for."""
     if tool is None:
         return []
     words = [*name_words(tool.name), *_TOPIC_WORD.findall(tool.description)]
     return sorted({w.lower() for w in words if len(w) >= 5 and w.lower() not in _COMMON})
-
-
-def _style_weights(request: GenerationRequest) -> list[tuple[QueryStyle, float]]:
-    if any(weight < 0 for weight in request.styles.values()):
-        raise GenerationError(
-            "llm generator: style weights must be zero or more; fix the negative weight"
-        )
-    weights = [(style, float(request.styles.get(style, 0.0))) for style in LLM_STYLES]
-    weights = [(style, weight) for style, weight in weights if weight > 0]
-    if not weights:
-        raise GenerationError("llm generator: give at least one style a weight above zero")
-    return weights
 
 
 def _created(options: LlmOptions) -> datetime:

@@ -4,7 +4,6 @@ the batches they send."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,12 +38,6 @@ class Sampling:
             top_p=self.top_p,
             seed=seed % SEED_RANGE,
         )
-
-
-def derived_seed(*parts: object) -> int:
-    """A seed that depends only on `parts` (not on the process's string-hash seed)."""
-    digest = hashlib.blake2b(":".join(str(part) for part in parts).encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big")
 
 
 def chat(

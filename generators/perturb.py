@@ -14,7 +14,6 @@ when the other tool's schema happens to accept the arguments.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from generators.base import derived_seed
 from generators.sample_tools import PreparedTool
 from unified.model import QueryStyle, Sample, Step, Tool, ToolCall
 
@@ -49,8 +49,7 @@ _Place = tuple[int, int]  # (step index, call index)
 
 def perturbation_seed(seed: int, sample_id: str, name: str) -> int:
     """The seed of one perturbation of one sample: stable across processes and runs."""
-    digest = hashlib.blake2b(f"{seed}:{sample_id}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return derived_seed(seed, sample_id, name)
 
 
 def perturb(sample: Sample, name: str, seed: int = 0) -> Sample | None:

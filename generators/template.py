@@ -7,14 +7,13 @@ request's seed, styles and options, and i: its random generator is seeded from (
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from generators.base import GenerationRequest
+from generators.base import GenerationRequest, derived_seed, pick_style, style_weights
 from generators.errors import GenerationError
 from generators.phrasebook import PhraseBook, bundled_templates_dir
 from generators.phrasing import Ask
@@ -53,7 +52,7 @@ class TemplateGenerator:
     def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
         """`request.n` samples with ids `f"{request.id_prefix}{i}"`, styles drawn by weight."""
         book, created = self._read_options(request)
-        weights = _style_weights(request)
+        weights = style_weights(request, STYLES, "template generator")
         catalog = self._catalog(tools)
         return [self._sample(i, catalog, book, weights, request, created) for i in range(request.n)]
 
@@ -102,8 +101,8 @@ class TemplateGenerator:
         request: GenerationRequest,
         created: datetime,
     ) -> Sample:
-        rng = random.Random(_sample_seed(request.seed, index))
-        requested = _pick_style(weights, rng)
+        rng = random.Random(derived_seed(request.seed, index))
+        requested = pick_style(weights, rng)
         draft = make_draft(requested, catalog, rng)
         if draft.style is QueryStyle.irrelevance:
             source = draft.phrased_from
@@ -137,38 +136,6 @@ class TemplateGenerator:
                 extra=extra,
             ),
         )
-
-
-def _sample_seed(seed: int, index: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def _style_weights(request: GenerationRequest) -> list[tuple[QueryStyle, float]]:
-    unsupported = [s.value for s, w in request.styles.items() if w > 0 and s not in STYLES]
-    if unsupported:
-        raise GenerationError(
-            f"template generator: cannot make '{unsupported[0]}' samples; remove it from "
-            f"styles or give it weight 0 (it makes: {', '.join(s.value for s in STYLES)})"
-        )
-    if any(weight < 0 for weight in request.styles.values()):
-        raise GenerationError(
-            "template generator: style weights must be zero or more; fix the negative weight"
-        )
-    weights = [(style, float(request.styles.get(style, 0.0))) for style in STYLES]
-    weights = [(style, weight) for style, weight in weights if weight > 0]
-    if not weights:
-        raise GenerationError("template generator: give at least one style a weight above zero")
-    return weights
-
-
-def _pick_style(weights: list[tuple[QueryStyle, float]], rng: random.Random) -> QueryStyle:
-    point = rng.random() * sum(weight for _, weight in weights)
-    for style, weight in weights:
-        point -= weight
-        if point < 0:
-            return style
-    return weights[-1][0]
 
 
 def _asks(draft: Draft) -> list[Ask]:
