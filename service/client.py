@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,14 +265,8 @@ class ActionForgeClient:
 
     def accepted_samples(self, job_id: str) -> list[Sample]:
         """Every accepted sample of a job, in position order, fetched page by page."""
-        found: list[Sample] = []
-        cursor: str | None = None
-        while True:
-            page = self.samples(job_id, status="accepted", limit=1000, cursor=cursor)
-            found += [item.sample for item in page.data]
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
+        found, _ = self.first_samples(job_id, sys.maxsize, status="accepted")
+        return [item.sample for item in found]
 
 
 def _parquet_rows(path: Path) -> int:

@@ -60,15 +60,12 @@ class TrainResult:
     skipped_no_answer: list[str]
     heldout_ids: list[str]
     steps: int
-    loss_first: float | None
-    loss_last: float | None
     losses: list[float]
     heldout_loss_before: float | None
     heldout_loss_after: float | None
     tokens: int
     train_seconds: float
     total_seconds: float
-    tokens_per_second: float
     device: str
     dtype: str
     masking: str
@@ -76,9 +73,24 @@ class TrainResult:
     final_digest: str
     config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def loss_first(self) -> float | None:
+        return self.losses[0] if self.losses else None
+
+    @property
+    def loss_last(self) -> float | None:
+        return self.losses[-1] if self.losses else None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.train_seconds if self.train_seconds > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (paths as strings)."""
         values = asdict(self)
+        values["loss_first"] = self.loss_first
+        values["loss_last"] = self.loss_last
+        values["tokens_per_second"] = self.tokens_per_second
         values["output_dir"] = str(self.output_dir)
         values["started_from"] = str(self.started_from) if self.started_from else None
         return values
@@ -193,15 +205,12 @@ def train(
         skipped_no_answer=no_answer,
         heldout_ids=[sample.id for sample in heldout],
         steps=int(trainer.state.global_step),
-        loss_first=losses[0] if losses else None,
-        loss_last=losses[-1] if losses else None,
         losses=losses,
         heldout_loss_before=heldout_before,
         heldout_loss_after=heldout_after,
         tokens=tokens,
         train_seconds=train_seconds,
         total_seconds=time.perf_counter() - started,
-        tokens_per_second=tokens / train_seconds if train_seconds > 0 else 0.0,
         device=where.device,
         dtype=where.dtype_name,
         masking=encoder.masking,
