@@ -83,8 +83,8 @@ class Generator(Protocol):
 GENERATORS = Registry(
     "generator",
     {
-        "template": "generators.template:TemplateGenerator",
-        "llm": "generators.llm_generator:LlmGenerator",
+        "template": "generators.template.generator:TemplateGenerator",
+        "llm": "generators.llm.generator:LlmGenerator",
     },
     "actionforge.generators",
 )

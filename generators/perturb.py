@@ -22,7 +22,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from generators.base import derived_seed
-from generators.sample_tools import PreparedTool
+from generators.drafting.sample_tools import PreparedTool
 from unified.model import QueryStyle, Sample, Step, Tool, ToolCall
 
 NEEDS_SEMANTIC = "needs_semantic"

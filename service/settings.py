@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         description="Where `actionforge submit`, `status` and `export` reach the API.",
     )
 
-    # --- continual training (service/training.py) ------------------------------------------
+    # --- continual training (service/training/runs.py) ------------------------------------------
     train_enabled: bool = Field(
         False,
         description="Train a new model version of a catalog automatically once it has "

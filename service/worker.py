@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
-from service.jobs import recover_unfinished
+from service.pipeline.jobs import recover_unfinished
 from service.queue.app import QUEUES, celery_for, prepare_embedded_queue
 from service.settings import Settings
 
@@ -45,7 +45,7 @@ def default_concurrency() -> int:
 
 def _close_llm_backends(**_: object) -> None:
     # Engines hold subprocesses and GPU memory; a pool process that exits lets them go first.
-    from generators.llm.shared import close_shared_backends
+    from llm.shared import close_shared_backends
 
     close_shared_backends()
 
@@ -84,7 +84,7 @@ def worker_cli(queues: str, concurrency: int | None) -> None:
     readable line."""
     from pydantic import ValidationError
 
-    from service.console import fail, readable_errors
+    from service.cli.console import fail, readable_errors
     from service.settings import get_settings, settings_error_line
 
     try:
@@ -119,7 +119,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 def worker_command(queues: Sequence[str], concurrency: int | None = None) -> list[str]:
     """The command line of an `actionforge worker` process run by this Python."""
-    command = [sys.executable, "-m", "service.cli", "worker", "-Q", ",".join(queues)]
+    command = [sys.executable, "-m", "service.cli.app", "worker", "-Q", ",".join(queues)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     return command

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from tiny_model import cached_tiny_model
 
-from generators.llm.base import BackendConfig
-from generators.llm.vllm_engine import VllmEngineBackend
+from llm.base import BackendConfig
+from llm.vllm_engine import VllmEngineBackend
 
 MAX_MODEL_LEN = 2048
 SERVER_START_TIMEOUT_S = 300.0

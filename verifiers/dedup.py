@@ -22,7 +22,7 @@ exact key and one key per LSH band, as 64-bit integers). Store the keys of every
 key with any of them, rebuild a small index from their fingerprints in their order
 (`from_fingerprints`) and `offer` the new samples in theirs. Two samples the full index would
 compare always share a key, so the small index judges exactly as the full one would. The job
-engine works this way (`service.dedup`): it de-duplicates the batches of a job in position
+engine works this way (`service.pipeline.dedup`): it de-duplicates the batches of a job in position
 order while holding the job's lock, against the earlier jobs on the same catalog, whatever
 order workers verify the batches in.
 """
@@ -456,7 +456,7 @@ class DedupStage:
     """The dedup stage: rejects exact and near duplicates of the samples kept before, in the
     order samples come (batch after batch with one context, position order within a batch).
 
-    The job engine keeps its index in the database instead (`service.dedup`), so that the
+    The job engine keeps its index in the database instead (`service.pipeline.dedup`), so that the
     batches of a job verified by many workers in any order keep the same samples.
     """
 

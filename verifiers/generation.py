@@ -1,7 +1,7 @@
 """The `generation` stage: rejects the samples whose generation failed (an LLM answer cut off at
 its token limit, a request the backend refused, an answer that did not parse) and the
 instruction-following samples whose response breaks a constraint their instruction states
-(recorded in `meta.extra["constraints"]`, checked by `generators.constraints.check_constraint`).
+(recorded in `meta.extra["constraints"]`, checked by `unified.constraints.check_constraint`).
 
 The LLM generator keeps such samples, marked in `meta.extra`, instead of dropping them, so that
 every requested sample is accounted for in the job's funnel; this stage is where they leave,
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from generators.constraints import check_constraint
-from generators.llm_output import BACKEND_ERROR, TRUNCATED, UNPARSEABLE, generation_failure
+from llm.output import BACKEND_ERROR, TRUNCATED, UNPARSEABLE, generation_failure
+from unified.constraints import check_constraint
 from unified.model import Sample
 from verifiers.stages import StageContext
 from verifiers.verdict import Reason, Verdict

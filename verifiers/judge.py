@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-from generators.llm.base import LLMBackend, LLMRequest, LLMResult
+from llm.base import LLMBackend, LLMRequest, LLMResult
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from verifiers.stages import StageContext
@@ -190,6 +190,6 @@ class SemanticStage:
                 "model, and base_url for an OpenAI-compatible server), or drop 'semantic' from "
                 "its verify stages"
             )
-        from generators.llm.shared import shared_backend
+        from llm.shared import shared_backend
 
         return SemanticJudge(shared_backend(context.judge)).judge(samples, context)

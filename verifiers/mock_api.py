@@ -2,7 +2,7 @@
 (the format stage's checks and reason codes) and good calls are answered from the tool's
 response schema (`verifiers.mock_responses`), the same answer for the same call.
 
-`MockApi` runs calls in-process; `verifiers.mock_http.mock_app` serves the same object over
+`MockApi` runs calls in-process; `service.mock_http.mock_app` serves the same object over
 HTTP. `observe` runs a sample's calls and gives their results and an "execution" verdict;
 `with_observations` puts those results into the sample. The execution stage
 (`verifiers.execution`) runs them, Python-module tools in a sandbox.

@@ -4,7 +4,7 @@ the same for the same tool and arguments.
 The random generator of a call is seeded from a BLAKE2b hash of the tool's name and the
 canonical JSON of its arguments (sorted keys), so re-running a call, in this process or
 another, gives the same answer. Values come from the project's schema sampler
-(`generators.schema_values`); a sampled value that does not pass the response schema is sampled
+(`unified.values.schema_values`); a sampled value that does not pass the response schema is sampled
 again, up to `RESPONSE_ATTEMPTS` times. Top-level response properties named like an argument take
 the argument's value where the schema allows it (`GET /pets/{id}` answers the pet with that id).
 
@@ -22,9 +22,9 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from generators.fakes import Fakes
-from generators.schema_values import SchemaSampler, Unsatisfiable
 from unified.model import Tool
+from unified.values.fakes import Fakes
+from unified.values.schema_values import SchemaSampler, Unsatisfiable
 
 RESPONSE_ATTEMPTS = 8
 """Draws of a response before the last one is answered even though it fails the schema."""

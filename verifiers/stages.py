@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from generators.llm.base import BackendConfig
+from llm.base import BackendConfig
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from unified.registry import Registry

@@ -1,21 +1,2 @@
-"""LLM backends: one interface over vLLM's in-process engine and OpenAI-compatible servers."""
-
-from generators.llm.base import (
-    BACKENDS,
-    BackendConfig,
-    BackendUnavailable,
-    LLMBackend,
-    LLMRequest,
-    LLMResult,
-    load_backend,
-)
-
-__all__ = [
-    "BACKENDS",
-    "BackendConfig",
-    "BackendUnavailable",
-    "LLMBackend",
-    "LLMRequest",
-    "LLMResult",
-    "load_backend",
-]
+"""The LLM generator: prompts per style, few-shot examples, the output schema an answer must fit,
+and augmentation."""

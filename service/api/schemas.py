@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.db.models import JobStatus, SampleStatus, as_utc
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from unified.model import Sample, Tool
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

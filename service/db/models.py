@@ -100,7 +100,7 @@ class JobRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued, index=True)
     error: Mapped[str | None] = mapped_column(Text)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Batches [0, dedup_frontier) are de-duplicated (see service.dedup).
+    # Batches [0, dedup_frontier) are de-duplicated (see service.pipeline.dedup).
     dedup_frontier: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

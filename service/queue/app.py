@@ -2,7 +2,7 @@
 
 The database holds every piece of state; the broker only says which batch to work on next, so
 results are ignored and a lost message is recovered from the database (see
-`service.jobs.recover_unfinished`).
+`service.pipeline.jobs.recover_unfinished`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         # the worker's child processes; the timeout waits out other processes' writes.
         return {"poolclass": NullPool, "connect_args": {"timeout": 30}}
     # A train task may outlive this: its message, re-delivered meanwhile, finds the catalog
-    # held by the running task's lease and does nothing (see service.training).
+    # held by the running task's lease and does nothing (see service.training.runs).
     return {"visibility_timeout": max(MIN_VISIBILITY_TIMEOUT, 2 * settings.task_time_limit)}
 
 

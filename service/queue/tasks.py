@@ -5,7 +5,7 @@ A task never holds state of its own. Bad input (`ActionForgeError`: a catalog wi
 generator refusing the spec) fails the batch and its job at once; any other exception is retried
 a few times with a growing delay, then fails them with the exception's text.
 
-The train task runs `service.training.maybe_train` for a catalog: it is sent after every stored
+The train task runs `service.training.runs.maybe_train` for a catalog: it is sent after every stored
 verify batch when AF_TRAIN_ENABLED is set (the task decides whether there is enough to train
 on), by `POST /v1/models/train`, and by every worker as it starts, for the versions a lost
 worker or queue left queued or training.
@@ -22,10 +22,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from sqlalchemy import select
 
-from service import batches, training
 from service.db.engine import Sessions, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
-from service.model_versions import stale_runs
+from service.pipeline import batches
 from service.queue.app import (
     GENERATE_TASK,
     TRAIN_TASK,
@@ -34,7 +33,9 @@ from service.queue.app import (
     send_batches,
 )
 from service.queue.database import sessions_for
-from service.version_outcome import fail_abandoned
+from service.training import runs as training
+from service.training.outcome import fail_abandoned
+from service.training.versions import stale_runs
 from unified.errors import ActionForgeError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def train(
     task: Any, catalog_id: str, force: bool = False, overrides: dict[str, Any] | None = None
 ) -> None:
     """Train the catalog's next model version if there is one to train (see
-    `service.training.maybe_train`); a version that fails on bad input is marked failed there
+    `service.training.runs.maybe_train`); a version that fails on bad input is marked failed there
     with the reason."""
     settings = task.app.settings
     sessions = sessions_for(settings.resolved_database_url())

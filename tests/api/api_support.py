@@ -22,8 +22,8 @@ from service.db.models import (
     SampleStatus,
     VerdictRecord,
 )
-from service.jobs import empty_counts
-from service.schemas import JobSpec
+from service.pipeline.jobs import empty_counts
+from service.pipeline.spec import JobSpec
 from unified.catalogs import load_catalog
 from unified.formats import read_samples
 from unified.model import Sample

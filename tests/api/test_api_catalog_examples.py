@@ -13,10 +13,10 @@ from api_support import TRAVEL_CATALOG, Api
 from scripted_llm import Reply, scripted_llm_server
 from sqlalchemy import select, update
 
-from service.batches import generate_batch, verify_batch
-from service.catalog_examples import catalog_examples
 from service.db.models import JobRecord, SampleRecord, SampleStatus
-from service.heldout import is_heldout
+from service.pipeline.batches import generate_batch, verify_batch
+from service.pipeline.catalog_examples import catalog_examples
+from service.training.heldout import is_heldout
 
 HELDOUT = 0.4  # large, so that a dozen samples surely hold some out
 

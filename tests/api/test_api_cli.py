@@ -12,9 +12,9 @@ import pytest
 from api_support import TRAVEL_CATALOG, Api, Outcome, add_job, real_samples
 from typer.testing import CliRunner
 
-from service.commands.jobs import job_spec, parse_styles
+from service.cli.commands.jobs import job_spec, parse_styles
 from service.db.models import JobStatus, SampleStatus
-from service.jobs import refresh_counts
+from service.pipeline.jobs import refresh_counts
 from unified.errors import ActionForgeError
 from unified.formats import write_samples
 from verifiers.stages import STAGES
@@ -27,7 +27,7 @@ runner = CliRunner()
 
 
 def invoke(*args: str, **env: str) -> tuple[int, str, str]:
-    from service.cli import app
+    from service.cli.app import app
 
     result = runner.invoke(app, list(args), env={"AF_API_KEYS": "", **env})
     return result.exit_code, result.stdout, result.stderr

@@ -12,7 +12,7 @@ from api_support import ACCEPTED, Api, Outcome, add_job, real_samples
 from sqlalchemy import event
 
 from service.db.models import JobStatus, SampleStatus
-from service.export import DEFAULT_CHUNK_SIZE, PARQUET_SCHEMA, sample_from_parquet_row
+from service.export.stream import DEFAULT_CHUNK_SIZE, PARQUET_SCHEMA, sample_from_parquet_row
 from unified.formats import FORMATS, write_samples
 from unified.model import Sample
 

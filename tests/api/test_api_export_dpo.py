@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 
 from generators.base import GenerationRequest
 from generators.perturb import PERTURBATIONS, perturb
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from service.db.models import JobStatus, SampleRecord, SampleStatus, VerdictRecord
-from service.export import DPO_CANDIDATES_PER_QUERY, dpo_bytes
+from service.export.preference import NOT_WRONG_REASONS, build_pairs, write_pairs
+from service.export.stream import DPO_CANDIDATES_PER_QUERY, dpo_bytes
 from unified.catalogs import load_catalog
 from unified.model import Sample, Step, ToolCall
 from verifiers import FormatVerifier, Verdict
-from verifiers.preference import NOT_WRONG_REASONS, build_pairs, write_pairs
 
 VERIFIER = FormatVerifier()
 # A chat template that renders assistant tool calls (the tiny model's shows content only).
@@ -287,7 +287,7 @@ def test_the_file_loads_with_datasets_and_renders_with_a_chat_template(
 
 
 def test_the_cli_writes_the_bytes_the_api_sends(sqlite_api: Api, tmp_path: Path) -> None:
-    from service.cli import app
+    from service.cli.app import app
 
     job = build_job()
     job_id = add_job(sqlite_api.sessions, job.samples, job.outcomes)

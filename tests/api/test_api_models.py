@@ -18,12 +18,12 @@ from sqlalchemy import select
 from tiny_model import cached_tiny_model
 from typer.testing import CliRunner
 
-from service.commands.models import register_models_commands
-from service.commands.train import register_train_commands
+from service.cli.commands.models import register_models_commands
+from service.cli.commands.train import register_train_commands
 from service.db.models import JobRecord, SampleRecord
-from service.heldout import split_heldout
 from service.settings import Settings
-from service.training import maybe_train
+from service.training.heldout import split_heldout
+from service.training.runs import maybe_train
 from unified.model import Sample
 
 TRAIN_CONFIG = "lora_r: 4\nlora_alpha: 8\nmax_steps: 2\nbatch_size: 4\nmax_length: 4096\n"

@@ -17,9 +17,9 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from generators.base import GENERATORS, GenerationRequest
-from service import client as client_module
-from service.batches import generate_batch, verify_batch
+from service.cli import client as client_module
 from service.db.models import CatalogRecord, JobRecord
+from service.pipeline.batches import generate_batch, verify_batch
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 
 CALCULATOR = (
@@ -56,7 +56,7 @@ GENERATORS.register("repeating-for-api-tests", f"{__name__}:RepeatingGenerator")
 
 def invoke(*args: str, columns: int = 200) -> tuple[int, str, str]:
     """Run the CLI on a terminal `columns` wide (sample ids are long)."""
-    from service.cli import app
+    from service.cli.app import app
 
     result = runner.invoke(app, list(args), env={"AF_API_KEYS": "", "COLUMNS": str(columns)})
     return result.exit_code, result.stdout, result.stderr

@@ -1,4 +1,5 @@
-"""`service.export` without HTTP: reading chunk by chunk, the bytes of each format, Parquet rows."""
+"""`service.export.stream` without HTTP: reading chunk by chunk, the bytes of each format, Parquet
+rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.db.models import SampleStatus
-from service.export import (
+from service.export.stream import (
     DPO,
     accepted_chunks,
     export_bytes,

@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the fixt
 from llm_fixtures import MAX_MODEL_LEN, SERVER_CPUS, VllmServer, running_vllm_server
 from tiny_model import cached_tiny_model
 
-from generators.llm import BackendConfig, LLMRequest
-from generators.llm.openai_server import OpenAIServerBackend
-from generators.llm.vllm_engine import VllmEngineBackend
+from llm import BackendConfig, LLMRequest
+from llm.openai_server import OpenAIServerBackend
+from llm.vllm_engine import VllmEngineBackend
 
 FLOOR = 0.95
 TOOL_CALL_SCHEMA: dict[str, Any] = {

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from tiny_model import cached_tiny_model  # noqa: E402
 
 from generators.base import GenerationRequest  # noqa: E402
-from generators.template import TemplateGenerator  # noqa: E402
+from generators.template.generator import TemplateGenerator  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.render import chat_inputs, render, renders_tools  # noqa: E402
 from trainer.train import train  # noqa: E402

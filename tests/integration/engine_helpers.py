@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import FINISHED, BatchRecord, CatalogRecord, JobRecord
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.catalogs import load_catalog
 
@@ -58,7 +58,7 @@ def submit(
     sessions: sessionmaker[Session], settings: Settings, catalog_id: str, spec: JobSpec
 ) -> str:
     """Create, commit and enqueue a job the way the API does; returns its id."""
-    from service.jobs import create_job, enqueue_job
+    from service.pipeline.jobs import create_job, enqueue_job
 
     with sessions() as session:
         job = create_job(session, catalog_id, spec, settings)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from engine_helpers import JOB_DONE_SECONDS, TRAVEL_CATALOG, Worker
 
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from unified.formats import FORMATS
 from unified.model import Sample
 

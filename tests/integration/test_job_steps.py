@@ -13,11 +13,11 @@ from plugins_for_tests import REJECT_EVERY, CrashingStage, ExplodingGenerator
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.batches import MAX_ATTEMPTS, generate_batch
 from service.db.engine import make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord
 from service.errors import InvalidRequest, NotFound
-from service.jobs import (
+from service.pipeline.batches import MAX_ATTEMPTS, generate_batch
+from service.pipeline.jobs import (
     cancel_job,
     create_job,
     derive_seed,
@@ -25,9 +25,9 @@ from service.jobs import (
     recover_unfinished,
     refresh_counts,
 )
+from service.pipeline.spec import JobSpec
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
 from service.queue.tasks import MAX_RETRIES
-from service.schemas import JobSpec
 from service.settings import Settings
 
 Sessions = sessionmaker[Session]

@@ -37,7 +37,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from service.worker import start_embedded_workers, stop_workers
 from unified.model import Sample

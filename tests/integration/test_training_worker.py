@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tiny_model import cached_tiny_model
 
 from service.db.models import ModelVersionSampleRecord, SampleRecord
-from service.heldout import is_heldout
-from service.model_versions import create_version
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from service.settings import Settings
+from service.training.heldout import is_heldout
+from service.training.versions import create_version
 
 HELDOUT = 0.25
 TRAIN_SETTINGS = {

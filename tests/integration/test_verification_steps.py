@@ -23,9 +23,9 @@ from service.db.models import (
     VerdictRecord,
 )
 from service.errors import InvalidRequest
-from service.jobs import cancel_job, create_job, refresh_counts
+from service.pipeline.jobs import cancel_job, create_job, refresh_counts
+from service.pipeline.spec import JobSpec
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
-from service.schemas import JobSpec
 from service.settings import Settings
 from unified.catalogs import load_catalog, load_catalog_bytes
 from unified.model import Sample

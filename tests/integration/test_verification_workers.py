@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import SampleRecord
-from service.schemas import JobSpec
+from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.catalogs import load_catalog
 from unified.formats import FORMATS

@@ -19,10 +19,10 @@ import jsonschema
 import pytest
 from llm_fixtures import VllmServer, free_port
 
-from generators.llm import BackendConfig, BackendUnavailable, LLMRequest, LLMResult, load_backend
-from generators.llm.base import LLMBackend
-from generators.llm.openai_server import RETRY_WAIT_MAX_S, OpenAIServerBackend
-from generators.llm.vllm_engine import VllmEngineBackend
+from llm import BackendConfig, BackendUnavailable, LLMRequest, LLMResult, load_backend
+from llm.base import LLMBackend
+from llm.openai_server import RETRY_WAIT_MAX_S, OpenAIServerBackend
+from llm.vllm_engine import VllmEngineBackend
 from unified.errors import UnknownNameError
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]

@@ -12,9 +12,9 @@ import pytest
 from scripted_llm import Reply, scripted_llm_server, user_text
 from typer.testing import CliRunner
 
-from generators.llm.base import BackendConfig, BackendUnavailable, LLMBackend, load_backend
-from generators.llm.shared import close_shared_backends
-from service.cli import app
+from llm.base import BackendConfig, BackendUnavailable, LLMBackend, load_backend
+from llm.shared import close_shared_backends
+from service.cli.app import app
 from unified.formats import write_samples
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 from verifiers.judge import VERDICT_SCHEMA, JudgeNotConfigured, SemanticJudge

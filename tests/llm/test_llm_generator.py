@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from generators.augment import AUGMENTATIONS
 from generators.base import GenerationRequest
-from generators.llm.base import LLMBackend
-from generators.llm.shared import close_shared_backends
-from generators.llm_generator import LlmGenerator, read_options, split_count
-from generators.llm_output import TRUNCATED, generation_failure
+from generators.llm.augment import AUGMENTATIONS
+from generators.llm.generator import LlmGenerator, read_options, split_count
+from llm.base import LLMBackend
+from llm.output import TRUNCATED, generation_failure
+from llm.shared import close_shared_backends
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample
 from verifiers import FormatVerifier

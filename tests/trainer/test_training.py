@@ -16,8 +16,8 @@ from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
-from service.commands.train import register_train_commands
+from generators.template.generator import TemplateGenerator
+from service.cli.commands.train import register_train_commands
 from trainer.config import TrainConfig
 from trainer.encode import IGNORE_INDEX, ChatEncoder
 from trainer.errors import TrainingDataError

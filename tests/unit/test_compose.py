@@ -15,7 +15,7 @@ import typer
 import yaml
 from typer.core import TyperGroup
 
-from service.cli import app
+from service.cli.app import app
 from service.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from service.cli import app
+from service.cli.app import app
 from unified.formats import write_samples
 from unified.model import Sample, Step, ToolCall
 

@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from service.api.deps import JobDep, SessionsDep
 from service.api.schemas import Message
 from service.db.models import FINISHED
-from service.export import file_name, job_export_bytes, media_type
-from service.schemas import ExportFormat
+from service.export.stream import file_name, job_export_bytes, media_type
+from service.pipeline.spec import ExportFormat
 
 router = APIRouter(prefix="/jobs", tags=["export"])
 

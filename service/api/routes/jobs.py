@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from service.api.deps import JobDep, SessionDep, SettingsDep
 from service.api.schemas import JobPublic, JobsPublic, Message
 from service.db.models import JobRecord, JobStatus
-from service.jobs import cancel_job, create_job, enqueue_job
-from service.schemas import JobCreate, JobSpec
+from service.pipeline.jobs import cancel_job, create_job, enqueue_job
+from service.pipeline.spec import JobCreate, JobSpec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

@@ -18,7 +18,7 @@ from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic, T
 from service.api.schemas import Message
 from service.db.models import CatalogRecord, ModelVersionRecord, ModelVersionStatus
 from service.errors import NotFound
-from service.model_versions import VersionBusy, create_version
+from service.training.versions import VersionBusy, create_version
 
 router = APIRouter(prefix="/models", tags=["models"])
 

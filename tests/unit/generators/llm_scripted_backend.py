@@ -9,9 +9,9 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from generators.fakes import Fakes
-from generators.llm.base import LLMRequest, LLMResult
-from generators.schema_values import SchemaSampler
+from llm.base import LLMRequest, LLMResult
+from unified.values.fakes import Fakes
+from unified.values.schema_values import SchemaSampler
 
 Reply = Callable[[LLMRequest, int], LLMResult]
 

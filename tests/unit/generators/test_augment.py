@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 from llm_scripted_backend import ScriptedBackend, user_text
 
-from generators.augment import (
+from generators.base import GenerationRequest
+from generators.errors import GenerationError
+from generators.llm.augment import (
     AUGMENTATIONS,
     CALL_FORMATS,
     Augmenter,
     applicable,
     plan_children,
 )
-from generators.base import GenerationRequest
-from generators.errors import GenerationError
-from generators.llm.base import LLMRequest, LLMResult
-from generators.llm_generator import LlmGenerator, read_options
-from generators.llm_output import TRUNCATED, generation_failure
-from generators.llm_requests import GenerationUsage
-from generators.prompts import PromptSet
+from generators.llm.generator import LlmGenerator, read_options
+from generators.llm.prompts import PromptSet
+from generators.llm.requests import GenerationUsage
+from llm.base import LLMRequest, LLMResult
+from llm.output import TRUNCATED, generation_failure
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample
 

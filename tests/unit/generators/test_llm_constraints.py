@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from generators.constraints import (
+from generators.llm.tool_text import TOOL_FORMATS, python_type, tools_python, tools_text
+from unified.constraints import (
     KINDS,
     Constraint,
     check_constraint,
@@ -17,7 +18,6 @@ from generators.constraints import (
     sample_constraint,
     sample_constraints,
 )
-from generators.tool_text import TOOL_FORMATS, python_type, tools_python, tools_text
 from unified.model import Tool
 
 

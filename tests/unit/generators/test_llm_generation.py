@@ -12,20 +12,20 @@ from typing import Any, ClassVar
 import pytest
 from llm_scripted_backend import ScriptedBackend, fitting, user_text
 
-import generators.llm.shared as shared
+import llm.shared as shared
 from generators import GENERATORS
 from generators.base import GenerationRequest
 from generators.errors import GenerationError
-from generators.llm.base import BackendConfig, LLMRequest, LLMResult
-from generators.llm.shared import close_shared_backends, shared_backend
-from generators.llm_generator import LlmGenerator, read_options, split_count
-from generators.llm_output import (
+from generators.llm.generator import LlmGenerator, read_options, split_count
+from generators.template.generator import TemplateGenerator
+from llm.base import BackendConfig, LLMRequest, LLMResult
+from llm.output import (
     BACKEND_ERROR,
     TRUNCATED,
     UNPARSEABLE,
     generation_failure,
 )
-from generators.template import TemplateGenerator
+from llm.shared import close_shared_backends, shared_backend
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Tool
 from verifiers import FormatVerifier

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from tiny_model import cached_tiny_model
 from vllm.v1.structured_output.backend_xgrammar import has_xgrammar_unsupported_json_features
 
-from generators.output_schema import (
+from generators.llm.output_schema import (
     FORMAT_PATTERNS,
     SchemaLimits,
     call_plan,

@@ -9,18 +9,18 @@ from typing import Any
 
 import pytest
 
-import generators.llm.shared as shared
+import llm.shared as shared
 from generators.base import GenerationRequest
 from generators.errors import GenerationError, TemplateError
-from generators.llm.base import BackendConfig
-from generators.llm_generator import LlmGenerator
-from generators.prompts import (
+from generators.llm.generator import LlmGenerator
+from generators.llm.prompts import (
     SEED_EXAMPLES,
     STYLE_VARIABLES,
     TEMPLATE_VARIABLES,
     PromptSet,
     bundled_prompts_dir,
 )
+from llm.base import BackendConfig
 from unified.model import QueryStyle, Tool
 
 WEATHER = Tool(

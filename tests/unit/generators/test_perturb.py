@@ -12,7 +12,7 @@ import pytest
 
 from generators.base import GenerationRequest
 from generators.perturb import NEEDS_SEMANTIC, PERTURBATIONS, perturb, perturbations
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Step, Tool, ToolCall
 from verifiers import FormatVerifier, Reason

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from generators.drafting.phrasing import make_ask
 from generators.errors import TemplateError
-from generators.phrasebook import TEMPLATE_VARIABLES, PhraseBook, bundled_templates_dir
-from generators.phrasing import make_ask
+from generators.template.phrasebook import TEMPLATE_VARIABLES, PhraseBook, bundled_templates_dir
 from unified.model import QueryStyle, Tool
 
 BUNDLED = bundled_templates_dir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from generators.phrasing import Clause, action_text, clause_kind, make_ask, value_text
+from generators.drafting.phrasing import Clause, action_text, clause_kind, make_ask, value_text
 from unified.model import Tool
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from generators.fakes import Fakes
-from generators.schema_values import SchemaSampler, Unsatisfiable
-from generators.value_kinds import number_range, string_kind
+from unified.values.fakes import Fakes
+from unified.values.schema_values import SchemaSampler, Unsatisfiable
+from unified.values.value_kinds import number_range, string_kind
 
 SEEDS = range(150)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from generators.base import GenerationRequest
-from generators.template import STYLES, TemplateGenerator
+from generators.template.generator import STYLES, TemplateGenerator
 from unified.catalogs import Catalog, load_catalog
 from unified.errors import CatalogError
 from unified.formats.base import infer_style

@@ -16,7 +16,7 @@ import pytest
 from generators import GENERATORS
 from generators.base import GenerationRequest
 from generators.errors import GenerationError
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Tool
 from verifiers import FormatVerifier
@@ -60,7 +60,7 @@ def test_another_process_makes_the_same_samples() -> None:
     script = (
         "import sys\n"
         "from generators.base import GenerationRequest\n"
-        "from generators.template import TemplateGenerator\n"
+        "from generators.template.generator import TemplateGenerator\n"
         "from unified.catalogs import load_catalog\n"
         "tools = load_catalog(sys.argv[1]).tools\n"
         "request = GenerationRequest(n=40, seed=6, options={'created': '2026-01-01T00:00:00Z'})\n"

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import InvalidRequest
-from service.jobs import derive_seed, empty_counts, generation_usage, plan_batches
+from service.pipeline.jobs import derive_seed, empty_counts, generation_usage, plan_batches
 from service.settings import Settings
 from service.worker import parse_queues, worker_command, worker_environment
 
@@ -78,7 +78,7 @@ def test_embedded_workers_get_the_settings_of_the_process_that_starts_them(tmp_p
     command = worker_command(["generate", "verify", "train"], 3)
     assert command[1:] == [
         "-m",
-        "service.cli",
+        "service.cli.app",
         "worker",
         "-Q",
         "generate,verify,train",

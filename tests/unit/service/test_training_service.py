@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tiny_model import cached_tiny_model
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from service.db.engine import make_engine, session_factory
 from service.db.models import (
     BatchRecord,
@@ -31,14 +31,14 @@ from service.db.models import (
     SampleStatus,
     utcnow,
 )
-from service.heldout import is_heldout, split_heldout
-from service.jobs import empty_counts
-from service.model_versions import NotEnoughSamples, VersionBusy, create_version, stale_runs
-from service.schemas import JobSpec
+from service.pipeline.jobs import empty_counts
+from service.pipeline.spec import JobSpec
 from service.settings import Settings
-from service.training import claim_run, maybe_train
-from service.training_data import new_sample_ids
-from service.version_outcome import fail_version
+from service.training.data import new_sample_ids
+from service.training.heldout import is_heldout, split_heldout
+from service.training.outcome import fail_version
+from service.training.runs import claim_run, maybe_train
+from service.training.versions import NotEnoughSamples, VersionBusy, create_version, stale_runs
 from unified.catalogs import load_catalog
 
 ROOT = Path(__file__).resolve().parents[3]

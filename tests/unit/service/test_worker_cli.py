@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from service.cli.app import app
 from service.settings import get_settings
 
 runner = CliRunner()

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from service.commands.train import register_train_commands
+from service.cli.commands.train import register_train_commands
 from unified.formats import write_samples
 from unified.model import Sample, Step
 

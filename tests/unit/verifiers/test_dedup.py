@@ -10,7 +10,7 @@ import pytest
 from datasketch import LeanMinHash  # type: ignore[import-untyped]
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Step, ToolCall
 from verifiers.dedup import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from unified.catalogs import load_catalog, load_catalog_bytes
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.execution import ExecutionStage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generators.llm_output import (
+from llm.output import (
     BACKEND_ERROR,
     GENERATION_DETAIL,
     GENERATION_ERROR,

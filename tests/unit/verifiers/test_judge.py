@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generators.llm.base import LLMResult
+from llm.base import LLMResult
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.judge import (
     JudgeTemplateError,

@@ -17,12 +17,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
 from service.api.server import BackgroundServer
+from service.mock_http import coerce, mock_app
 from unified.catalogs import load_catalog
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.mock_api import MockApi, with_observations
-from verifiers.mock_http import coerce, mock_app
 from verifiers.mock_responses import call_seed
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -361,7 +361,7 @@ def _free_port() -> int:
 
 
 def _actionforge(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "service.cli.app", *args]
 
 
 def test_mock_command_serves_the_catalog_until_stopped() -> None:

@@ -14,18 +14,18 @@ import pytest
 
 from generators.base import GenerationRequest
 from generators.perturb import perturb
-from generators.template import TemplateGenerator
-from unified.catalogs import load_catalog
-from unified.formats import read_samples
-from unified.model import Sample, Step, ToolCall
-from verifiers import FormatVerifier, Reason, Verdict
-from verifiers.preference import (
+from generators.template.generator import TemplateGenerator
+from service.export.preference import (
     TOOLS_HEADING,
     PreferencePair,
     build_pairs,
     dpo_row,
     write_pairs,
 )
+from unified.catalogs import load_catalog
+from unified.formats import read_samples
+from unified.model import Sample, Step, ToolCall
+from verifiers import FormatVerifier, Reason, Verdict
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"

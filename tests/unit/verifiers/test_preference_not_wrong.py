@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from generators.base import GenerationRequest
-from generators.template import TemplateGenerator
+from generators.template.generator import TemplateGenerator
+from service.export.preference import NOT_WRONG_REASONS, REJECTED_SAMPLE, build_pairs
 from unified.catalogs import load_catalog
 from verifiers import Verdict
-from verifiers.preference import NOT_WRONG_REASONS, REJECTED_SAMPLE, build_pairs
 
 TRAVEL = Path(__file__).resolve().parents[3] / "examples" / "travel_api.yaml"
 

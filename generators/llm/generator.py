@@ -1,0 +1,456 @@
+"""The LLM generator: APIGen-style samples written by an LLM under a JSON Schema.
+
+Per sample it draws a query style (the template generator's weighted, seeded scheme, plus
+`instruction`), samples the tools shown and called (`generators.drafting.styles.make_draft`),
+renders the prompt of that style (`templates/llm_generator/`, few-shot examples included) and
+builds the output schema the answer must fit (`generators.llm.output_schema`). All requests of a
+batch go to the backend in one call; then, if asked, augmentations make children of the results
+(`generators.llm.augment`). A batch of `n` holds at most `n` samples: with augmentations,
+`floor(n * augment_share)` of them are children and the rest originals.
+
+An output that was cut at `max_tokens`, failed in the backend, or is not the JSON asked for is
+returned as a sample marked in `meta.extra["generation_error"]` (see `llm.output`),
+for the verifiers to reject with that reason; it is never a good sample.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from generators.base import GenerationRequest, derived_seed, pick_style, style_weights
+from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
+from generators.drafting.styles import STYLES, make_draft
+from generators.errors import GenerationError
+from generators.llm.augment import AUGMENTATIONS, Augmenter
+from generators.llm.few_shot import choose_examples, read_examples
+from generators.llm.output_schema import SchemaLimits, call_plan, instruction_schema, sample_schema
+from generators.llm.prompts import PromptSet
+from generators.llm.requests import (
+    GenerationUsage,
+    Sampling,
+    chat,
+    compose_instruction,
+    run_batch,
+)
+from llm.base import BackendConfig, LLMBackend, LLMRequest, LLMResult
+from llm.output import (
+    UNPARSEABLE,
+    Unparseable,
+    failure_extra,
+    parse_object,
+    result_failure,
+)
+from llm.shared import shared_backend
+from unified.constraints import Constraint, sample_constraints
+from unified.formats.base import infer_style
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.values.value_kinds import name_words
+
+GENERATOR_NAME = "llm"
+LLM_STYLES = (*STYLES, QueryStyle.instruction)
+"""The styles the LLM generator makes, in the order that turns weights into a choice (the
+template generator's order, so that the same seed draws the same function-calling styles)."""
+DOMAIN_RATE = 0.7
+"""How often an instruction-following sample's subject is drawn from a catalog tool."""
+_TOPIC_WORD = re.compile(r"[A-Za-z]{5,}")
+_COMMON = frozenset(
+    ["about", "which", "their", "there", "these", "those", "where", "would", "could", "other"]
+)
+
+
+class LlmOptions(BackendConfig):
+    """`GenerationRequest.options` of the llm generator: the backend (every `BackendConfig` field:
+    backend, model, base_url, api_key, ...), sampling, prompts, examples, augmentation, limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(1024, ge=16, description="Most tokens one answer may take.")
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling.")
+    templates_dir: str | None = Field(
+        None, description="A directory of one's own prompt templates (missing ones: bundled)."
+    )
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Earlier accepted samples (unified JSON) to use as few-shot examples.",
+    )
+    num_examples: int = Field(2, ge=0, le=8, description="Few-shot examples per prompt.")
+    catalog_examples: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="In the service: up to this many accepted samples of earlier jobs on the "
+        "same catalog (newest job first, held-out samples left out) join `examples`.",
+    )
+    augment: list[str] = Field(
+        default_factory=list, description=f"Augmentations: {', '.join(AUGMENTATIONS)}."
+    )
+    augment_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of a batch's samples that are augmented children."
+    )
+    constraints: int = Field(2, ge=1, le=4, description="Constraints per instruction sample.")
+    max_query_chars: int = Field(1000, ge=16, description="Longest query or instruction.")
+    max_text_chars: int = Field(4000, ge=16, description="Longest response or answer.")
+    max_string_chars: int = Field(500, ge=1, description="Longest free string argument.")
+    max_items: int = Field(8, ge=1, description="Longest array argument.")
+    max_calls: int = Field(4, ge=2, le=16, description="Most calls of a parallel sample.")
+    created: datetime | None = Field(
+        None, description="meta.created of every sample (default: now), for identical reruns."
+    )
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augmentations(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown augmentation '{unknown[0]}'; known: {', '.join(AUGMENTATIONS)}"
+            )
+        return list(dict.fromkeys(value))
+
+    def backend_config(self) -> BackendConfig:
+        """The backend part of the options."""
+        return BackendConfig.model_validate(
+            {name: getattr(self, name) for name in BackendConfig.model_fields}
+        )
+
+    def limits(self) -> SchemaLimits:
+        """The caps the output schemas put on what the model writes."""
+        return SchemaLimits(
+            max_query_chars=self.max_query_chars,
+            max_text_chars=self.max_text_chars,
+            max_string_chars=self.max_string_chars,
+            max_items=self.max_items,
+            max_calls=self.max_calls,
+        )
+
+    def sampling(self) -> Sampling:
+        """How the model samples."""
+        return Sampling(self.max_tokens, self.temperature, self.top_p)
+
+
+def read_options(options: dict[str, Any]) -> LlmOptions:
+    """The request's options, validated; `GenerationError` names the first bad option."""
+    try:
+        return LlmOptions.model_validate(options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "options"
+        if error["type"] == "extra_forbidden":
+            message = (
+                f"unknown option '{name}'; known options: {', '.join(LlmOptions.model_fields)}"
+            )
+        elif error["type"] == "missing":
+            described = (
+                LlmOptions.model_fields[name].description
+                if name in LlmOptions.model_fields
+                else None
+            )
+            message = f"option '{name}' is required" + (f" ({described})" if described else "")
+        else:
+            message = f"option '{name}': {error['msg']}"
+        raise GenerationError(f"llm generator: {message}") from None
+
+
+@dataclass
+class _Planned:
+    """One original sample before the LLM answered: what was drawn and the request for it."""
+
+    index: int
+    requested: QueryStyle
+    style: QueryStyle
+    tools: list[Tool]
+    request: LLMRequest
+    document: str | None = None
+    constraints: list[Constraint] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """What every sample of one `generate` call shares."""
+
+    request: GenerationRequest
+    options: LlmOptions
+    prompts: PromptSet
+    catalog: CatalogTools
+    examples: dict[QueryStyle, list[dict[str, Any]]]
+    created: datetime
+    task_instruction: str
+    format_instruction: str
+
+
+class LlmGenerator:
+    """Makes samples of every query style, and instruction-following samples, with an LLM.
+
+    `backend`, when given, is used instead of the one the request's options name (tests, or a
+    caller that manages its own backend); otherwise the process-wide `shared_backend` is used.
+    """
+
+    def __init__(self, backend: LLMBackend | None = None) -> None:
+        self._backend = backend
+        self._prompt_sets: dict[str, PromptSet] = {}
+        self._catalogs = CatalogToolsCache()
+        self.last_usage: GenerationUsage | None = None
+        """The usage of the latest `generate` call."""
+
+    @staticmethod
+    def check_options(options: dict[str, Any]) -> LlmOptions:
+        """The options, validated without loading anything (`GenerationError` names the first
+        bad one). Template files are checked where they are used: a worker may see other files
+        than the API that takes the job."""
+        return read_options(options)
+
+    def prompt_set(self, directory: str | None) -> PromptSet:
+        """The checked prompt templates of `directory` (None: the bundled ones), loaded once."""
+        key = str(Path(directory).resolve()) if directory else ""
+        prompts = self._prompt_sets.get(key)
+        if prompts is None:
+            prompts = self._prompt_sets[key] = PromptSet(directory)
+        return prompts
+
+    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
+        """At most `request.n` samples with ids `f"{request.id_prefix}{i}"`; the usage goes to
+        `last_usage`."""
+        return self.generate_with_usage(tools, request)[0]
+
+    def generate_with_usage(
+        self, tools: Sequence[Tool], request: GenerationRequest
+    ) -> tuple[list[Sample], GenerationUsage]:
+        """The samples of `generate`, and what making them cost (requests, tokens, seconds)."""
+        options = read_options(request.options)
+        prompts = self.prompt_set(options.templates_dir)
+        weights = style_weights(request, LLM_STYLES, "llm generator")
+        batch = _Batch(
+            request=request,
+            options=options,
+            prompts=prompts,
+            catalog=self._catalog(tools, weights),
+            examples=read_examples(options.examples),
+            created=_created(options),
+            task_instruction=prompts.render(
+                "task_instruction.j2", {"tool_format": None, "tools_text": ""}
+            ),
+            format_instruction=prompts.render(
+                "format_instruction.j2", {"call_format": "json_object"}
+            ),
+        )
+        originals, children = split_count(request.n, options)
+        planned = [self._plan(index, batch, weights) for index in range(originals)]
+        backend = self._backend or shared_backend(options.backend_config())
+        usage = GenerationUsage()
+        results = run_batch(backend, [p.request for p in planned], usage)
+        samples = [
+            self._sample(p, result, batch, usage)
+            for p, result in zip(planned, results, strict=True)
+        ]
+        if children:
+            augmenter = Augmenter(prompts, options.sampling(), options.limits())
+            made = augmenter.augment(
+                samples, options.augment, children, request.seed, backend, usage
+            )
+            samples += [
+                child.model_copy(update={"id": f"{request.id_prefix}{originals + position}"})
+                for position, child in enumerate(made)
+            ]
+        usage.samples = len(samples)
+        self.last_usage = usage
+        return samples, usage
+
+    def _catalog(
+        self, tools: Sequence[Tool], weights: list[tuple[QueryStyle, float]]
+    ) -> CatalogTools:
+        if not tools and any(style is not QueryStyle.instruction for style, _ in weights):
+            raise GenerationError(
+                "llm generator: the catalog has no tools; load a catalog with at least one, "
+                "or ask for instruction samples only (styles: {instruction: 1})"
+            )
+        return self._catalogs.get(tools)
+
+    def _plan(self, index: int, batch: _Batch, weights: list[tuple[QueryStyle, float]]) -> _Planned:
+        seed = derived_seed(batch.request.seed, index)
+        rng = random.Random(seed)
+        requested = pick_style(weights, rng)
+        options = batch.options
+        if requested is QueryStyle.instruction:
+            return self._plan_instruction(index, seed, rng, batch)
+        draft = make_draft(requested, batch.catalog, rng)
+        shown = [tool.copy() for tool in draft.shown]
+        called = [tool.tool.name for tool, _ in draft.calls]
+        limits = options.limits()
+        plan = call_plan(draft.style, [tool.name for tool in shown], called, limits)
+        left_out = draft.phrased_from.tool if draft.phrased_from is not None else None
+        variables = {
+            "style": draft.style.value,
+            "tools": [tool.openai()["function"] for tool in shown],
+            "call_tools": list(plan.tools),
+            "min_calls": plan.min_calls,
+            "max_calls": plan.max_calls,
+            "left_out": left_out.openai()["function"] if left_out is not None else None,
+            "examples": choose_examples(
+                draft.style, options.num_examples, batch.examples, batch.prompts.seeds, rng
+            ),
+        }
+        messages = chat(batch.prompts, "function_calling", f"{draft.style.value}.j2", variables)
+        schema = sample_schema(draft.style, shown, plan, limits)
+        first = draft.calls[0][0] if draft.calls else draft.phrased_from
+        extra: dict[str, Any] = {}
+        if draft.style is QueryStyle.irrelevance:
+            extra["phrased_from"] = left_out.name if left_out is not None else None
+        return _Planned(
+            index=index,
+            requested=requested,
+            style=draft.style,
+            tools=shown,
+            request=options.sampling().request(messages, schema, seed),
+            document=first.document if first is not None else None,
+            extra=extra,
+        )
+
+    def _plan_instruction(
+        self, index: int, seed: int, rng: random.Random, batch: _Batch
+    ) -> _Planned:
+        options = batch.options
+        task = rng.choice(batch.prompts.seeds.instruction_tasks)
+        domain = None
+        if batch.catalog.tools and rng.random() < DOMAIN_RATE:
+            domain = rng.choice(batch.catalog.tools).tool
+        constraints = sample_constraints(options.constraints, rng, _topic_words(domain))
+        variables = {
+            "task": task,
+            "domain": domain.openai()["function"] if domain is not None else None,
+            "constraints": [constraint.text for constraint in constraints],
+            "examples": choose_examples(
+                QueryStyle.instruction,
+                options.num_examples,
+                batch.examples,
+                batch.prompts.seeds,
+                rng,
+            ),
+        }
+        messages = chat(batch.prompts, "instruction", "instruction.j2", variables)
+        schema = instruction_schema(options.limits())
+        return _Planned(
+            index=index,
+            requested=QueryStyle.instruction,
+            style=QueryStyle.instruction,
+            tools=[],
+            request=options.sampling().request(messages, schema, seed),
+            document=domain.source.document if domain is not None and domain.source else None,
+            constraints=constraints,
+            extra={"task": task, "domain": domain.name if domain is not None else None},
+        )
+
+    def _sample(
+        self, planned: _Planned, result: LLMResult, batch: _Batch, usage: GenerationUsage
+    ) -> Sample:
+        options = batch.options
+        instruction = planned.style is QueryStyle.instruction
+        extra: dict[str, Any] = {
+            "index": planned.index,
+            "requested_style": planned.requested.value,
+            "model": options.model,
+            "backend": options.backend,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            **planned.extra,
+        }
+        if instruction:
+            extra["constraints"] = [constraint.as_dict() for constraint in planned.constraints]
+        style = planned.style
+        query = ""
+        steps: list[Step] = []
+        failure = result_failure(result, options.max_tokens)
+        if failure is None:
+            try:
+                if instruction:
+                    query, steps = _instruction_parts(result.text, planned, extra)
+                else:
+                    query, steps = _call_parts(result.text)
+                    style = infer_style(
+                        [c for s in steps for c in s.tool_calls], len(planned.tools)
+                    )
+            except Unparseable as exc:
+                failure = (UNPARSEABLE, str(exc))
+        if failure is not None:
+            usage.count_failure(failure[0])
+            extra.update(failure_extra(failure[0], failure[1], result.text))
+        document = planned.document
+        return Sample(
+            id=f"{batch.request.id_prefix}{planned.index}",
+            task_instruction="" if instruction else batch.task_instruction,
+            tools=planned.tools,
+            format_instruction="" if instruction else batch.format_instruction,
+            query=query,
+            steps=steps,
+            meta=SampleMeta(
+                style=style,
+                source=f"{GENERATOR_NAME}:{document}" if document else GENERATOR_NAME,
+                generator=GENERATOR_NAME,
+                seed=batch.request.seed,
+                created=batch.created,
+                extra=extra,
+            ),
+        )
+
+
+def split_count(n: int, options: LlmOptions) -> tuple[int, int]:
+    """How many of a batch of `n` are originals and how many augmented children."""
+    if not options.augment or n < 2:
+        return n, 0
+    children = min(n - 1, math.floor(n * options.augment_share))
+    return n - children, children
+
+
+def _instruction_parts(
+    text: str, planned: _Planned, extra: dict[str, Any]
+) -> tuple[str, list[Step]]:
+    data = parse_object(text, {"instruction": str, "response": str})
+    instruction = data["instruction"].strip()
+    extra["instruction"] = instruction
+    query = compose_instruction(instruction, [c.text for c in planned.constraints])
+    return query, [Step(answer=data["response"])]
+
+
+def _call_parts(text: str) -> tuple[str, list[Step]]:
+    data = parse_object(text, {"query": str, "calls": list})
+    calls = [_tool_call(item, number) for number, item in enumerate(data["calls"])]
+    answer = data.get("answer")
+    if calls:
+        return data["query"].strip(), [Step(tool_calls=calls)]
+    if isinstance(answer, str) and answer.strip():
+        return data["query"].strip(), [Step(answer=answer.strip())]
+    return data["query"].strip(), []
+
+
+def _tool_call(item: Any, number: int) -> ToolCall:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise Unparseable(f"call {number} in the output is not an object with a string 'name'")
+    arguments = item.get("arguments", {})
+    if not isinstance(arguments, dict | str):
+        # kept as text, so that the format verifier rejects it as arguments_not_json
+        arguments = orjson.dumps(arguments).decode()
+    return ToolCall(name=item["name"], arguments=arguments)
+
+
+def _topic_words(tool: Tool | None) -> list[str]:
+    """Words of a tool's name and description that a keyword constraint can ask for."""
+    if tool is None:
+        return []
+    words = [*name_words(tool.name), *_TOPIC_WORD.findall(tool.description)]
+    return sorted({w.lower() for w in words if len(w) >= 5 and w.lower() not in _COMMON})
+
+
+def _created(options: LlmOptions) -> datetime:
+    moment = options.created or datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

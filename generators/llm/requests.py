@@ -1,0 +1,98 @@
+"""What the LLM generator and the augmenter share: sampling settings, seeds derived from a
+request's seed, chat messages from the prompt templates, and the token and time accounting of
+the batches they send."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from generators.llm.prompts import PromptSet
+from llm.base import LLMBackend, LLMRequest, LLMResult
+
+SEED_RANGE = 2**31
+"""Request seeds stay below this: vLLM and OpenAI-compatible servers take 32-bit seeds."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the LLM samples each answer."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+
+    def request(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], seed: int
+    ) -> LLMRequest:
+        """A request for one schema-constrained answer."""
+        return LLMRequest(
+            messages=messages,
+            json_schema=schema,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=seed % SEED_RANGE,
+        )
+
+
+def chat(
+    prompts: PromptSet, purpose: str, template: str, variables: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The system message for `purpose` and the user message rendered from `template`."""
+    return [
+        {"role": "system", "content": prompts.render("system.j2", {"purpose": purpose})},
+        {"role": "user", "content": prompts.render(template, variables)},
+    ]
+
+
+def compose_instruction(instruction: str, constraints: Sequence[str]) -> str:
+    """The query of an instruction-following sample: the instruction, then its constraints."""
+    if not constraints:
+        return instruction.strip()
+    return f"{instruction.strip()}\n\n{' '.join(constraints)}"
+
+
+class GenerationUsage(BaseModel):
+    """What generating a batch cost: LLM requests, tokens, seconds spent waiting on the backend,
+    samples returned, and failed generations by kind (see `llm.output.FAILURES`)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    samples: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def completion_tokens_per_s(self) -> float:
+        """Throughput of the backend over this batch (0 when nothing was sent)."""
+        return self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
+
+    def count_failure(self, kind: str) -> None:
+        """Count one failed generation of `kind`."""
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+
+def run_batch(
+    backend: LLMBackend, requests: Sequence[LLMRequest], usage: GenerationUsage
+) -> list[LLMResult]:
+    """Send every request in one `generate` call; count tokens and time into `usage`."""
+    if not requests:
+        return []
+    started = time.perf_counter()
+    results = backend.generate(list(requests))
+    usage.wall_s += time.perf_counter() - started
+    if len(results) != len(requests):
+        raise RuntimeError(
+            f"LLM backend '{backend.name}' returned {len(results)} results for "
+            f"{len(requests)} requests"
+        )
+    usage.requests += len(requests)
+    usage.prompt_tokens += sum(result.prompt_tokens for result in results)
+    usage.completion_tokens += sum(result.completion_tokens for result in results)
+    return results

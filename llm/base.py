@@ -1,0 +1,104 @@
+"""The LLM backend interface, its configuration and the registry of backends by name.
+
+A backend takes a batch of chat requests and returns one result per request, in order. Heavy
+imports (vllm, the HTTP client) happen inside the backend's constructor, so that choosing a
+backend whose extra is not installed fails with a message that names the extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from unified.errors import ActionForgeError
+from unified.registry import Registry
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+class BackendUnavailable(ActionForgeError):
+    """The LLM cannot be reached or loaded (server down after retries, engine failed to start)."""
+
+
+class LLMRequest(BaseModel):
+    """One chat completion: messages, an optional JSON Schema the answer must fit, sampling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, str]] = Field(description="Chat messages: {'role', 'content'}.")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="Constrain the answer to this JSON Schema (structured outputs)."
+    )
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int | None = None
+    stop: list[str] | None = Field(None, description="Stop when the answer produces any of these.")
+
+
+class LLMResult(BaseModel):
+    """What the model answered, why it stopped, and what it cost in tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = Field(None, description="Why this one request failed (finish 'error').")
+
+
+class BackendConfig(BaseModel):
+    """Which backend, which model, and how to talk to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field("vllm", description="Backend name: 'vllm' (in-process) or 'openai'.")
+    model: str = Field(description="Model name or local path.")
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1 ('openai' only)."
+    )
+    api_key: str | None = Field(None, description="Bearer token for the server ('openai' only).")
+    max_concurrency: int = Field(16, ge=1, description="Requests in flight ('openai' only).")
+    timeout_s: float = Field(120.0, gt=0, description="Per request ('openai' only).")
+    max_retries: int = Field(4, ge=0, description="On 429, 5xx and connection errors.")
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for vllm.LLM, e.g. max_model_len, dtype ('vllm').",
+    )
+
+
+class LLMBackend(Protocol):
+    """Answers batches of chat requests."""
+
+    name: str
+
+    def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        """One result per request, in the order of `requests`.
+
+        A request that fails on its own (a 400 for it alone) gets finish_reason 'error' and its
+        message; a backend that cannot answer at all raises `BackendUnavailable`.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the engine or the connections."""
+        ...
+
+
+BACKENDS = Registry(
+    "LLM backend",
+    {
+        "vllm": "llm.vllm_engine:VllmEngineBackend",
+        "openai": "llm.openai_server:OpenAIServerBackend",
+    },
+    "actionforge.llm_backends",
+)
+
+
+def load_backend(config: BackendConfig) -> LLMBackend:
+    """Build the backend named in `config` (loads the model for 'vllm')."""
+    backend: LLMBackend = BACKENDS.get(config.backend)(config)
+    return backend

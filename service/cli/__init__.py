@@ -1,0 +1,1 @@
+"""The command line: the Typer app, its commands, the HTTP client they use, and the console."""

@@ -1,0 +1,168 @@
+"""Jobs from the command line: `submit`, `status` and `export` talk to a running API; `run`
+starts the service itself, runs one job through it and writes the dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from service.api import create_app
+from service.api.schemas import JobPublic
+from service.api.server import BackgroundServer
+from service.cli.client import ActionForgeClient, client_for
+from service.cli.commands.display import follow_job, print_funnel
+from service.cli.commands.json_options import parse_json_object
+from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
+from service.cli.console import err_console, fail, out_console, readable_errors
+from service.db.models import JobStatus
+from service.export.stream import export_formats, file_suffix
+from unified.errors import ActionForgeError
+
+
+def parse_styles(text: str) -> dict[str, float]:
+    """`simple=1,parallel=2` -> {"simple": 1.0, "parallel": 2.0}; names are checked by the API."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, equals, weight = part.partition("=")
+        try:
+            if not equals or not name.strip():
+                raise ValueError(part)
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise ActionForgeError(
+                f"--styles: {part!r} is not name=weight; write style weights separated by "
+                "commas, e.g. simple=1,parallel=2"
+            ) from None
+    if not weights:
+        raise ActionForgeError("--styles is empty; write e.g. simple=1,parallel=2")
+    return weights
+
+
+def job_spec(
+    n: int,
+    seed: int,
+    styles: str | None,
+    generator: str | None,
+    verify: str | None,
+    generator_options: str | None = None,
+    judge: str | None = None,
+) -> dict[str, Any]:
+    """The body of a job spec from the command's options; unset options take the API's defaults."""
+    spec: dict[str, Any] = {"n": n, "seed": seed}
+    if styles is not None:
+        spec["styles"] = parse_styles(styles)
+    if generator is not None:
+        spec["generator"] = generator
+    if verify is not None:
+        spec["verify"] = [stage.strip() for stage in verify.split(",") if stage.strip()]
+    if generator_options is not None:
+        spec["generator_options"] = parse_json_object("--generator-options", generator_options)
+    if judge is not None:
+        spec["judge"] = parse_json_object("--judge", judge)
+    return spec
+
+
+def submit_job(
+    catalog: Path, spec: dict[str, Any], kind: str | None, wait: bool, url: str | None
+) -> None:
+    """Upload `catalog`, submit a job with `spec`, print its id; with `wait`, follow it to the
+    end and print its funnel (exit 1 unless it succeeded)."""
+    settings = load_settings()
+    with readable_errors(), client_for(settings, url) as client:
+        job = _submit(client, catalog, spec, kind)
+        out_console.print(job.id, highlight=False)
+        if not wait:
+            err_console.print(f"follow it with: actionforge status {job.id}", highlight=False)
+            return
+        job = follow_job(client, job)
+    print_funnel(job)
+    if job.status != JobStatus.succeeded:
+        raise typer.Exit(1)
+
+
+def show_status(job_id: str, as_json: bool, url: str | None) -> None:
+    """Print a job's funnel (or, with `as_json`, the job as JSON)."""
+    settings = load_settings()
+    with readable_errors(), client_for(settings, url) as client:
+        job = client.job(job_id)
+    if as_json:
+        sys.stdout.write(job.model_dump_json(indent=2) + "\n")
+        return
+    print_funnel(job)
+
+
+def export_job(job_id: str, fmt: str, out: Path, url: str | None) -> None:
+    """Stream a job's accepted samples in `fmt` into the file `out`."""
+    settings = load_settings()
+    with readable_errors(), client_for(settings, url) as client:
+        _export(client, job_id, fmt, out)
+
+
+def run_here(
+    catalog: Path, spec: dict[str, Any], kind: str | None, fmt: str, out: Path | None
+) -> None:
+    """Start the API and the embedded workers here, run one job, print its funnel, export its
+    dataset in `fmt` to `out` (default: the catalog's name), and stop everything."""
+    settings = load_settings()
+    target = out or Path(catalog.stem + file_suffix(fmt))
+    with readable_errors():
+        if fmt not in export_formats():
+            raise ActionForgeError(
+                f"--format: cannot export in '{fmt}'; use one of: {', '.join(export_formats())}"
+            )
+        if not catalog.is_file():
+            raise ActionForgeError(f"{catalog}: no such file; give the path of a catalog file")
+        prepare(settings)
+        app = create_app(settings)
+        stop_on_sigterm()
+        with (
+            embedded_workers(settings, settings.data_dir / "workers.log"),
+            BackgroundServer(app) as server,
+            client_for(settings, server.url) as client,
+        ):
+            job = _submit(client, catalog, spec, kind)
+            job = _follow_or_cancel(client, job)
+            print_funnel(job)
+            if job.status != JobStatus.succeeded:
+                fail(f"job {job.id} {job.status}; nothing exported")
+            _export(client, job.id, fmt, target)
+
+
+def _submit(
+    client: ActionForgeClient, catalog: Path, spec: dict[str, Any], kind: str | None
+) -> JobPublic:
+    uploaded = client.upload_catalog(catalog, kind)
+    err_console.print(
+        f"catalog {catalog.name}: {len(uploaded.tools)} tools ({uploaded.kind}), id {uploaded.id}",
+        highlight=False,
+    )
+    job = client.submit_job(uploaded.id, spec)
+    err_console.print(f"job {job.id} queued: {job.spec.n:,} samples", highlight=False)
+    return job
+
+
+def _follow_or_cancel(client: ActionForgeClient, job: JobPublic) -> JobPublic:
+    """Follow the job; on Ctrl-C cancel it, since the service it runs on is about to stop."""
+    try:
+        return follow_job(client, job)
+    except KeyboardInterrupt:
+        client.cancel_job(job.id)
+        err_console.print(f"interrupted: job {job.id} cancelled", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def _export(client: ActionForgeClient, job_id: str, fmt: str, out: Path) -> None:
+    result = client.export(job_id, fmt, out)
+    err_console.print(
+        f"wrote {result.rows:,} {fmt} rows ({result.bytes_written:,} bytes) to {out}",
+        highlight=False,
+    )
+    if not result.complete:
+        err_console.print(
+            f"[yellow]job {job_id} is {result.job_status}:[/] the file holds the samples "
+            "accepted so far; export again once it has finished",
+            highlight=False,
+        )

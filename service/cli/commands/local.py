@@ -1,0 +1,78 @@
+"""Starting the service on this machine: `actionforge serve`, and the service `run` starts.
+
+Both apply the migrations, start the embedded queue's workers when no broker is configured,
+serve `create_app(settings)` with uvicorn, and stop the workers when they exit.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.api import create_app
+from service.cli.console import err_console, fail, readable_errors
+from service.db.migrate import upgrade_to_head
+from service.settings import Settings, settings_error_line
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and `.env`; exits with a readable line when invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(settings_error_line(exc))
+
+
+def prepare(settings: Settings) -> None:
+    """Create the data directory and the embedded queue's file, and migrate the database."""
+    from service.queue.app import prepare_embedded_queue
+
+    prepare_embedded_queue(settings)
+    upgrade_to_head(settings.resolved_database_url())
+
+
+@contextmanager
+def embedded_workers(settings: Settings, log_path: Path | None = None) -> Iterator[None]:
+    """Run worker processes on the embedded queue while inside; nothing with a real broker.
+
+    Their output goes to this terminal, or to `log_path` when given.
+    """
+    if not settings.embedded_broker:
+        yield
+        return
+    from service.worker import start_embedded_workers, stop_workers
+
+    with ExitStack() as stack:
+        log = stack.enter_context(log_path.open("ab")) if log_path is not None else None
+        processes = start_embedded_workers(settings, output=log)
+        where = f", logging to {log_path}" if log_path else ""
+        err_console.print(
+            f"embedded queue in {settings.data_dir}: {len(processes)} worker process(es){where}",
+            highlight=False,
+        )
+        try:
+            yield
+        finally:
+            stop_workers(processes)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop this process the way Ctrl-C does, so worker processes are stopped on
+    the way out (uvicorn passes a signal it handled on to the previous handler)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def serve_api(host: str, port: int) -> None:
+    """Run the REST API on `host:port` until stopped; with the embedded queue, its workers too."""
+    settings = load_settings()
+    with readable_errors():
+        prepare(settings)
+        app = create_app(settings)
+    stop_on_sigterm()
+    with embedded_workers(settings), suppress(KeyboardInterrupt):
+        uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,1 @@
+"""Dataset exports: accepted samples streamed in every registered format, and DPO pairs."""

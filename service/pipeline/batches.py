@@ -1,0 +1,397 @@
+"""One batch's way through a job: generate its samples, verify them, store what came out.
+
+Each step is idempotent. It first claims the batch with a conditional UPDATE (planned ->
+generated, generated -> verified) in the same transaction that writes its rows, so of two
+copies of a task only one commits and the other finds nothing to do; and it replaces the
+batch's rows (deterministic ids) instead of adding to them. The slow part, calling the
+generator or the verifiers, runs outside any transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from generators.base import GENERATORS, GenerationRequest, Generator
+from service.db.engine import Sessions
+from service.db.models import (
+    BatchRecord,
+    BatchStatus,
+    CatalogRecord,
+    JobRecord,
+    JobStatus,
+    SampleRecord,
+    SampleStatus,
+    VerdictRecord,
+    utcnow,
+)
+from service.errors import InvalidRequest
+from service.pipeline import dedup
+from service.pipeline.catalog_examples import with_catalog_examples
+from service.pipeline.jobs import (
+    ACTIVE_JOB,
+    OPEN_BATCH,
+    fail_job,
+    finish_if_done,
+    lock_job,
+    refresh_progress,
+)
+from service.pipeline.spec import JobSpec
+from service.settings import Settings
+from unified.errors import ActionForgeError
+from unified.model import Sample, Tool
+from verifiers.stages import STAGES, PipelineResult, Stage, StageContext, run_stages
+from verifiers.verdict import Verdict
+
+DEFAULT_HELDOUT_FRACTION: float = Settings.model_fields["train_heldout_fraction"].default
+# A batch started this many times without finishing (worker lost, time limit, errors) fails.
+MAX_ATTEMPTS = 6
+
+
+class BatchAbandoned(ActionForgeError):
+    """A batch was started too often without finishing; retrying it again cannot help."""
+
+
+_generators: dict[str, Generator] = {}
+_stages: dict[str, Stage] = {}
+
+
+def _generator(name: str) -> Generator:
+    # One instance per worker process: generators may load templates or models once.
+    if name not in _generators:
+        _generators[name] = GENERATORS.get(name)()
+    return _generators[name]
+
+
+def _stage(name: str) -> Stage:
+    # One instance per worker process: the format stage caches compiled schemas.
+    if name not in _stages:
+        _stages[name] = STAGES.get(name)()
+    return _stages[name]
+
+
+def batch_position_offset(spec: JobSpec, batch: BatchRecord) -> int:
+    """Position in the job of the batch's first sample (every batch but the last is full)."""
+    return batch.index * (spec.batch_size or batch.size)
+
+
+def generate_batch(
+    sessions: Sessions, batch_id: str, heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
+) -> bool:
+    """Generate and store a planned batch's samples; True when stored now (verify it next).
+    Samples of the held-out split (`heldout_fraction`) are never given to the generator as
+    examples.
+
+    Returns False without work when the batch is unknown, not planned any more, or its job is
+    finished (cancelled, failed). Raises `ActionForgeError` for a job that cannot be done (a
+    catalog without tools, a generator refusing the spec) and whatever the generator raises.
+    """
+    with sessions() as session:
+        loaded = _load(session, batch_id, BatchStatus.planned)
+        if loaded is None:
+            return False
+        batch, job = loaded
+        session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job.id, JobRecord.status == JobStatus.queued)
+            .values(status=JobStatus.running, started_at=utcnow(), updated_at=utcnow())
+        )
+        _start_attempt(session, batch, BatchStatus.planned)
+        spec = JobSpec.model_validate(job.spec)
+        tools = _catalog_tools(session, job)
+        options = with_catalog_examples(session, job, spec.generator_options, heldout_fraction)
+        session.commit()  # end the read transaction before the slow part (keeps objects loaded)
+
+        prefix = f"{batch.id}-"
+        request = GenerationRequest(
+            n=batch.size,
+            seed=batch.seed,
+            styles=spec.styles,
+            id_prefix=prefix,
+            options=options,
+        )
+        samples, usage = _generate(_generator(spec.generator), tools, request)
+        if len(samples) > batch.size:
+            raise RuntimeError(
+                f"generator '{spec.generator}' returned {len(samples)} samples for a batch "
+                f"of {batch.size}"
+            )
+        offset = batch_position_offset(spec, batch)
+        rows = [
+            _sample_row(batch, sample, f"{prefix}{i}", offset + i)
+            for i, sample in enumerate(samples)
+        ]
+        return _store_generated(session, batch, rows, usage)
+
+
+def verify_batch(sessions: Sessions, batch_id: str) -> bool:
+    """Run the job's stages over a generated batch and store the verdicts, and the samples as
+    the stages left them (the execution stage adds the results of their calls), in one
+    transaction; True when stored now.
+
+    A last dedup stage is left to `service.pipeline.dedup`, which judges batches in position order
+    while the job's lock is held. Finishes the job when this was its last open batch, else refreshes
+    its counts now and then.
+    """
+    with sessions() as session:
+        loaded = _load(session, batch_id, BatchStatus.generated)
+        if loaded is None:
+            _finish_after_duplicate(session, batch_id)
+            return False
+        batch, job = loaded
+        _start_attempt(session, batch, BatchStatus.generated)
+        spec = JobSpec.model_validate(job.spec)
+        catalog = _catalog(session, job)
+        context = StageContext.for_catalog(_tools(job, catalog), catalog.document)
+        context.judge = spec.judge
+        records = session.scalars(
+            select(SampleRecord)
+            .where(SampleRecord.batch_id == batch.id)
+            .order_by(SampleRecord.position)
+        ).all()
+        samples = [Sample.model_validate(record.data) for record in records]
+        sample_ids = [record.id for record in records]
+        session.commit()
+
+        names = list(spec.verify)
+        deferred = dedup.defers_dedup(names)
+        stages = [_stage(name) for name in (names[:-1] if deferred else names)]
+        pipeline = run_stages(stages, samples, context)
+        waiting: dict[str, bytes] = {}
+        if deferred:
+            survivors = pipeline.survivors()
+            prints = dedup.fingerprints([pipeline.samples[i] for i in survivors])
+            waiting = {sample_ids[i]: fp for i, fp in zip(survivors, prints, strict=True)}
+        return _store_verdicts(session, batch, sample_ids, pipeline, waiting if deferred else None)
+
+
+def fail_batch(sessions: Sessions, batch_id: str, error: str) -> None:
+    """Mark an open batch failed for good, and fail its job with the batch's error."""
+    with sessions() as session:
+        batch = session.get(BatchRecord, batch_id)
+        if batch is None:
+            return
+        lock_job(session, batch.job_id)
+        failed = session.execute(
+            update(BatchRecord)
+            .where(BatchRecord.id == batch_id, BatchRecord.status.in_(OPEN_BATCH))
+            .values(status=BatchStatus.failed, error=error, updated_at=utcnow())
+        )
+        if failed.rowcount:  # type: ignore[attr-defined]
+            fail_job(session, batch.job_id, f"batch {batch.index} failed: {error}")
+        session.commit()
+
+
+def _load(
+    session: Session, batch_id: str, expected: BatchStatus
+) -> tuple[BatchRecord, JobRecord] | None:
+    batch = session.get(BatchRecord, batch_id)
+    if batch is None or batch.status != expected:
+        return None
+    job = session.get(JobRecord, batch.job_id)
+    if job is None or job.status not in ACTIVE_JOB:
+        return None
+    return batch, job
+
+
+def _start_attempt(session: Session, batch: BatchRecord, expected: BatchStatus) -> None:
+    attempts = session.scalar(
+        update(BatchRecord)
+        .where(BatchRecord.id == batch.id, BatchRecord.status == expected)
+        .values(attempts=BatchRecord.attempts + 1, updated_at=utcnow())
+        .returning(BatchRecord.attempts)
+    )
+    if attempts is not None and attempts > MAX_ATTEMPTS:
+        session.rollback()
+        raise BatchAbandoned(
+            f"batch {batch.index} was started {attempts - 1} times without finishing (its "
+            "worker was lost, it ran past AF_TASK_TIME_LIMIT, or it kept failing); raise "
+            "AF_TASK_TIME_LIMIT or lower the batch size, then submit the job again"
+        )
+    _commit_without_waiting_for_disk(session)
+
+
+def _commit_without_waiting_for_disk(session: Session) -> None:
+    # Only counters live in this transaction: after a database crash a lost increment costs
+    # nothing, and not waiting for the WAL flush saves a disk sync per task on PostgreSQL.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    session.commit()
+
+
+def _catalog(session: Session, job: JobRecord) -> CatalogRecord:
+    catalog = session.get(CatalogRecord, job.catalog_id)
+    if catalog is None:
+        raise InvalidRequest(
+            f"job {job.id}: its catalog '{job.catalog_id}' no longer exists; upload the catalog "
+            "again and submit a new job"
+        )
+    return catalog
+
+
+def _tools(job: JobRecord, catalog: CatalogRecord) -> list[Tool]:
+    if not catalog.tools:
+        raise InvalidRequest(
+            f"job {job.id}: catalog '{catalog.id}' ({catalog.name}) has no tools to generate "
+            "calls for; upload a catalog with at least one tool and submit the job again"
+        )
+    return [Tool.model_validate(tool) for tool in catalog.tools]
+
+
+def _catalog_tools(session: Session, job: JobRecord) -> list[Tool]:
+    return _tools(job, _catalog(session, job))
+
+
+def _sample_row(
+    batch: BatchRecord, sample: Sample, sample_id: str, position: int
+) -> dict[str, Any]:
+    if sample.id != sample_id:
+        sample = sample.model_copy(update={"id": sample_id})
+    return {
+        "id": sample_id,
+        "job_id": batch.job_id,
+        "batch_id": batch.id,
+        "position": position,
+        "status": SampleStatus.generated,
+        "stage": None,
+        "reason": None,
+        "data": sample.model_dump(mode="json", by_alias=True),
+        "created_at": utcnow(),
+    }
+
+
+def _generate(
+    generator: Generator, tools: Sequence[Tool], request: GenerationRequest
+) -> tuple[list[Sample], dict[str, Any] | None]:
+    """The generator's samples, and what they cost where the generator says (the llm
+    generator: requests, tokens, seconds in the engine)."""
+    with_usage = getattr(generator, "generate_with_usage", None)
+    if with_usage is None:
+        return generator.generate(tools, request), None
+    samples, usage = with_usage(tools, request)
+    return samples, usage.model_dump(mode="json")
+
+
+def _store_generated(
+    session: Session,
+    batch: BatchRecord,
+    rows: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+) -> bool:
+    claimed = session.execute(
+        update(BatchRecord)
+        .where(BatchRecord.id == batch.id, BatchRecord.status == BatchStatus.planned)
+        .values(
+            status=BatchStatus.generated,
+            attempts=0,
+            error=None,
+            usage=usage,
+            updated_at=utcnow(),
+        )
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        session.rollback()  # another copy of this task stored it, or the job was cancelled
+        return False
+    # Replace, never add: a re-run writes the same ids and leaves no stale verdicts behind.
+    session.execute(delete(SampleRecord).where(SampleRecord.batch_id == batch.id))
+    if rows:
+        session.execute(insert(SampleRecord).execution_options(render_nulls=True), rows)
+    session.commit()
+    return True
+
+
+def _store_verdicts(
+    session: Session,
+    batch: BatchRecord,
+    sample_ids: Sequence[str],
+    pipeline: PipelineResult,
+    waiting: dict[str, bytes] | None,
+) -> bool:
+    """Store the verdicts and the changed samples. For a job whose last stage is dedup,
+    `waiting` holds the fingerprints of the samples that passed every other stage, which
+    `dedup.advance` judges; None for other jobs."""
+    # Holding the job's row while storing makes the batches of a job store one at a time, so
+    # whoever stores the last open batch sees every other batch's commit and finishes the job.
+    lock_job(session, batch.job_id)
+    claimed = session.execute(
+        update(BatchRecord)
+        .where(BatchRecord.id == batch.id, BatchRecord.status == BatchStatus.generated)
+        .values(status=BatchStatus.verified, attempts=0, error=None, updated_at=utcnow())
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    in_batch = select(SampleRecord.id).where(SampleRecord.batch_id == batch.id)
+    session.execute(delete(VerdictRecord).where(VerdictRecord.sample_id.in_(in_batch)))
+    if waiting is not None:
+        dedup.forget(session, batch.id)  # keys of an earlier verification of this batch
+    waiting = waiting or {}
+    now = utcnow()
+    verdict_rows = [
+        {
+            **v.model_dump(include={"stage", "accepted", "reason", "detail"}),
+            "sample_id": sid,
+            "created_at": now,
+        }
+        for sid, judged in zip(sample_ids, pipeline.verdicts, strict=True)
+        for v in judged
+    ]
+    if verdict_rows:
+        session.execute(insert(VerdictRecord).execution_options(render_nulls=True), verdict_rows)
+    changed = [
+        {"id": sid, "data": sample.model_dump(mode="json", by_alias=True)}
+        for sid, sample, is_changed in zip(
+            sample_ids, pipeline.samples, pipeline.changed, strict=True
+        )
+        if is_changed
+    ]
+    if changed:  # by primary key: one statement, executed for each row
+        session.execute(update(SampleRecord), changed)
+    # One UPDATE per outcome (accepted, or rejected by a stage for a reason), not one per sample.
+    outcomes: dict[tuple[str, str | None, str | None], list[str]] = {}
+    for sample_id, judged in zip(sample_ids, pipeline.verdicts, strict=True):
+        outcome = _WAITING if sample_id in waiting else _outcome(judged)
+        outcomes.setdefault(outcome, []).append(sample_id)
+    for (status, stage, reason), ids in outcomes.items():
+        session.execute(
+            update(SampleRecord)
+            .where(SampleRecord.id.in_(ids))
+            .values(status=status, stage=stage, reason=reason, fingerprint=None)
+            .execution_options(synchronize_session=False)
+        )
+    if waiting:
+        session.execute(
+            update(SampleRecord),
+            [{"id": sid, "fingerprint": fingerprint} for sid, fingerprint in waiting.items()],
+        )
+    dedup.advance(session, batch.job_id, batch)
+    if not finish_if_done(session, batch.job_id):
+        refresh_progress(session, batch.job_id)
+    session.commit()
+    return True
+
+
+# A sample that passed every stage before a last dedup stage: undecided until dedup judges it.
+_WAITING: tuple[str, str | None, str | None] = (SampleStatus.generated, None, None)
+
+
+def _outcome(verdicts: list[Verdict]) -> tuple[str, str | None, str | None]:
+    """(status, stage, reason) of a sample from the verdicts of the stages it reached."""
+    last = verdicts[-1] if verdicts else None
+    if last is None:
+        return SampleStatus.accepted, None, None
+    if last.accepted:
+        return SampleStatus.accepted, last.stage, None
+    return SampleStatus.rejected, last.stage, last.reason
+
+
+def _finish_after_duplicate(session: Session, batch_id: str) -> None:
+    # A copy of a verify task whose batch is already verified: the first copy may have died
+    # between storing the verdicts and finishing the job.
+    batch = session.get(BatchRecord, batch_id)
+    if batch is not None and batch.status == BatchStatus.verified:
+        finish_if_done(session, batch.job_id)
+        session.commit()

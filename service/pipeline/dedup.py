@@ -1,0 +1,222 @@
+"""The dedup stage in the job engine: the same samples are kept however workers share a job.
+
+The rule: a sample is a duplicate when it matches (`verifiers.dedup.DedupIndex`: exact, or near
+with the same calls) a sample kept before it, where "before" means in an earlier job on the same
+catalog (the same document, by SHA-256, however often it was uploaded; jobs ordered by creation)
+or at a lower position in the same job. Judging the samples one by one in that order and keeping
+each sample that matches nothing kept gives one answer, whatever order the batches are verified
+in. The engine computes exactly that answer:
+
+- Dedup runs last (`verifiers.stages.check_stage_order`), so it judges only samples that passed
+  every other stage. Those stages run outside any transaction, as before; the verify step also
+  computes each surviving sample's fingerprint there and stores it with the sample, which stays
+  `generated` (waiting for dedup).
+- The job row holds a frontier: batches below it are de-duplicated. Whoever stores a batch's
+  verdicts holds the job's lock (`lock_job`), and in the same transaction moves the frontier on
+  over every batch that is verified (or failed, or cancelled: nothing to judge), judging each
+  batch's waiting samples in position order. A batch verified before the batches below it waits
+  for them; the worker that stores the last of those judges it. So batches are judged strictly in
+  position order, each against everything kept before it, as the rule says. Cancelling or failing
+  a job moves the frontier past the closed batches, so no verified sample is left waiting.
+- The kept samples are not held in memory: each kept sample's lookup keys (`dedup_keys`: its
+  exact key and one key per MinHash LSH band) are stored. To judge a batch, the kept samples of
+  the scope that share a key with any of its samples are fetched with their fingerprints, a small
+  index is rebuilt from them in order (earlier jobs first, then position), and the batch's
+  samples are offered to it in position order. Samples the whole index would compare always
+  share a key, so the small index decides as the whole one would.
+
+Earlier jobs still running when a later job is judged contribute the samples they had kept by
+then; jobs that did not run the dedup stage stored no keys and are not compared against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.db.models import (
+    BatchRecord,
+    BatchStatus,
+    DedupKeyRecord,
+    JobRecord,
+    SampleRecord,
+    SampleStatus,
+    VerdictRecord,
+    utcnow,
+)
+from service.pipeline.jobs import earlier_jobs_on_same_document
+from unified.model import Sample
+from verifiers.dedup import STAGE, DedupIndex, Fingerprint
+from verifiers.stages import DEDUP_STAGE
+from verifiers.verdict import Verdict
+
+# Batches read per query while moving the frontier, and lookup keys per IN (...) list.
+_BATCH_PAGE = 64
+_KEYS_PER_QUERY = 2000
+_PASSABLE = (BatchStatus.verified, BatchStatus.failed, BatchStatus.cancelled)
+
+
+def defers_dedup(stages: Sequence[str]) -> bool:
+    """Whether a job with these stages leaves dedup to `advance` (it is the last stage)."""
+    return bool(stages) and stages[-1] == DEDUP_STAGE
+
+
+def fingerprints(samples: Sequence[Sample]) -> list[bytes]:
+    """The stored fingerprints of `samples` (computed outside any transaction)."""
+    index = DedupIndex()
+    return [index.fingerprint(sample).to_bytes() for sample in samples]
+
+
+def advance(session: Session, job_id: str, stored: BatchRecord | None = None) -> int:
+    """De-duplicate every batch of the job whose turn has come, in batch order; the new
+    frontier. Call while holding the job's lock, after storing a batch's verdicts (`stored`)
+    or closing batches; a job whose last stage is not dedup is left alone."""
+    job = session.get(JobRecord, job_id)
+    if job is None or not defers_dedup(_stages(job)):
+        return 0
+    # Read again inside this transaction: another worker may have moved it since.
+    frontier = session.scalar(select(JobRecord.dedup_frontier).where(JobRecord.id == job_id)) or 0
+    if stored is not None and stored.index < frontier:
+        # Verified again after its turn (only by hand: a verified batch is never claimed again).
+        judge_batch(session, job, stored.id)
+    start = frontier
+    while True:
+        rows = session.execute(
+            select(BatchRecord.id, BatchRecord.index, BatchRecord.status)
+            .where(BatchRecord.job_id == job_id, BatchRecord.index >= frontier)
+            .order_by(BatchRecord.index)
+            .limit(_BATCH_PAGE)
+        ).all()
+        blocked = not rows
+        for batch_id, _index, status in rows:
+            if status not in _PASSABLE:
+                blocked = True
+                break
+            if status == BatchStatus.verified:
+                judge_batch(session, job, batch_id)
+            frontier += 1
+        if blocked:
+            break
+    if frontier != start:
+        session.execute(
+            update(JobRecord).where(JobRecord.id == job_id).values(dedup_frontier=frontier)
+        )
+    return frontier
+
+
+def judge_batch(session: Session, job: JobRecord, batch_id: str) -> None:
+    """Judge the batch's samples waiting for dedup against everything kept before them."""
+    waiting = session.execute(
+        select(SampleRecord.id, SampleRecord.position, SampleRecord.fingerprint)
+        .where(
+            SampleRecord.batch_id == batch_id,
+            SampleRecord.status == SampleStatus.generated,
+            SampleRecord.fingerprint.is_not(None),
+        )
+        .order_by(SampleRecord.position)
+    ).all()
+    if not waiting:
+        return
+    index = DedupIndex()
+    offered = [
+        (sample_id, Fingerprint.from_bytes(raw)) for sample_id, _, raw in waiting if raw is not None
+    ]
+    keys = {sample_id: index.lookup_keys(fingerprint) for sample_id, fingerprint in offered}
+    for sample_id, stored in _kept_before(session, job, waiting[0].position, keys):
+        index.add(sample_id, Fingerprint.from_bytes(stored))
+    verdicts = [(sample_id, index.offer(fp, sample_id)) for sample_id, fp in offered]
+    _store(session, verdicts, keys)
+
+
+def _kept_before(
+    session: Session, job: JobRecord, position: int, keys: dict[str, list[tuple[int, int]]]
+) -> list[tuple[str, bytes]]:
+    """(id, fingerprint) of the kept samples before `position` of the job, or in an earlier job
+    on the same catalog, that share a lookup key with any of `keys`: earlier jobs first, then
+    by position."""
+    earlier_jobs = earlier_jobs_on_same_document(job)
+    scope = or_(
+        SampleRecord.job_id.in_(earlier_jobs),
+        and_(SampleRecord.job_id == job.id, SampleRecord.position < position),
+    )
+    wanted = sorted({key for pairs in keys.values() for _, key in pairs})
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        rows = session.execute(
+            select(
+                SampleRecord.id,
+                SampleRecord.fingerprint,
+                JobRecord.created_at,
+                JobRecord.id,
+                SampleRecord.position,
+            )
+            .join(DedupKeyRecord, DedupKeyRecord.sample_id == SampleRecord.id)
+            .join(JobRecord, JobRecord.id == SampleRecord.job_id)
+            .where(DedupKeyRecord.key.in_(wanted[start : start + _KEYS_PER_QUERY]), scope)
+        ).all()
+        for sample_id, stored, created_at, job_id, sample_position in rows:
+            if stored is not None:
+                found[sample_id] = (job_id == job.id, created_at, job_id, sample_position, stored)
+    ordered = sorted(found.items(), key=lambda item: item[1][:4])
+    return [(sample_id, row[4]) for sample_id, row in ordered]
+
+
+def _store(
+    session: Session,
+    verdicts: list[tuple[str, Verdict]],
+    keys: dict[str, list[tuple[int, int]]],
+) -> None:
+    now = utcnow()
+    session.execute(
+        insert(VerdictRecord).execution_options(render_nulls=True),
+        [
+            {
+                "sample_id": sample_id,
+                "stage": STAGE,
+                "accepted": verdict.accepted,
+                "reason": verdict.reason,
+                "detail": verdict.detail,
+                "created_at": now,
+            }
+            for sample_id, verdict in verdicts
+        ],
+    )
+    kept = [sample_id for sample_id, verdict in verdicts if verdict.accepted]
+    by_reason: dict[str, list[str]] = {}
+    for sample_id, verdict in verdicts:
+        if not verdict.accepted:
+            by_reason.setdefault(str(verdict.reason), []).append(sample_id)
+    outcomes = [(SampleStatus.accepted, None, kept)] + [
+        (SampleStatus.rejected, reason, ids) for reason, ids in by_reason.items()
+    ]
+    for status, reason, ids in outcomes:
+        # Rejected samples keep no fingerprint: only kept ones are ever compared with again.
+        dropped = {} if status == SampleStatus.accepted else {"fingerprint": None}
+        if ids:
+            session.execute(
+                update(SampleRecord)
+                .where(SampleRecord.id.in_(ids))
+                .values(status=status, stage=STAGE, reason=reason, **dropped)
+                .execution_options(synchronize_session=False)
+            )
+    rows = [
+        {"sample_id": sample_id, "slot": slot, "key": key}
+        for sample_id in kept
+        for slot, key in keys[sample_id]
+    ]
+    if rows:
+        session.execute(insert(DedupKeyRecord), rows)
+
+
+def forget(session: Session, batch_id: str) -> None:
+    """Drop the lookup keys of a batch's samples (before its verdicts are stored again)."""
+    in_batch = select(SampleRecord.id).where(SampleRecord.batch_id == batch_id)
+    session.execute(delete(DedupKeyRecord).where(DedupKeyRecord.sample_id.in_(in_batch)))
+
+
+def _stages(job: JobRecord) -> list[str]:
+    stages = job.spec.get("verify", [])
+    return [str(stage) for stage in stages] if isinstance(stages, list) else []
