@@ -1,15 +1,24 @@
-"""The generator interface and the registry of generators by name."""
+"""The generator interface and the registry of generators by name.
+
+A generator is a class registered under a short name (`GENERATORS`, or the entry point group
+`actionforge.generators`). The service asks the class, before anything is queued, whether a job's
+options are right (`check_options`), what it needs (`required_stages`, `uses_llm`) and to fill in
+the deployment's LLM (`with_llm_defaults`); a worker makes one instance per process and calls
+`generate_with_usage` per batch. `GeneratorBase` gives every member a default, so a plug-in
+defines `generate` and overrides only what it needs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.errors import GenerationError
+from llm.base import LlmDefaults
 from unified.model import QueryStyle, Sample, Tool
 from unified.registry import Registry
 
@@ -74,10 +83,116 @@ def pick_style(weights: list[tuple[QueryStyle, float]], rng: random.Random) -> Q
     return weights[-1][0]
 
 
-class Generator(Protocol):
-    """Makes candidate samples from tools. Deterministic for a request's seed."""
+class GenerationUsage(BaseModel):
+    """What generating a batch cost: LLM requests, tokens, seconds spent waiting on the backend,
+    samples returned, and failed generations by kind (see `llm.output.FAILURES`);
+    what a generator without an LLM reports is None."""
 
-    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]: ...
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    samples: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def completion_tokens_per_s(self) -> float:
+        """Throughput of the backend over this batch (0 when nothing was sent)."""
+        return self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
+
+    def count_failure(self, kind: str) -> None:
+        """Count one failed generation of `kind`."""
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+
+class Generator(Protocol):
+    """Makes candidate samples from tools. Deterministic for a request's seed.
+
+    The class-level members are asked without an instance (the API checks a job before any
+    worker loads templates or a model).
+    """
+
+    uses_llm: ClassVar[bool]
+    """Generation calls an LLM: the service gives its jobs engine-sized batches
+    (AF_LLM_BATCH_SIZE) and offers its LLM (AF_LLM_BASE_URL, AF_LLM_MODEL) to
+    `with_llm_defaults`."""
+    required_stages: ClassVar[tuple[str, ...]]
+    """Verification stages every job of this generator runs first, in this order (the llm
+    generator's `generation` stage rejects the failed generations it keeps as marked samples)."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> object:
+        """Refuse bad options with a `GenerationError` that names the option and what to change;
+        load nothing (files named by options are checked where they are used)."""
+        ...
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        """The options with the deployment's LLM filled in where they name none."""
+        ...
+
+    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
+        """At most `request.n` samples with ids `f"{request.id_prefix}{i}"`."""
+        ...
+
+    def generate_with_usage(
+        self, tools: Sequence[Tool], request: GenerationRequest
+    ) -> tuple[list[Sample], GenerationUsage | None]:
+        """The samples of `generate`, and what making them cost (None: nothing to report)."""
+        ...
+
+
+class GeneratorBase:
+    """Defaults for every `Generator` member but `generate`: no LLM, no required stage, no
+    options, no usage to report."""
+
+    uses_llm: ClassVar[bool] = False
+    required_stages: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str] = "generator"
+    """How error messages name the generator."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> object:
+        if options:
+            raise GenerationError(f"{cls.name} takes no options; remove them")
+        return None
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        return dict(options)
+
+    def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
+        raise NotImplementedError
+
+    def generate_with_usage(
+        self, tools: Sequence[Tool], request: GenerationRequest
+    ) -> tuple[list[Sample], GenerationUsage | None]:
+        return self.generate(tools, request), None
+
+
+def load_generator(name: str) -> type[Generator]:
+    """The generator class registered as `name`; `UnknownNameError` for an unknown name and
+    `GenerationError` for a class that lacks a member of the `Generator` protocol."""
+    generator = GENERATORS.get(name)
+    missing = [
+        member
+        for member in (
+            "uses_llm",
+            "required_stages",
+            "check_options",
+            "with_llm_defaults",
+            "generate",
+            "generate_with_usage",
+        )
+        if not hasattr(generator, member)
+    ]
+    if missing:
+        raise GenerationError(
+            f"generator '{name}' lacks {', '.join(missing)}; subclass "
+            "generators.base.GeneratorBase, which gives every member a default"
+        )
+    checked: type[Generator] = generator
+    return checked
 
 
 GENERATORS = Registry(

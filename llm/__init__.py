@@ -5,6 +5,7 @@ from llm.base import (
     BackendConfig,
     BackendUnavailable,
     LLMBackend,
+    LlmDefaults,
     LLMRequest,
     LLMResult,
     load_backend,
@@ -17,5 +18,6 @@ __all__ = [
     "LLMBackend",
     "LLMRequest",
     "LLMResult",
+    "LlmDefaults",
     "load_backend",
 ]

@@ -8,7 +8,7 @@ backend whose extra is not installed fails with a message that names the extra.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,14 @@ class LLMResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = Field(None, description="Why this one request failed (finish 'error').")
+
+
+class LlmDefaults(NamedTuple):
+    """The LLM a deployment offers to jobs that name none (AF_LLM_BASE_URL, AF_LLM_MODEL);
+    either may be missing."""
+
+    base_url: str | None = None
+    model: str | None = None
 
 
 class BackendConfig(BaseModel):

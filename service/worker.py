@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
-from service.pipeline.jobs import recover_unfinished
 from service.queue.app import QUEUES, celery_for, prepare_embedded_queue
+from service.queue.dispatch import recover_unfinished
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -37,6 +37,12 @@ class Registry:
         self._targets[name] = target
         self._resolved.pop(name, None)
 
+    def unregister(self, name: str) -> None:
+        """Forget `name`, however it was added (tests undo their `register` with it)."""
+        self._load_plugins()
+        self._targets.pop(name, None)
+        self._resolved.pop(name, None)
+
     def get(self, name: str) -> Any:
         if name in self._resolved:
             return self._resolved[name]

@@ -22,9 +22,9 @@ exact key and one key per LSH band, as 64-bit integers). Store the keys of every
 key with any of them, rebuild a small index from their fingerprints in their order
 (`from_fingerprints`) and `offer` the new samples in theirs. Two samples the full index would
 compare always share a key, so the small index judges exactly as the full one would. The job
-engine works this way (`service.pipeline.dedup`): it de-duplicates the batches of a job in position
-order while holding the job's lock, against the earlier jobs on the same catalog, whatever
-order workers verify the batches in.
+engine works this way (`service.pipeline.dedup`, through `DedupStage`'s ordered-stage methods):
+it de-duplicates the batches of a job in position order while holding the job's lock, against
+the earlier jobs on the same catalog, whatever order workers verify the batches in.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -46,10 +45,8 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from unified.errors import ActionForgeError
 from unified.model import Sample
+from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Verdict
-
-if TYPE_CHECKING:
-    from verifiers.stages import StageContext
 
 STAGE = "dedup"
 
@@ -452,16 +449,42 @@ def dedup_in_order(
     return [index.offer(sample) for sample in samples]
 
 
-class DedupStage:
+class DedupStage(StageBase):
     """The dedup stage: rejects exact and near duplicates of the samples kept before, in the
     order samples come (batch after batch with one context, position order within a batch).
 
-    The job engine keeps its index in the database instead (`service.pipeline.dedup`), so that the
-    batches of a job verified by many workers in any order keep the same samples.
+    An ordered stage (`verifiers.stages.OrderedStage`): the job engine keeps what it kept in the
+    database (`service.pipeline.dedup`) and judges batches in position order with
+    `judge_in_order`, so that the batches of a job verified by many workers in any order keep
+    the same samples.
     """
 
     name = STAGE
+    ordered = True
 
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """One verdict per sample, in order; accepted samples join the context's index."""
-        return dedup_in_order(samples, context.dedup)
+        return dedup_in_order(samples, context.state(self.name, DedupIndex))
+
+    def prepare(self, sample: Sample) -> bytes:
+        """The sample's fingerprint, as stored until its turn comes."""
+        return _FINGERPRINTER.fingerprint(sample).to_bytes()
+
+    def lookup_keys(self, prepared: bytes) -> list[tuple[int, int]]:
+        """The exact key and one key per LSH band of a stored fingerprint."""
+        return _FINGERPRINTER.lookup_keys(Fingerprint.from_bytes(prepared))
+
+    def judge_in_order(
+        self,
+        waiting: Sequence[tuple[str, bytes]],
+        kept_before: Iterable[tuple[str, bytes]],
+        options: object = None,
+    ) -> list[Verdict]:
+        """Verdicts for the `waiting` fingerprints (id, bytes), in order, against the kept ones
+        that share a key with them, in their order."""
+        index = DedupIndex.from_fingerprints(kept_before)
+        return [index.offer(Fingerprint.from_bytes(raw), sample_id) for sample_id, raw in waiting]
+
+
+_FINGERPRINTER = DedupIndex()
+"""An empty index with the default settings: fingerprints and keys need no kept samples."""

@@ -25,7 +25,7 @@ from verifiers.mock_api import (
     with_observations,
 )
 from verifiers.sandbox import Sandbox, SandboxInputError, SandboxLimits
-from verifiers.stages import StageContext, StageResult, python_callable
+from verifiers.stages import StageBase, StageContext, StageResult, python_callable
 from verifiers.verdict import Reason, Verdict
 
 FAILED_CALL_STATUS = 500
@@ -80,7 +80,7 @@ def _failed(tool: str, reason: str, detail: str) -> MockResult:
     return MockResult(FAILED_CALL_STATUS, error_body(reason, detail, tool), reason, detail)
 
 
-class ExecutionStage:
+class ExecutionStage(StageBase):
     """Makes every call of each sample against the catalog's tools (the sample's own when the
     context has no catalog) and keeps the results in the sample's steps."""
 

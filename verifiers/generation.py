@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from llm.output import BACKEND_ERROR, TRUNCATED, UNPARSEABLE, generation_failure
 from unified.constraints import check_constraint
 from unified.model import Sample
-from verifiers.stages import StageContext
+from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "generation"
@@ -45,7 +45,7 @@ def generation_verdict(sample: Sample) -> Verdict:
     return Verdict.accept(STAGE)
 
 
-class GenerationStage:
+class GenerationStage(StageBase):
     """Rejects failed generations with `truncated`, `generation_error` or `unparseable_output`,
     and broken instruction constraints with `constraint_violated`."""
 

@@ -12,18 +12,19 @@ judge that answers something else, or runs out of tokens, rejects the sample wit
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 from jinja2 import meta
+from pydantic import BaseModel, ConfigDict, Field
 
-from llm.base import LLMBackend, LLMRequest, LLMResult
+from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMRequest, LLMResult
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
-from verifiers.stages import StageContext
+from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "semantic"
@@ -173,18 +174,41 @@ class JudgeNotConfigured(ActionForgeError):
     """The semantic stage was asked for without a judge model."""
 
 
-class SemanticStage:
-    """The `semantic` stage: the judge named by the context's `judge` backend configuration.
+class SemanticOptions(BaseModel):
+    """The semantic stage's options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: BackendConfig | None = Field(
+        None,
+        description="the LLM the stage asks (backend, model, and base_url for an "
+        "OpenAI-compatible server); in the service, AF_LLM_BASE_URL and AF_LLM_MODEL give a "
+        "default",
+    )
+
+
+class SemanticStage(StageBase):
+    """The `semantic` stage: the judge named by its `judge` option.
 
     The backend is the worker process's shared one for that configuration (loaded once, kept
     across batches), so a worker that also generates with the same model holds one engine.
     """
 
     name = STAGE
+    options_model: ClassVar[type[BaseModel]] = SemanticOptions
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        """The deployment's server as the judge where the options name none."""
+        filled = dict(options)
+        if filled.get("judge") is None and llm.base_url and llm.model:
+            filled["judge"] = {"backend": "openai", "base_url": llm.base_url, "model": llm.model}
+        return filled
 
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """Judge every sample; raises `JudgeNotConfigured` without a judge configuration."""
-        if context.judge is None:
+        judge = context.options_for(self).judge
+        if judge is None:
             raise JudgeNotConfigured(
                 "the semantic stage needs a judge model: give the job a 'judge' (backend, "
                 "model, and base_url for an OpenAI-compatible server), or drop 'semantic' from "
@@ -192,4 +216,4 @@ class SemanticStage:
             )
         from llm.shared import shared_backend
 
-        return SemanticJudge(shared_backend(context.judge)).judge(samples, context)
+        return SemanticJudge(shared_backend(judge)).judge(samples, context)

@@ -1,29 +1,37 @@
 """Verification stages by name, and the pipeline that runs them in order over a batch.
 
 A stage judges a batch of samples at once (an LLM judge or a de-duplicator needs the whole
-batch) against a `StageContext` (the catalog's tools, the source of its Python modules, state
-kept across batches) and returns one verdict per sample: a plain list of verdicts, or a
-`StageResult` that also carries the samples it updated (the execution stage adds the results of
-their calls). A sample leaves the pipeline at the first stage that rejects it; the stages after
-that never see it, and see the samples as the stages before them left them.
+batch) against a `StageContext` (the catalog's tools, the source of its Python modules, each
+stage's options, state kept across batches) and returns one verdict per sample: a plain list of
+verdicts, or a `StageResult` that also carries the samples it updated (the execution stage adds
+the results of their calls). A sample leaves the pipeline at the first stage that rejects it; the
+stages after that never see it, and see the samples as the stages before them left them.
+
+A stage is a class registered under its name (`STAGES`, or the entry point group
+`actionforge.stages`). It declares the options it takes as a pydantic model (`options_model`:
+a job gives them per stage, checked before anything is queued) and reads them with
+`context.options_for(self)`; state it keeps across batches lives in `context.state(self.name,
+factory)`. A stage whose verdicts depend on the samples kept before in job order (dedup)
+declares `ordered = True` and the `OrderedStage` methods, so the job engine can run it in
+position order with its state in the database, whatever order workers verify batches in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from llm.base import BackendConfig
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llm.base import LlmDefaults
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
+from unified.options import option_problem
 from unified.registry import Registry
 from verifiers.format import STAGE as FORMAT_STAGE
 from verifiers.format import FormatVerifier
 from verifiers.verdict import Verdict
-
-if TYPE_CHECKING:
-    from verifiers.dedup import DedupIndex
 
 # The STAGE names of the other stages' modules, written out so that naming the stages does not
 # import what they need (datasketch, the response sampler, the LLM backends).
@@ -35,6 +43,15 @@ PYTHON_SOURCE = "python"
 """`ToolSource.kind` of tools read from a Python module: the execution stage runs them."""
 
 
+State = TypeVar("State")
+
+
+class NoOptions(BaseModel):
+    """The options of a stage that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 @dataclass
 class StageContext:
     """What stages judge samples against.
@@ -42,16 +59,16 @@ class StageContext:
     `tools`: the catalog's tools. `modules`: Python module sources by module name, for tools
     whose `source.callable` is `module:function`. `catalog_only`: check calls against `tools`
     even when a sample carries tools of its own (by default a sample's own tools come first).
-    The dedup index lives as long as the context: verify batches in order with one context and
-    later batches are de-duplicated against the earlier ones. `judge`: the LLM the semantic
-    stage asks.
+    `options`: each stage's options by stage name (checked with `check_stage_options`).
+    State a stage keeps lives as long as the context: verify batches in order with one context
+    and, say, later batches are de-duplicated against the earlier ones.
     """
 
     tools: Sequence[Tool] = ()
     modules: Mapping[str, str] = field(default_factory=dict)
     catalog_only: bool = False
-    judge: BackendConfig | None = None
-    _dedup: DedupIndex | None = field(default=None, repr=False)
+    options: dict[str, BaseModel] = field(default_factory=dict)
+    _state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_catalog(
@@ -71,14 +88,18 @@ class StageContext:
             return sample.tools
         return self.tools
 
-    @property
-    def dedup(self) -> DedupIndex:
-        """The kept samples of the batches judged so far with this context."""
-        if self._dedup is None:
-            from verifiers.dedup import DedupIndex
+    def options_for(self, stage: Stage) -> Any:
+        """The stage's options: those given, else its options model's defaults."""
+        given = self.options.get(stage.name)
+        return given if given is not None else stage.options_model()
 
-            self._dedup = DedupIndex()
-        return self._dedup
+    def state(self, name: str, factory: Callable[[], State]) -> State:
+        """What the stage `name` keeps across the batches judged with this context, made by
+        `factory` the first time."""
+        if name not in self._state:
+            self._state[name] = factory()
+        kept: State = self._state[name]
+        return kept
 
 
 def python_callable(tool: Tool) -> str | None:
@@ -111,6 +132,15 @@ class Stage(Protocol):
     """One verification stage: judges samples in the context of the job's catalog."""
 
     name: str
+    options_model: ClassVar[type[BaseModel]]
+    """The options a job may give the stage (`NoOptions`: none)."""
+    ordered: ClassVar[bool]
+    """The stage's verdicts depend on what it kept before in job order (see `OrderedStage`)."""
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        """The options with the deployment's LLM filled in where the stage needs one."""
+        ...
 
     def verify_batch(
         self, samples: Sequence[Sample], context: StageContext
@@ -119,7 +149,43 @@ class Stage(Protocol):
         ...
 
 
-class FormatStage:
+class OrderedStage(Stage, Protocol):
+    """A stage judged in job position order against the samples it kept before (dedup).
+
+    The job engine runs it last and keeps its state in the database: `prepare` turns a sample
+    into bytes once (outside any transaction), `lookup_keys` says under which keys a kept
+    sample is found again, and `judge_in_order` judges waiting samples, in position order,
+    against the kept ones that share a key with them (earlier jobs first, then by position).
+    """
+
+    def prepare(self, sample: Sample) -> bytes: ...
+
+    def lookup_keys(self, prepared: bytes) -> list[tuple[int, int]]:
+        """(slot, key) pairs; two samples the stage would compare share at least one key."""
+        ...
+
+    def judge_in_order(
+        self,
+        waiting: Sequence[tuple[str, bytes]],
+        kept_before: Iterable[tuple[str, bytes]],
+        options: Any,
+    ) -> list[Verdict]: ...
+
+
+class StageBase:
+    """Defaults for the `Stage` members a stage need not define: no options, no LLM, not
+    ordered."""
+
+    name: str = ""
+    options_model: ClassVar[type[BaseModel]] = NoOptions
+    ordered: ClassVar[bool] = False
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        return dict(options)
+
+
+class FormatStage(StageBase):
     """The format stage: calls name a tool offered to the sample and fit its JSON Schema.
 
     A sample that carries its own tools is checked against those (it may only call what it was
@@ -153,18 +219,53 @@ class StageOrderError(ActionForgeError):
     """The stages of a pipeline are listed in an order that cannot run."""
 
 
+class StageDefinitionError(ActionForgeError):
+    """A registered stage does not define what the `Stage` protocol asks for."""
+
+
+class StageOptionsError(ActionForgeError):
+    """A stage was given options it does not take, or without one it needs."""
+
+
+STAGE_MEMBERS = ("name", "options_model", "ordered", "with_llm_defaults", "verify_batch")
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The stage class registered as `name`: `UnknownNameError` lists the known ones, and a
+    class that lacks a `Stage` member is a `StageDefinitionError` that says so."""
+    found = STAGES.get(name)
+    missing = [member for member in STAGE_MEMBERS if not hasattr(found, member)]
+    if missing:
+        raise StageDefinitionError(
+            f"stage '{name}' lacks {', '.join(missing)}; subclass verifiers.stages.StageBase, "
+            "which gives every member but verify_batch a default"
+        )
+    stage: type[Stage] = found
+    return stage
+
+
 def check_stage_names(names: Sequence[str]) -> None:
     """Raise `UnknownNameError` naming the first unknown stage and listing the known ones."""
     for name in names:
-        STAGES.get(name)
+        stage_class(name)
+
+
+def check_stage_options(name: str, options: Mapping[str, Any]) -> BaseModel:
+    """The stage's options, validated; `StageOptionsError` names the option and what is wrong."""
+    model = stage_class(name).options_model
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        raise StageOptionsError(f"stage '{name}': {option_problem(exc, model)}") from None
 
 
 def check_stage_order(names: Sequence[str]) -> None:
     """Raise `StageOrderError` for a stage listed twice, generation listed after another stage,
     or dedup listed before another stage.
 
-    Dedup compares the samples that passed every other stage: a sample it kept and a later
-    stage rejected would leave its duplicates rejected for a copy that is not there.
+    Dedup (any ordered stage) compares the samples that passed every other stage: a sample it
+    kept and a later stage rejected would leave its duplicates rejected for a copy that is not
+    there.
     """
     repeated = sorted({stage for stage in names if names.count(stage) > 1})
     if repeated:
@@ -176,16 +277,17 @@ def check_stage_order(names: Sequence[str]) -> None:
             f"stage '{GENERATION_STAGE}' must come first (it rejects failed generations, which "
             f"the other stages cannot check); move it before '{names[0]}'"
         )
-    if DEDUP_STAGE in names and names[-1] != DEDUP_STAGE:
-        raise StageOrderError(
-            f"stage '{DEDUP_STAGE}' must come last (it compares the samples that passed every "
-            f"other stage); move it after '{names[-1]}'"
-        )
+    for name in names[:-1]:
+        if stage_class(name).ordered:
+            raise StageOrderError(
+                f"stage '{name}' must come last (it compares the samples that passed every "
+                f"other stage); move it after '{names[-1]}'"
+            )
 
 
 def build_stages(names: Sequence[str]) -> list[Stage]:
     """Instantiate the stages called `names`, in order."""
-    return [STAGES.get(name)() for name in names]
+    return [stage_class(name)() for name in names]
 
 
 @dataclass(frozen=True)

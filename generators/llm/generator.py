@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,13 @@ from typing import Any
 import orjson
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from generators.base import GenerationRequest, derived_seed, pick_style, style_weights
+from generators.base import (
+    GenerationRequest,
+    GeneratorBase,
+    derived_seed,
+    pick_style,
+    style_weights,
+)
 from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
 from generators.drafting.styles import STYLES, make_draft
 from generators.errors import GenerationError
@@ -42,7 +48,7 @@ from generators.llm.requests import (
     compose_instruction,
     run_batch,
 )
-from llm.base import BackendConfig, LLMBackend, LLMRequest, LLMResult
+from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMRequest, LLMResult
 from llm.output import (
     UNPARSEABLE,
     Unparseable,
@@ -54,6 +60,7 @@ from llm.shared import shared_backend
 from unified.constraints import Constraint, sample_constraints
 from unified.formats.base import infer_style
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.options import option_problem
 from unified.values.value_kinds import name_words
 
 GENERATOR_NAME = "llm"
@@ -144,22 +151,7 @@ def read_options(options: dict[str, Any]) -> LlmOptions:
     try:
         return LlmOptions.model_validate(options)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "options"
-        if error["type"] == "extra_forbidden":
-            message = (
-                f"unknown option '{name}'; known options: {', '.join(LlmOptions.model_fields)}"
-            )
-        elif error["type"] == "missing":
-            described = (
-                LlmOptions.model_fields[name].description
-                if name in LlmOptions.model_fields
-                else None
-            )
-            message = f"option '{name}' is required" + (f" ({described})" if described else "")
-        else:
-            message = f"option '{name}': {error['msg']}"
-        raise GenerationError(f"llm generator: {message}") from None
+        raise GenerationError(f"llm generator: {option_problem(exc, LlmOptions)}") from None
 
 
 @dataclass
@@ -190,12 +182,16 @@ class _Batch:
     format_instruction: str
 
 
-class LlmGenerator:
+class LlmGenerator(GeneratorBase):
     """Makes samples of every query style, and instruction-following samples, with an LLM.
 
     `backend`, when given, is used instead of the one the request's options name (tests, or a
     caller that manages its own backend); otherwise the process-wide `shared_backend` is used.
     """
+
+    name = "llm generator"
+    uses_llm = True
+    required_stages = ("generation",)  # verifiers.generation rejects the failed generations
 
     def __init__(self, backend: LLMBackend | None = None) -> None:
         self._backend = backend
@@ -204,12 +200,31 @@ class LlmGenerator:
         self.last_usage: GenerationUsage | None = None
         """The usage of the latest `generate` call."""
 
-    @staticmethod
-    def check_options(options: dict[str, Any]) -> LlmOptions:
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> LlmOptions:
         """The options, validated without loading anything (`GenerationError` names the first
         bad one). Template files are checked where they are used: a worker may see other files
         than the API that takes the job."""
-        return read_options(options)
+        if "model" not in options:
+            raise GenerationError(
+                "the llm generator needs 'model' (the name the server serves, or a local path "
+                "for backend 'vllm'); give it, or set AF_LLM_MODEL (and AF_LLM_BASE_URL for a "
+                "server) where the API runs"
+            )
+        return read_options(dict(options))
+
+    @classmethod
+    def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
+        """The deployment's server as backend `openai` where the options name no backend, its
+        base URL for an `openai` backend that names none, its model where none is named."""
+        filled = dict(options)
+        if llm.base_url and "backend" not in filled:
+            filled["backend"] = "openai"
+        if llm.base_url and filled.get("backend") == "openai":
+            filled.setdefault("base_url", llm.base_url)
+        if llm.model:
+            filled.setdefault("model", llm.model)
+        return filled
 
     def prompt_set(self, directory: str | None) -> PromptSet:
         """The checked prompt templates of `directory` (None: the bundled ones), loaded once."""

@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from generators.base import GenerationUsage
 from generators.llm.prompts import PromptSet
 from llm.base import LLMBackend, LLMRequest, LLMResult
 
@@ -55,27 +54,6 @@ def compose_instruction(instruction: str, constraints: Sequence[str]) -> str:
     if not constraints:
         return instruction.strip()
     return f"{instruction.strip()}\n\n{' '.join(constraints)}"
-
-
-class GenerationUsage(BaseModel):
-    """What generating a batch cost: LLM requests, tokens, seconds spent waiting on the backend,
-    samples returned, and failed generations by kind (see `llm.output.FAILURES`)."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    wall_s: float = 0.0
-    samples: int = 0
-    failures: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def completion_tokens_per_s(self) -> float:
-        """Throughput of the backend over this batch (0 when nothing was sent)."""
-        return self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
-
-    def count_failure(self, kind: str) -> None:
-        """Count one failed generation of `kind`."""
-        self.failures[kind] = self.failures.get(kind, 0) + 1
 
 
 def run_batch(

@@ -8,12 +8,18 @@ tools, the request's seed, styles and options, and i: its random generator is se
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from generators.base import GenerationRequest, derived_seed, pick_style, style_weights
+from generators.base import (
+    GenerationRequest,
+    GeneratorBase,
+    derived_seed,
+    pick_style,
+    style_weights,
+)
 from generators.drafting.phrasing import Ask
 from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
 from generators.drafting.styles import STYLES, Draft, make_draft
@@ -26,7 +32,7 @@ OPTIONS = ("templates_dir", "created")
 """Request options the template generator reads; any other option is refused."""
 
 
-class TemplateGenerator:
+class TemplateGenerator(GeneratorBase):
     """Makes samples of every query style from tools with Faker-sampled arguments and Jinja
     templates; deterministic for a request's seed.
 
@@ -35,6 +41,8 @@ class TemplateGenerator:
     or the request option `created` (an ISO date-time) when samples must be identical to the
     byte; every other field depends only on the tools, the request and the sample's index.
     """
+
+    name = "template generator"
 
     def __init__(self, templates_dir: str | Path | None = None) -> None:
         self._default_dir = Path(templates_dir) if templates_dir else bundled_templates_dir()
@@ -56,8 +64,8 @@ class TemplateGenerator:
         catalog = self._catalog(tools)
         return [self._sample(i, catalog, book, weights, request, created) for i in range(request.n)]
 
-    @staticmethod
-    def check_options(options: dict[str, Any]) -> datetime | None:
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> datetime | None:
         """Refuse unknown options and a `created` that is not a date-time (`GenerationError`);
         the `created` moment, if given. Files named by options are checked where they are
         used: a worker may see other files than the API that takes the job."""

@@ -17,6 +17,7 @@ from service.cli.commands.mock import mock
 from service.cli.commands.models import register_models_commands
 from service.cli.commands.train import register_train_commands
 from service.cli.console import err_console, out_console, readable_errors
+from service.export.registry import export_format_names
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
 from unified.model import Tool, unified_json_schema_text
@@ -167,8 +168,10 @@ def verify(
 
 @app.command()
 def formats() -> None:
-    """List the dataset formats and catalog kinds this version reads and writes."""
+    """List the dataset formats, export formats and catalog kinds this version reads and
+    writes."""
     out_console.print("dataset formats: " + ", ".join(FORMATS.names()), highlight=False)
+    out_console.print("export formats: " + ", ".join(export_format_names()), highlight=False)
     out_console.print("catalog kinds: " + ", ".join(LOADERS.names()), highlight=False)
 
 

@@ -12,16 +12,15 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import pyarrow.parquet as pq
 
 from service.api.deps import API_KEY_HEADER
 from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic
 from service.api.schemas import CatalogPublic, JobPublic, SamplePublic, SamplesPublic
 from service.db.models import FINISHED
-from service.export.stream import PARQUET
+from service.export.registry import exporter
 from service.pipeline.spec import JobSpec
 from service.settings import Settings
-from unified.errors import ActionForgeError
+from unified.errors import ActionForgeError, UnknownNameError
 from unified.model import Sample
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -177,7 +176,7 @@ class ActionForgeClient:
         written, lines, headers = self._stream_into(
             f"/v1/jobs/{job_id}/export", out, params={"format": fmt}
         )
-        rows = _parquet_rows(out) if fmt == PARQUET else lines
+        rows = _rows_in(out, fmt, lines)
         job_status = headers.get("X-Job-Status", "unknown")
         complete = headers.get("X-Export-Complete") == "true"
         return ExportResult(out, rows, written, job_status, complete)
@@ -269,9 +268,15 @@ class ActionForgeClient:
         return [item.sample for item in found]
 
 
-def _parquet_rows(path: Path) -> int:
-    rows: int = pq.read_metadata(path).num_rows
-    return rows
+def _rows_in(path: Path, fmt: str, lines: int) -> int:
+    """The rows of the export in `fmt` written to `path`: counted by the format's exporter where
+    they are not one per line (Parquet), else the `lines` received. A format this installation
+    does not know, one only the server's plugins add, is taken to be one row per line."""
+    try:
+        count_rows = exporter(fmt).count_rows
+    except UnknownNameError:
+        return lines
+    return count_rows(path) if count_rows is not None else lines
 
 
 def client_for(settings: Settings, url: str | None = None) -> ActionForgeClient:

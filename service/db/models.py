@@ -49,6 +49,7 @@ class JobStatus(StrEnum):
 
 
 FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
+ACTIVE_JOB = (JobStatus.queued, JobStatus.running)
 
 
 class BatchStatus(StrEnum):
@@ -57,6 +58,9 @@ class BatchStatus(StrEnum):
     verified = "verified"
     failed = "failed"
     cancelled = "cancelled"
+
+
+OPEN_BATCH = (BatchStatus.planned, BatchStatus.generated)
 
 
 class SampleStatus(StrEnum):

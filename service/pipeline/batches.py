@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from generators.base import GENERATORS, GenerationRequest, Generator
+from generators.base import GenerationRequest, Generator, load_generator
 from service.db.engine import Sessions
 from service.db.models import (
+    ACTIVE_JOB,
+    OPEN_BATCH,
     BatchRecord,
     BatchStatus,
     CatalogRecord,
@@ -31,19 +33,20 @@ from service.db.models import (
 from service.errors import InvalidRequest
 from service.pipeline import dedup
 from service.pipeline.catalog_examples import with_catalog_examples
-from service.pipeline.jobs import (
-    ACTIVE_JOB,
-    OPEN_BATCH,
-    fail_job,
-    finish_if_done,
-    lock_job,
-    refresh_progress,
-)
+from service.pipeline.counts import refresh_progress
+from service.pipeline.lifecycle import fail_job, finish_if_done, lock_job
 from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
-from verifiers.stages import STAGES, PipelineResult, Stage, StageContext, run_stages
+from verifiers.stages import (
+    PipelineResult,
+    Stage,
+    StageContext,
+    check_stage_options,
+    run_stages,
+    stage_class,
+)
 from verifiers.verdict import Verdict
 
 DEFAULT_HELDOUT_FRACTION: float = Settings.model_fields["train_heldout_fraction"].default
@@ -62,14 +65,14 @@ _stages: dict[str, Stage] = {}
 def _generator(name: str) -> Generator:
     # One instance per worker process: generators may load templates or models once.
     if name not in _generators:
-        _generators[name] = GENERATORS.get(name)()
+        _generators[name] = load_generator(name)()
     return _generators[name]
 
 
 def _stage(name: str) -> Stage:
     # One instance per worker process: the format stage caches compiled schemas.
     if name not in _stages:
-        _stages[name] = STAGES.get(name)()
+        _stages[name] = stage_class(name)()
     return _stages[name]
 
 
@@ -146,7 +149,9 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         spec = JobSpec.model_validate(job.spec)
         catalog = _catalog(session, job)
         context = StageContext.for_catalog(_tools(job, catalog), catalog.document)
-        context.judge = spec.judge
+        context.options = {
+            name: check_stage_options(name, options) for name, options in spec.stage_options.items()
+        }
         records = session.scalars(
             select(SampleRecord)
             .where(SampleRecord.batch_id == batch.id)
@@ -157,15 +162,16 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         session.commit()
 
         names = list(spec.verify)
-        deferred = dedup.defers_dedup(names)
-        stages = [_stage(name) for name in (names[:-1] if deferred else names)]
+        ordered = dedup.ordered_stage(names)
+        stages = [_stage(name) for name in (names[:-1] if ordered else names)]
         pipeline = run_stages(stages, samples, context)
         waiting: dict[str, bytes] = {}
-        if deferred:
+        if ordered is not None:
             survivors = pipeline.survivors()
-            prints = dedup.fingerprints([pipeline.samples[i] for i in survivors])
-            waiting = {sample_ids[i]: fp for i, fp in zip(survivors, prints, strict=True)}
-        return _store_verdicts(session, batch, sample_ids, pipeline, waiting if deferred else None)
+            waiting = {sample_ids[i]: ordered.prepare(pipeline.samples[i]) for i in survivors}
+        return _store_verdicts(
+            session, batch, sample_ids, pipeline, waiting if ordered is not None else None
+        )
 
 
 def fail_batch(sessions: Sessions, batch_id: str, error: str) -> None:
@@ -268,11 +274,8 @@ def _generate(
 ) -> tuple[list[Sample], dict[str, Any] | None]:
     """The generator's samples, and what they cost where the generator says (the llm
     generator: requests, tokens, seconds in the engine)."""
-    with_usage = getattr(generator, "generate_with_usage", None)
-    if with_usage is None:
-        return generator.generate(tools, request), None
-    samples, usage = with_usage(tools, request)
-    return samples, usage.model_dump(mode="json")
+    samples, usage = generator.generate_with_usage(tools, request)
+    return samples, usage.model_dump(mode="json") if usage is not None else None
 
 
 def _store_generated(

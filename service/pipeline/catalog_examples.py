@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import JobRecord, SampleRecord, SampleStatus
-from service.pipeline.jobs import earlier_jobs_on_same_document
+from service.pipeline.history import earlier_jobs_on_same_document
 from service.training.heldout import is_heldout
 
 OPTION = "catalog_examples"

@@ -1,4 +1,11 @@
-"""The dedup stage in the job engine: the same samples are kept however workers share a job.
+"""Ordered stages in the job engine (dedup): the same samples are kept however workers share a
+job.
+
+An ordered stage (`verifiers.stages.OrderedStage`; dedup is the built-in one) is run here, not in
+the batch's pipeline: the registered stage's `prepare`, `lookup_keys` and `judge_in_order` do the
+judging, this module keeps their state in the database (the `fingerprint` column holds what
+`prepare` made, `dedup_keys` the keys, `dedup_frontier` how far the job got) and decides the
+order. What follows describes dedup; any ordered stage runs the same way.
 
 The rule: a sample is a duplicate when it matches (`verifiers.dedup.DedupIndex`: exact, or near
 with the same calls) a sample kept before it, where "before" means in an earlier job on the same
@@ -47,10 +54,9 @@ from service.db.models import (
     VerdictRecord,
     utcnow,
 )
-from service.pipeline.jobs import earlier_jobs_on_same_document
-from unified.model import Sample
-from verifiers.dedup import STAGE, DedupIndex, Fingerprint
-from verifiers.stages import DEDUP_STAGE
+from service.pipeline.counts import stages_of
+from service.pipeline.history import earlier_jobs_on_same_document
+from verifiers.stages import OrderedStage, check_stage_options, stage_class
 from verifiers.verdict import Verdict
 
 # Batches read per query while moving the frontier, and lookup keys per IN (...) list.
@@ -59,15 +65,18 @@ _KEYS_PER_QUERY = 2000
 _PASSABLE = (BatchStatus.verified, BatchStatus.failed, BatchStatus.cancelled)
 
 
-def defers_dedup(stages: Sequence[str]) -> bool:
-    """Whether a job with these stages leaves dedup to `advance` (it is the last stage)."""
-    return bool(stages) and stages[-1] == DEDUP_STAGE
+_ordered: dict[str, OrderedStage] = {}
 
 
-def fingerprints(samples: Sequence[Sample]) -> list[bytes]:
-    """The stored fingerprints of `samples` (computed outside any transaction)."""
-    index = DedupIndex()
-    return [index.fingerprint(sample).to_bytes() for sample in samples]
+def ordered_stage(stages: Sequence[str]) -> OrderedStage | None:
+    """The job's last stage when it is ordered (this module runs it), else None; one instance
+    per process."""
+    if not stages or not stage_class(stages[-1]).ordered:
+        return None
+    name = stages[-1]
+    if name not in _ordered:
+        _ordered[name] = stage_class(name)()  # type: ignore[assignment]
+    return _ordered[name]
 
 
 def advance(session: Session, job_id: str, stored: BatchRecord | None = None) -> int:
@@ -75,13 +84,14 @@ def advance(session: Session, job_id: str, stored: BatchRecord | None = None) ->
     frontier. Call while holding the job's lock, after storing a batch's verdicts (`stored`)
     or closing batches; a job whose last stage is not dedup is left alone."""
     job = session.get(JobRecord, job_id)
-    if job is None or not defers_dedup(_stages(job)):
+    stage = ordered_stage(stages_of(job)) if job is not None else None
+    if job is None or stage is None:
         return 0
     # Read again inside this transaction: another worker may have moved it since.
     frontier = session.scalar(select(JobRecord.dedup_frontier).where(JobRecord.id == job_id)) or 0
     if stored is not None and stored.index < frontier:
         # Verified again after its turn (only by hand: a verified batch is never claimed again).
-        judge_batch(session, job, stored.id)
+        judge_batch(session, job, stage, stored.id)
     start = frontier
     while True:
         rows = session.execute(
@@ -96,7 +106,7 @@ def advance(session: Session, job_id: str, stored: BatchRecord | None = None) ->
                 blocked = True
                 break
             if status == BatchStatus.verified:
-                judge_batch(session, job, batch_id)
+                judge_batch(session, job, stage, batch_id)
             frontier += 1
         if blocked:
             break
@@ -107,9 +117,10 @@ def advance(session: Session, job_id: str, stored: BatchRecord | None = None) ->
     return frontier
 
 
-def judge_batch(session: Session, job: JobRecord, batch_id: str) -> None:
-    """Judge the batch's samples waiting for dedup against everything kept before them."""
-    waiting = session.execute(
+def judge_batch(session: Session, job: JobRecord, stage: OrderedStage, batch_id: str) -> None:
+    """Judge the batch's samples waiting for the ordered stage against everything kept before
+    them."""
+    rows = session.execute(
         select(SampleRecord.id, SampleRecord.position, SampleRecord.fingerprint)
         .where(
             SampleRecord.batch_id == batch_id,
@@ -118,17 +129,19 @@ def judge_batch(session: Session, job: JobRecord, batch_id: str) -> None:
         )
         .order_by(SampleRecord.position)
     ).all()
+    waiting = [(sample_id, raw) for sample_id, _, raw in rows if raw is not None]
     if not waiting:
         return
-    index = DedupIndex()
-    offered = [
-        (sample_id, Fingerprint.from_bytes(raw)) for sample_id, _, raw in waiting if raw is not None
-    ]
-    keys = {sample_id: index.lookup_keys(fingerprint) for sample_id, fingerprint in offered}
-    for sample_id, stored in _kept_before(session, job, waiting[0].position, keys):
-        index.add(sample_id, Fingerprint.from_bytes(stored))
-    verdicts = [(sample_id, index.offer(fp, sample_id)) for sample_id, fp in offered]
-    _store(session, verdicts, keys)
+    keys = {sample_id: stage.lookup_keys(raw) for sample_id, raw in waiting}
+    kept = _kept_before(session, job, rows[0].position, keys)
+    given = job.spec.get("stage_options", {}).get(stage.name, {})
+    options = check_stage_options(stage.name, given)
+    verdicts = stage.judge_in_order(waiting, kept, options)
+    if len(verdicts) != len(waiting):
+        raise RuntimeError(
+            f"stage '{stage.name}' returned {len(verdicts)} verdicts for {len(waiting)} samples"
+        )
+    _store(session, stage.name, list(zip((i for i, _ in waiting), verdicts, strict=True)), keys)
 
 
 def _kept_before(
@@ -166,6 +179,7 @@ def _kept_before(
 
 def _store(
     session: Session,
+    stage: str,
     verdicts: list[tuple[str, Verdict]],
     keys: dict[str, list[tuple[int, int]]],
 ) -> None:
@@ -175,7 +189,7 @@ def _store(
         [
             {
                 "sample_id": sample_id,
-                "stage": STAGE,
+                "stage": stage,
                 "accepted": verdict.accepted,
                 "reason": verdict.reason,
                 "detail": verdict.detail,
@@ -199,7 +213,7 @@ def _store(
             session.execute(
                 update(SampleRecord)
                 .where(SampleRecord.id.in_(ids))
-                .values(status=status, stage=STAGE, reason=reason, **dropped)
+                .values(status=status, stage=stage, reason=reason, **dropped)
                 .execution_options(synchronize_session=False)
             )
     rows = [
@@ -215,8 +229,3 @@ def forget(session: Session, batch_id: str) -> None:
     """Drop the lookup keys of a batch's samples (before its verdicts are stored again)."""
     in_batch = select(SampleRecord.id).where(SampleRecord.batch_id == batch_id)
     session.execute(delete(DedupKeyRecord).where(DedupKeyRecord.sample_id.in_(in_batch)))
-
-
-def _stages(job: JobRecord) -> list[str]:
-    stages = job.spec.get("verify", [])
-    return [str(stage) for stage in stages] if isinstance(stages, list) else []

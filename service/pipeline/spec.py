@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from generators.base import DEFAULT_STYLES
 from llm.base import BackendConfig
 from unified.model import QueryStyle
 
 MAX_SAMPLES_PER_JOB = 1_000_000
+
+StageList = Annotated[
+    list[str],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "additionalProperties": {"type": "object"},
+                    },
+                ]
+            },
+        }
+    ),
+]
+"""Stage names; on input an entry may also be `{name: {options}}` (moved to `stage_options`)."""
 
 
 class JobSpec(BaseModel):
@@ -30,9 +51,14 @@ class JobSpec(BaseModel):
         "base_url, max_tokens, temperature, top_p, templates_dir, augment, ... (see the README).",
     )
     seed: int = Field(0, description="Same seed, same catalog, same samples.")
-    verify: list[str] = Field(
+    verify: StageList = Field(
         default_factory=lambda: ["format"],
-        description="Verification stages, in order, e.g. format, execution, dedup (dedup last).",
+        description="Verification stages, in order, e.g. format, execution, dedup (dedup last). "
+        'An entry may carry the stage\'s options: {"semantic": {"judge": {...}}}.',
+    )
+    stage_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Options per stage name (what `verify` entries carry inline lands here).",
     )
     batch_size: int | None = Field(
         None,
@@ -43,6 +69,33 @@ class JobSpec(BaseModel):
     judge: BackendConfig | None = Field(
         None, description="The LLM the 'semantic' stage asks: backend, model, base_url, ..."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_stage_options(cls, data: Any) -> Any:
+        """`{name: {options}}` entries of `verify` become a name and `stage_options[name]`."""
+        if not isinstance(data, dict) or not isinstance(data.get("verify"), list):
+            return data
+        names: list[Any] = []
+        options = dict(data.get("stage_options") or {})
+        for entry in data["verify"]:
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            if len(entry) != 1 or not isinstance(next(iter(entry.values())), dict):
+                raise ValueError(
+                    "verify: an entry is a stage name or {name: {options}}; got "
+                    f"{sorted(entry)!r}"
+                )
+            ((name, given),) = entry.items()
+            if name in options:
+                raise ValueError(
+                    f"verify: stage '{name}' has options inline and in stage_options; "
+                    "give them once"
+                )
+            names.append(name)
+            options[name] = given
+        return {**data, "verify": names, "stage_options": options}
 
     @field_validator("styles")
     @classmethod
@@ -58,6 +111,3 @@ class JobCreate(JobSpec):
     """`POST /v1/jobs`: a job spec plus the catalog it draws tools from."""
 
     catalog_id: str
-
-
-ExportFormat = Literal["unified", "xlam", "openai", "sharegpt", "parquet", "dpo"]

@@ -2,19 +2,28 @@
 
 The database holds every piece of state; the broker only says which batch to work on next, so
 results are ignored and a lost message is recovered from the database (see
-`service.pipeline.jobs.recover_unfinished`).
+`service.queue.dispatch.recover_unfinished`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from celery import Celery
 from kombu import Exchange, Queue
 from sqlalchemy.pool import NullPool
 
 from service.queue.embedded import AdaptivePolling, prepare_embedded_queue
+from service.queue.sending import (
+    GENERATE_QUEUE,
+    GENERATE_TASK,
+    QUEUES,
+    TRAIN_QUEUE,
+    TRAIN_TASK,
+    VERIFY_QUEUE,
+    VERIFY_TASK,
+    ActionForgeCelery,
+    send_batches,
+)
 from service.settings import Settings
 
 __all__ = [
@@ -29,28 +38,13 @@ __all__ = [
     "send_batches",
 ]
 
-GENERATE_QUEUE = "generate"
-VERIFY_QUEUE = "verify"
-TRAIN_QUEUE = "train"
-QUEUES = (GENERATE_QUEUE, VERIFY_QUEUE, TRAIN_QUEUE)
-
-GENERATE_TASK = "actionforge.generate_batch"
-VERIFY_TASK = "actionforge.verify_batch"
-TRAIN_TASK = "actionforge.train"
-
 # Redis re-delivers a message nobody acknowledged within this time; tasks are shorter.
 MIN_VISIBILITY_TIMEOUT = 3600
 
 
-class ActionForgeCelery(Celery):
-    """A Celery app that knows the Settings it was built from (tasks read the database URL)."""
-
-    settings: Settings
-
-
 def make_celery(settings: Settings) -> ActionForgeCelery:
     """A new Celery app for `settings`, with the generate, verify and train tasks registered."""
-    from service.queue.tasks import register_tasks
+    from service.queue.tasks import register_tasks  # here: the pipeline loads only in workers
 
     app = ActionForgeCelery("actionforge", set_as_current=False)
     app.settings = settings
@@ -111,13 +105,3 @@ def celery_for(settings: Settings) -> ActionForgeCelery:
     if app is None:
         app = _APPS[key] = make_celery(settings)
     return app
-
-
-def send_batches(app: ActionForgeCelery, task_name: str, batch_ids: Iterable[str]) -> int:
-    """Enqueue `task_name` for each batch over one broker connection; how many were sent."""
-    sent = 0
-    with app.producer_or_acquire() as producer:
-        for batch_id in batch_ids:
-            app.send_task(task_name, args=[batch_id], producer=producer)
-            sent += 1
-    return sent

@@ -25,14 +25,15 @@ from sqlalchemy import select
 from service.db.engine import Sessions, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
 from service.pipeline import batches
-from service.queue.app import (
+from service.queue.database import sessions_for
+from service.queue.sending import (
     GENERATE_TASK,
     TRAIN_TASK,
     VERIFY_TASK,
     ActionForgeCelery,
     send_batches,
+    send_training,
 )
-from service.queue.database import sessions_for
 from service.training import runs as training
 from service.training.outcome import fail_abandoned
 from service.training.versions import stale_runs
@@ -93,11 +94,6 @@ def train(
         log.exception("training catalog %s failed after %d attempts", catalog_id, retries + 1)
         error = f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)"
         fail_abandoned(sessions, catalog_id, error)
-
-
-def send_training(app: ActionForgeCelery, catalog_id: str, countdown: float = 0.0) -> None:
-    """Enqueue a train task for the catalog (after `countdown` seconds)."""
-    app.send_task(TRAIN_TASK, args=[catalog_id], countdown=countdown or None)
 
 
 def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> bool:

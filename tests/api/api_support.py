@@ -22,7 +22,7 @@ from service.db.models import (
     SampleStatus,
     VerdictRecord,
 )
-from service.pipeline.jobs import empty_counts
+from service.pipeline.counts import empty_counts
 from service.pipeline.spec import JobSpec
 from unified.catalogs import load_catalog
 from unified.formats import read_samples

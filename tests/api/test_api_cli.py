@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from service.cli.commands.jobs import job_spec, parse_styles
 from service.db.models import JobStatus, SampleStatus
-from service.pipeline.jobs import refresh_counts
+from service.pipeline.counts import refresh_counts
 from unified.errors import ActionForgeError
 from unified.formats import write_samples
 from verifiers.stages import STAGES
@@ -187,8 +187,8 @@ def test_bad_options_say_what_to_write() -> None:
     code, _, err = invoke("run", str(TRAVEL_CATALOG), "--n", "5", "--format", "bfcl")
     assert code == 2
     assert one_line(err) == (
-        "error: --format: cannot export in 'bfcl'; use one of: openai, sharegpt, unified, "
-        "xlam, parquet, dpo"
+        "error: --format: cannot export in 'bfcl'; use one of: dpo, openai, parquet, "
+        "sharegpt, unified, xlam"
     )
     code, _, err = invoke("status", "x", AF_API_KEYS="short")
     assert code == 2

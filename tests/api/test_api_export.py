@@ -12,7 +12,8 @@ from api_support import ACCEPTED, Api, Outcome, add_job, real_samples
 from sqlalchemy import event
 
 from service.db.models import JobStatus, SampleStatus
-from service.export.stream import DEFAULT_CHUNK_SIZE, PARQUET_SCHEMA, sample_from_parquet_row
+from service.export.accepted import DEFAULT_CHUNK_SIZE
+from service.export.parquet import PARQUET_SCHEMA, sample_from_parquet_row
 from unified.formats import FORMATS, write_samples
 from unified.model import Sample
 
@@ -109,8 +110,8 @@ def test_an_unknown_format_lists_the_exportable_ones(api: Api) -> None:
     response = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "bfcl"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "query parameter 'format': Input should be 'unified', 'xlam', 'openai', 'sharegpt', "
-        "'parquet' or 'dpo' (got 'bfcl'); use one of those"
+        "query parameter 'format': Unknown export format 'bfcl'. Known: dpo, openai, parquet, "
+        "sharegpt, unified, xlam; use one of those"
     )
 
 

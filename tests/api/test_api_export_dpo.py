@@ -21,8 +21,8 @@ from generators.base import GenerationRequest
 from generators.perturb import PERTURBATIONS, perturb
 from generators.template.generator import TemplateGenerator
 from service.db.models import JobStatus, SampleRecord, SampleStatus, VerdictRecord
+from service.export.dpo import DPO_CANDIDATES_PER_QUERY, dpo_bytes
 from service.export.preference import NOT_WRONG_REASONS, build_pairs, write_pairs
-from service.export.stream import DPO_CANDIDATES_PER_QUERY, dpo_bytes
 from unified.catalogs import load_catalog
 from unified.model import Sample, Step, ToolCall
 from verifiers import FormatVerifier, Verdict

@@ -32,6 +32,7 @@ def test_a_submitted_job_is_queued_with_its_batches_planned(api: Api) -> None:
         "seed": 7,
         "generator_options": {},
         "verify": ["format"],
+        "stage_options": {},
         "batch_size": api.settings.batch_size,
         "judge": None,
     }
@@ -187,6 +188,93 @@ def test_llm_jobs_that_name_no_llm_use_the_services_and_store_it(
     # Template jobs are left alone.
     response = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 5})
     assert response.json()["spec"]["generator_options"] == {}
+
+
+def test_stage_options_inline_or_by_name_are_checked_and_stored(api: Api) -> None:
+    catalog_id = add_catalog(api.sessions)
+    judge = {"backend": "openai", "model": "m", "base_url": "http://x:1/v1"}
+
+    def post(**spec: object) -> tuple[int, dict[str, Any]]:
+        response = api.http.post("/v1/jobs", json={"catalog_id": catalog_id, "n": 5, **spec})
+        body: dict[str, Any] = response.json()
+        return response.status_code, body
+
+    code, body = post(verify=["format", {"semantic": {"judge": judge}}])
+    assert code == 202, body
+    assert body["spec"]["verify"] == ["format", "semantic"]
+    assert body["spec"]["stage_options"] == {"semantic": {"judge": judge}}
+    assert body["spec"]["judge"]["base_url"] == "http://x:1/v1"  # the shorthand shows it
+    api.http.post(f"/v1/jobs/{body['id']}/cancel")
+
+    code, body = post(verify=["format", "semantic"], stage_options={"semantic": {"judge": judge}})
+    assert code == 202, body
+    assert body["spec"]["stage_options"] == {"semantic": {"judge": judge}}
+    api.http.post(f"/v1/jobs/{body['id']}/cancel")
+
+    code, body = post(verify=["format", {"semantic": {"jduge": judge}}])
+    assert (code, body["detail"]) == (
+        422,
+        "verify: stage 'semantic': unknown option 'jduge'; known options: judge",
+    )
+    code, body = post(verify=["format"], stage_options={"format": {"strict": True}})
+    assert (code, body["detail"]) == (
+        422,
+        "verify: stage 'format': unknown option 'strict'; known options: none",
+    )
+    code, body = post(verify=["format"], stage_options={"dedup": {}})
+    assert code == 422
+    assert body["detail"].startswith("stage_options: stage 'dedup' is not in verify")
+    code, body = post(verify=["format", {"semantic": {}, "dedup": {}}])
+    assert code == 422
+    assert "an entry is a stage name or {name: {options}}" in body["detail"]
+
+
+def test_a_plugin_generator_or_stage_missing_a_member_is_refused_with_what_to_do(
+    api: Api,
+) -> None:
+    catalog_id = add_catalog(api.sessions)
+    GENERATORS.register("bare-for-api-tests", f"{__name__}:BareGenerator")
+    STAGES.register("bare-for-api-tests", f"{__name__}:BareStage")
+    try:
+        generator = api.http.post(
+            "/v1/jobs",
+            json={"catalog_id": catalog_id, "n": 5, "generator": "bare-for-api-tests"},
+        )
+        stage = api.http.post(
+            "/v1/jobs",
+            json={"catalog_id": catalog_id, "n": 5, "verify": ["format", "bare-for-api-tests"]},
+        )
+    finally:
+        GENERATORS.unregister("bare-for-api-tests")
+        STAGES.unregister("bare-for-api-tests")
+    assert generator.status_code == 422
+    assert generator.json()["detail"] == (
+        "generator: generator 'bare-for-api-tests' lacks uses_llm, required_stages, "
+        "check_options, with_llm_defaults, generate_with_usage; subclass "
+        "generators.base.GeneratorBase, which gives every member a default"
+    )
+    assert stage.status_code == 422
+    assert stage.json()["detail"] == (
+        "verify: stage 'bare-for-api-tests' lacks options_model, ordered, with_llm_defaults; "
+        "subclass verifiers.stages.StageBase, which gives every member but verify_batch a "
+        "default"
+    )
+
+
+class BareGenerator:
+    """A generator written before the protocol had more than `generate`."""
+
+    def generate(self, tools: object, request: object) -> list[object]:
+        return []
+
+
+class BareStage:
+    """A stage written before the protocol had more than `verify_batch`."""
+
+    name = "bare-for-api-tests"
+
+    def verify_batch(self, samples: list[object], context: object) -> list[object]:
+        return []
 
 
 def test_unknown_fields_and_broken_json_are_refused(api: Api) -> None:

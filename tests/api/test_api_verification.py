@@ -16,7 +16,7 @@ from api_support import TRAVEL_CATALOG, Api
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from generators.base import GENERATORS, GenerationRequest
+from generators.base import GENERATORS, GenerationRequest, GeneratorBase
 from service.cli import client as client_module
 from service.db.models import CatalogRecord, JobRecord
 from service.pipeline.batches import generate_batch, verify_batch
@@ -29,7 +29,7 @@ FULL = ["format", "execution", "dedup"]
 runner = CliRunner()
 
 
-class RepeatingGenerator:
+class RepeatingGenerator(GeneratorBase):
     """Weather questions about two cities, some asked twice; every third calls a tool the
     catalog does not have."""
 

@@ -1,5 +1,5 @@
-"""`service.export.stream` without HTTP: reading chunk by chunk, the bytes of each format, Parquet
-rows."""
+"""`service.export` without HTTP: reading chunk by chunk, the bytes of each export format, Parquet
+rows, the registry of export formats."""
 
 from __future__ import annotations
 
@@ -17,17 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.db.models import SampleStatus
-from service.export.stream import (
-    DPO,
-    accepted_chunks,
-    export_bytes,
-    export_formats,
-    file_name,
-    media_type,
-    parquet_row,
-    sample_from_parquet_row,
-)
-from unified.errors import ActionForgeError
+from service.export.accepted import accepted_chunks
+from service.export.parquet import parquet_row, sample_from_parquet_row
+from service.export.registry import export_format_names, exporter
+from unified.errors import UnknownNameError
 from unified.formats import read_samples, write_samples
 from unified.model import Sample
 
@@ -65,14 +58,14 @@ def numbered(n: int) -> list[Sample]:
     return [base[i % len(base)].model_copy(update={"id": f"s-{i}"}) for i in range(n)]
 
 
-@pytest.mark.parametrize("fmt", [fmt for fmt in export_formats() if fmt != DPO])
+@pytest.mark.parametrize("fmt", [fmt for fmt in export_format_names() if fmt != "dpo"])
 def test_each_piece_is_made_from_one_chunk_read_just_before_it(
     engine: Engine, sessions: sessionmaker[Session], fmt: str
 ) -> None:
     samples = numbered(18)
     job_id = add_job(sessions, samples)
     queries = ChunkQueries(engine)
-    pieces = export_bytes(accepted_chunks(sessions, job_id, chunk_size=4), fmt)
+    pieces = exporter(fmt).job_bytes(sessions, job_id, chunk_size=4)
     assert queries.count == 0, "nothing is read before the first piece is asked for"
     first = next(pieces)
     assert first
@@ -135,16 +128,17 @@ def test_parquet_rows_give_back_the_same_samples(document: str, fmt: str) -> Non
 
 def test_an_unknown_or_unwritable_format_names_the_exportable_ones() -> None:
     for fmt in ("bfcl", "csv"):
-        with pytest.raises(ActionForgeError) as caught:
-            export_bytes([], fmt)
+        with pytest.raises(UnknownNameError) as caught:
+            exporter(fmt)
         assert str(caught.value) == (
-            f"cannot export in format '{fmt}'; use one of: openai, sharegpt, unified, xlam, "
-            "parquet, dpo"
+            f"Unknown export format '{fmt}'. Known: dpo, openai, parquet, sharegpt, unified, xlam"
         )
 
 
 def test_file_names_and_media_types() -> None:
-    assert file_name("job1", "xlam") == "job1-xlam.jsonl"
-    assert file_name("job1", "parquet") == "job1-parquet.parquet"
-    assert media_type("openai") == "application/x-ndjson"
-    assert media_type("parquet") == "application/vnd.apache.parquet"
+    assert exporter("xlam").file_name("job1") == "job1-xlam.jsonl"
+    assert exporter("parquet").file_name("job1") == "job1-parquet.parquet"
+    assert exporter("dpo").file_name("job1") == "job1-dpo.jsonl"
+    assert exporter("openai").media_type == "application/x-ndjson"
+    assert exporter("dpo").media_type == "application/x-ndjson"
+    assert exporter("parquet").media_type == "application/vnd.apache.parquet"

@@ -39,8 +39,9 @@ from generators.base import GENERATORS, GenerationRequest
 from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.db.models import FINISHED, CatalogRecord, JobRecord
-from service.pipeline.jobs import create_job, enqueue_job, plan_batches
 from service.pipeline.spec import JobSpec
+from service.pipeline.submit import create_job, plan_batches
+from service.queue.dispatch import enqueue_job
 from service.settings import Settings
 from service.worker import (
     default_concurrency,

@@ -58,7 +58,8 @@ def submit(
     sessions: sessionmaker[Session], settings: Settings, catalog_id: str, spec: JobSpec
 ) -> str:
     """Create, commit and enqueue a job the way the API does; returns its id."""
-    from service.pipeline.jobs import create_job, enqueue_job
+    from service.pipeline.submit import create_job
+    from service.queue.dispatch import enqueue_job
 
     with sessions() as session:
         job = create_job(session, catalog_id, spec, settings)

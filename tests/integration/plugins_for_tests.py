@@ -9,17 +9,17 @@ import random
 import time
 from collections.abc import Sequence
 
-from generators.base import GENERATORS, GenerationRequest
+from generators.base import GENERATORS, GenerationRequest, GeneratorBase
 from unified.errors import ActionForgeError
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
-from verifiers.stages import STAGES, StageContext
+from verifiers.stages import STAGES, StageBase, StageContext
 from verifiers.verdict import Verdict
 
 # Every REJECT_EVERY-th sample calls a tool the catalog does not have (format: unknown_tool).
 REJECT_EVERY = 4
 
 
-class CountingGenerator:
+class CountingGenerator(GeneratorBase):
     """Sample i asks an irrelevant question (no call), except every REJECT_EVERY-th, which
     calls an unknown tool; deterministic for a seed."""
 
@@ -41,7 +41,7 @@ class CountingGenerator:
         return samples
 
 
-class DuplicatingGenerator:
+class DuplicatingGenerator(GeneratorBase):
     """Weather questions about three cities, each asked plainly or with one word more: exact and
     near duplicates (same calls) within and across batches; every REJECT_EVERY-th sample calls
     a tool the catalog does not have. Deterministic for a seed."""
@@ -70,7 +70,7 @@ class DuplicatingGenerator:
         return samples
 
 
-class SlowGenerator:
+class SlowGenerator(GeneratorBase):
     """The template generator, a tenth of a second slower per batch, so a job of a few dozen
     batches is surely still running when a test kills a worker."""
 
@@ -82,7 +82,7 @@ class SlowGenerator:
         return list(self._inner.generate(tools, request))
 
 
-class ExplodingGenerator:
+class ExplodingGenerator(GeneratorBase):
     """Raises a programming error on every call, as a buggy generator would."""
 
     calls = 0
@@ -92,14 +92,14 @@ class ExplodingGenerator:
         raise ZeroDivisionError("the generator divided by zero")
 
 
-class RefusingGenerator:
+class RefusingGenerator(GeneratorBase):
     """Refuses every request the way a generator refuses an impossible spec."""
 
     def generate(self, tools: Sequence[Tool], request: GenerationRequest) -> list[Sample]:
         raise ActionForgeError("style 'multiple' needs at least 2 tools; the catalog has 1")
 
 
-class CrashingStage:
+class CrashingStage(StageBase):
     """A verification stage with a bug: raises on every batch."""
 
     name = "crashing"

@@ -17,16 +17,12 @@ from service.db.engine import make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord
 from service.errors import InvalidRequest, NotFound
 from service.pipeline.batches import MAX_ATTEMPTS, generate_batch
-from service.pipeline.jobs import (
-    cancel_job,
-    create_job,
-    derive_seed,
-    lock_job,
-    recover_unfinished,
-    refresh_counts,
-)
+from service.pipeline.counts import refresh_counts
+from service.pipeline.lifecycle import cancel_job, lock_job
 from service.pipeline.spec import JobSpec
+from service.pipeline.submit import create_job, derive_seed
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
+from service.queue.dispatch import recover_unfinished
 from service.queue.tasks import MAX_RETRIES
 from service.settings import Settings
 

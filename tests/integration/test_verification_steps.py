@@ -23,8 +23,10 @@ from service.db.models import (
     VerdictRecord,
 )
 from service.errors import InvalidRequest
-from service.pipeline.jobs import cancel_job, create_job, refresh_counts
+from service.pipeline.counts import refresh_counts
+from service.pipeline.lifecycle import cancel_job
 from service.pipeline.spec import JobSpec
+from service.pipeline.submit import create_job
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
 from service.settings import Settings
 from unified.catalogs import load_catalog, load_catalog_bytes

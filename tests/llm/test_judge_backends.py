@@ -18,7 +18,7 @@ from service.cli.app import app
 from unified.formats import write_samples
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 from verifiers.judge import VERDICT_SCHEMA, JudgeNotConfigured, SemanticJudge
-from verifiers.stages import StageContext, build_stages
+from verifiers.stages import StageContext, build_stages, check_stage_options
 
 WEATHER = Tool(
     name="get_weather",
@@ -154,7 +154,9 @@ def test_semantic_stage_asks_the_jobs_judge() -> None:
     with scripted_llm_server(_rule_based_judge) as server:
         judge = BackendConfig(backend="openai", model="scripted", base_url=server.base_url)
         try:
-            result = stage.verify_batch(SAMPLES, StageContext(tools=[WEATHER], judge=judge))
+            context = StageContext(tools=[WEATHER])
+            context.options["semantic"] = check_stage_options("semantic", {"judge": judge})
+            result = stage.verify_batch(SAMPLES, context)
         finally:
             close_shared_backends()
     assert [v.accepted for v in result] == [True, False, False, True]

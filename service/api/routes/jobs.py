@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from service.api.deps import JobDep, SessionDep, SettingsDep
 from service.api.schemas import JobPublic, JobsPublic, Message
 from service.db.models import JobRecord, JobStatus
-from service.pipeline.jobs import cancel_job, create_job, enqueue_job
+from service.pipeline.lifecycle import cancel_job
 from service.pipeline.spec import JobCreate, JobSpec
+from service.pipeline.submit import create_job
+from service.queue.dispatch import enqueue_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

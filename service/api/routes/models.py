@@ -91,7 +91,7 @@ def request_training(
     """Queue a training run of the catalog's next version on its new accepted samples; a worker
     on the train queue runs it. The version starts `queued`."""
     from service.queue.app import celery_for
-    from service.queue.tasks import send_training
+    from service.queue.sending import send_training
 
     try:
         version = create_version(

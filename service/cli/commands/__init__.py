@@ -1,7 +1,8 @@
 """The service's commands: `serve`, `run`, `submit`, `status`, `samples` and `export`.
 
-Only the signatures live here (the shared options in `options`); each body is imported when its command runs (from `jobs` and
-`local`), so that other commands start without loading the web stack.
+Only the signatures live here (the options they share are in `options`); each body is imported
+when its command runs (from `jobs` and `local`), so that other commands start without loading the
+web stack.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.cli.commands.options import (
     JudgeOption,
     KindOption,
     SeedOption,
+    StageOptionsOption,
     StylesOption,
     UrlOption,
     VerifyOption,
@@ -53,12 +55,13 @@ def run(
     kind: KindOption = None,
     generator_options: GeneratorOptionsOption = None,
     judge: JudgeOption = None,
+    stage_options: StageOptionsOption = None,
 ) -> None:
     """Run a whole job here and write its dataset (starts and stops the API and workers)."""
     from service.cli.commands.jobs import job_spec, run_here
 
     with readable_errors():
-        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge)
+        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge, stage_options)
     run_here(catalog, spec, kind, fmt, out)
 
 
@@ -76,12 +79,13 @@ def submit(
     url: UrlOption = None,
     generator_options: GeneratorOptionsOption = None,
     judge: JudgeOption = None,
+    stage_options: StageOptionsOption = None,
 ) -> None:
     """Upload a catalog and submit a job over it to a running API; print the job id."""
     from service.cli.commands.jobs import job_spec, submit_job
 
     with readable_errors():
-        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge)
+        spec = job_spec(n, seed, styles, generator, verify, generator_options, judge, stage_options)
     submit_job(catalog, spec, kind, wait, url)
 
 

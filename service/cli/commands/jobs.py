@@ -18,8 +18,8 @@ from service.cli.commands.json_options import parse_json_object
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
 from service.cli.console import err_console, fail, out_console, readable_errors
 from service.db.models import JobStatus
-from service.export.stream import export_formats, file_suffix
-from unified.errors import ActionForgeError
+from service.export.registry import export_format_names, exporter
+from unified.errors import ActionForgeError, UnknownNameError
 
 
 def parse_styles(text: str) -> dict[str, float]:
@@ -49,6 +49,7 @@ def job_spec(
     verify: str | None,
     generator_options: str | None = None,
     judge: str | None = None,
+    stage_options: str | None = None,
 ) -> dict[str, Any]:
     """The body of a job spec from the command's options; unset options take the API's defaults."""
     spec: dict[str, Any] = {"n": n, "seed": seed}
@@ -62,6 +63,8 @@ def job_spec(
         spec["generator_options"] = parse_json_object("--generator-options", generator_options)
     if judge is not None:
         spec["judge"] = parse_json_object("--judge", judge)
+    if stage_options is not None:
+        spec["stage_options"] = parse_json_object("--stage-options", stage_options)
     return spec
 
 
@@ -107,12 +110,15 @@ def run_here(
     """Start the API and the embedded workers here, run one job, print its funnel, export its
     dataset in `fmt` to `out` (default: the catalog's name), and stop everything."""
     settings = load_settings()
-    target = out or Path(catalog.stem + file_suffix(fmt))
     with readable_errors():
-        if fmt not in export_formats():
+        try:
+            suffix = exporter(fmt).suffix
+        except UnknownNameError:
             raise ActionForgeError(
-                f"--format: cannot export in '{fmt}'; use one of: {', '.join(export_formats())}"
-            )
+                f"--format: cannot export in '{fmt}'; "
+                f"use one of: {', '.join(export_format_names())}"
+            ) from None
+        target = out or Path(catalog.stem + suffix)
         if not catalog.is_file():
             raise ActionForgeError(f"{catalog}: no such file; give the path of a catalog file")
         prepare(settings)

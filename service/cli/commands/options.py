@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from unified.formats import writable_formats
+from service.export.registry import export_format_names
 
 CatalogArgument = Annotated[
     Path,
@@ -46,6 +46,14 @@ VerifyOption = Annotated[
         "--verify", help="Verification stages in order, comma-separated; default: format."
     ),
 ]
+StageOptionsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--stage-options",
+        help="Options per stage as a JSON object or @file, e.g. "
+        '\'{"semantic": {"judge": {"backend": "openai", "model": "m"}}}\'.',
+    ),
+]
 KindOption = Annotated[
     str | None,
     typer.Option("--kind", help="Catalog kind; detected from the content when omitted."),
@@ -55,7 +63,7 @@ FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
-        help=f"Dataset format: {', '.join([*writable_formats(), 'parquet', 'dpo'])} "
+        help=f"Export format: {', '.join(export_format_names())} "
         "(dpo: preference pairs, an accepted and a rejected answer to each query).",
     ),
 ]

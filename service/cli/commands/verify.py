@@ -28,9 +28,11 @@ from unified.formats import FORMATS, read_samples
 from unified.model import Sample
 from verifiers.stages import (
     EXECUTION_STAGE,
+    SEMANTIC_STAGE,
     StageContext,
     build_stages,
     check_stage_names,
+    check_stage_options,
     check_stage_order,
     run_stages,
 )
@@ -85,11 +87,12 @@ def verify_file(
     context = stage_context(names, catalog)
     if judge is not None:
         try:
-            context.judge = BackendConfig.model_validate(judge)
+            config = BackendConfig.model_validate(judge)
         except ValidationError as exc:
             problem = exc.errors()[0]
             field = ".".join(str(part) for part in problem["loc"]) or "judge"
             raise ActionForgeError(f"--judge: {field}: {problem['msg']}") from None
+        context.options[SEMANTIC_STAGE] = check_stage_options(SEMANTIC_STAGE, {"judge": config})
     pipeline = build_stages(names)
     counts: Counter[str] = Counter()
     with (

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from llm_scripted_backend import ScriptedBackend, user_text
 
-from generators.base import GenerationRequest
+from generators.base import GenerationRequest, GenerationUsage
 from generators.errors import GenerationError
 from generators.llm.augment import (
     AUGMENTATIONS,
@@ -22,7 +22,6 @@ from generators.llm.augment import (
 )
 from generators.llm.generator import LlmGenerator, read_options
 from generators.llm.prompts import PromptSet
-from generators.llm.requests import GenerationUsage
 from llm.base import LLMRequest, LLMResult
 from llm.output import TRUNCATED, generation_failure
 from unified.catalogs import load_catalog

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from service.errors import InvalidRequest
-from service.pipeline.jobs import derive_seed, empty_counts, generation_usage, plan_batches
+from service.pipeline.counts import empty_counts, generation_usage
+from service.pipeline.submit import derive_seed, plan_batches
 from service.settings import Settings
 from service.worker import parse_queues, worker_command, worker_environment
 

@@ -31,7 +31,7 @@ from service.db.models import (
     SampleStatus,
     utcnow,
 )
-from service.pipeline.jobs import empty_counts
+from service.pipeline.counts import empty_counts
 from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from service.training.data import new_sample_ids

@@ -1,0 +1,163 @@
+"""Parquet exports: one row group per chunk of accepted samples.
+
+Rows have the columns of `PARQUET_SCHEMA`: the sample's id, query and style as text, its
+structured parts as JSON text. `sample_from_parquet_row` reads a row back into the same unified
+sample.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
+from service.export.base import Exporter
+from unified.model import FORMAT_VERSION, Sample
+
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+
+
+def _column(name: str, description: str, *, nullable: bool = True) -> pa.Field:
+    return pa.field(name, pa.string(), nullable=nullable, metadata={"description": description})
+
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        _column("id", "The sample id.", nullable=False),
+        _column("query", "The user's request.", nullable=False),
+        _column("style", "The query style (simple, multiple, parallel, ...), if known."),
+        _column(
+            "tools",
+            "JSON list of the offered tools: {name, description, parameters, response, source}.",
+            nullable=False,
+        ),
+        _column(
+            "answers",
+            "JSON list of every tool call of every step, in order: {name, arguments, id}.",
+            nullable=False,
+        ),
+        _column(
+            "steps",
+            "JSON list of the steps: {thought, tool_calls, results, answer}.",
+            nullable=False,
+        ),
+        _column("final_answer", "The last step's answer, if any."),
+        _column("task_instruction", "The task instruction.", nullable=False),
+        _column("format_instruction", "The format instruction.", nullable=False),
+        _column("examples", "JSON list of few-shot examples: {query, steps}.", nullable=False),
+        _column(
+            "meta",
+            "JSON object of the sample's metadata: style, source, generator, seed, created, ...",
+            nullable=False,
+        ),
+        _column("format_version", "Version of the unified format.", nullable=False),
+    ],
+    metadata={"actionforge.unified_format_version": FORMAT_VERSION},
+)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def parquet_row(sample: Sample) -> dict[str, str | None]:
+    """One sample as a row of `PARQUET_SCHEMA`."""
+    return {
+        "id": sample.id,
+        "query": sample.query,
+        "style": sample.meta.style.value if sample.meta.style else None,
+        "tools": _json_text(
+            [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in sample.tools]
+        ),
+        "answers": _json_text(
+            [call.model_dump(mode="json", exclude_none=True) for call in sample.tool_calls()]
+        ),
+        "steps": _json_text([step.model_dump(mode="json") for step in sample.steps]),
+        "final_answer": sample.final_answer(),
+        "task_instruction": sample.task_instruction,
+        "format_instruction": sample.format_instruction,
+        "examples": _json_text([example.model_dump(mode="json") for example in sample.examples]),
+        "meta": _json_text(sample.meta.model_dump(mode="json")),
+        "format_version": sample.format_version,
+    }
+
+
+def sample_from_parquet_row(row: dict[str, Any]) -> Sample:
+    """The unified sample a row of `PARQUET_SCHEMA` was written from."""
+    return Sample.model_validate(
+        {
+            "format_version": row["format_version"],
+            "id": row["id"],
+            "query": row["query"],
+            "tools": orjson.loads(row["tools"]),
+            "steps": orjson.loads(row["steps"]),
+            "task_instruction": row["task_instruction"],
+            "format_instruction": row["format_instruction"],
+            "examples": orjson.loads(row["examples"]),
+            "meta": orjson.loads(row["meta"]),
+        }
+    )
+
+
+class _ByteSink(io.RawIOBase):
+    """A write-only stream whose written bytes are taken out piece by piece with `drain`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        piece = bytes(data)
+        self._parts.append(piece)
+        self._position += len(piece)
+        return len(piece)
+
+    def tell(self) -> int:
+        return self._position
+
+    def drain(self) -> bytes:
+        piece = b"".join(self._parts)
+        self._parts = []
+        return piece
+
+
+def parquet_bytes(chunks: Iterable[Sequence[Sample]]) -> Iterator[bytes]:
+    """A Parquet file of `chunks`, one piece per chunk (its row group), then the footer."""
+    sink = _ByteSink()
+    writer = pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd")
+    try:
+        for chunk in chunks:
+            rows = [parquet_row(sample) for sample in chunk]
+            writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+            yield sink.drain()
+    finally:
+        writer.close()
+    yield sink.drain()
+
+
+def parquet_job_bytes(
+    sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[bytes]:
+    """Job `job_id`'s accepted samples as a Parquet file, a row group per chunk read."""
+    return parquet_bytes(accepted_chunks(sessions, job_id, chunk_size=chunk_size))
+
+
+def parquet_file_rows(path: Path) -> int:
+    """The rows of the Parquet file at `path`, from its footer."""
+    rows: int = pq.read_metadata(path).num_rows
+    return rows
+
+
+EXPORTER = Exporter(
+    "parquet", PARQUET_MEDIA_TYPE, ".parquet", parquet_job_bytes, count_rows=parquet_file_rows
+)

@@ -1,0 +1,144 @@
+"""A job after it was submitted: cancelled, finished when its last batch is done, failed, and
+found again after a worker or queue was lost (the open batches to send again).
+
+Plain functions over a SQLAlchemy Session; functions that take a Session leave committing to the
+caller unless they say otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db.models import (
+    ACTIVE_JOB,
+    FINISHED,
+    OPEN_BATCH,
+    BatchRecord,
+    BatchStatus,
+    JobRecord,
+    JobStatus,
+    utcnow,
+)
+from service.errors import InvalidRequest, NotFound
+from service.pipeline.counts import refresh_counts, store_final_counts
+
+
+class OpenBatches(NamedTuple):
+    """The open batches of the active jobs, in job and batch order, by what they wait for."""
+
+    planned: list[str]
+    """Waiting to be generated."""
+    generated: list[str]
+    """Generated, waiting to be verified."""
+
+
+def cancel_job(session: Session, job_id: str) -> JobRecord:
+    """Cancel a queued or running job: its open batches are cancelled, no new batch starts.
+
+    Batches already being worked on find their batch cancelled and store nothing. Cancelling a
+    cancelled job changes nothing; a succeeded or failed job raises `InvalidRequest`.
+    """
+    job = lock_job(session, job_id)
+    if job is None:
+        raise NotFound(f"job '{job_id}' does not exist; list the jobs with GET /v1/jobs")
+    if job.status == JobStatus.cancelled:
+        return job
+    if job.status in FINISHED:
+        raise InvalidRequest(
+            f"job '{job_id}' already {job.status}; only queued or running jobs can be cancelled"
+        )
+    job.status = JobStatus.cancelled
+    job.finished_at = utcnow()
+    _close_open_batches(session, job_id)
+    refresh_counts(session, job_id)
+    return job
+
+
+def lock_job(session: Session, job_id: str) -> JobRecord | None:
+    """The job, freshly read, with its row locked until the transaction ends.
+
+    Every transaction that changes a job and its batches takes this lock first: one lock order,
+    no deadlocks. It is FOR NO KEY UPDATE, so rows that refer to the job (samples being stored)
+    can still be inserted meanwhile. SQLite serialises writers anyway and ignores the clause.
+    """
+    return session.scalar(
+        select(JobRecord)
+        .where(JobRecord.id == job_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+def finish_if_done(session: Session, job_id: str) -> bool:
+    """Mark an active job succeeded when none of its batches is open; True if this call did.
+
+    One conditional UPDATE decides, so of two workers finishing the last batches at once at
+    least one sees the other's commit; doing it twice writes the same result.
+    """
+    open_batches = (
+        select(BatchRecord.id)
+        .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))
+        .exists()
+    )
+    done = session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB), ~open_batches)
+        .values(status=JobStatus.succeeded, finished_at=utcnow(), updated_at=utcnow())
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        return False
+    store_final_counts(session, job_id)
+    return True
+
+
+def fail_job(session: Session, job_id: str, error: str) -> None:
+    """Fail an active job with `error` and cancel its open batches (no new batch starts)."""
+    failed = session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB))
+        .values(status=JobStatus.failed, error=error, finished_at=utcnow(), updated_at=utcnow())
+    )
+    if failed.rowcount:  # type: ignore[attr-defined]
+        _close_open_batches(session, job_id)
+        store_final_counts(session, job_id)
+
+
+def open_batches(session_factory: sessionmaker[Session]) -> OpenBatches:
+    """The open batches of every active job, to send again; active jobs with no open batch left
+    (their finisher died) are finished here (committed).
+
+    Run when a worker or `serve` starts: messages of a queue that died with its process, or
+    held by a worker that was killed, are lost, but the database still knows what is left.
+    A batch that is also still queued runs once; its second copy finds nothing to do.
+    """
+    with session_factory() as session:
+        rows = session.execute(
+            select(BatchRecord.id, BatchRecord.status, BatchRecord.job_id)
+            .join(JobRecord, JobRecord.id == BatchRecord.job_id)
+            .where(JobRecord.status.in_(ACTIVE_JOB), BatchRecord.status.in_(OPEN_BATCH))
+            .order_by(JobRecord.created_at, BatchRecord.index)
+        ).all()
+        with_open = {row.job_id for row in rows}
+        active = session.scalars(select(JobRecord.id).where(JobRecord.status.in_(ACTIVE_JOB)))
+        for job_id in set(active) - with_open:
+            finish_if_done(session, job_id)
+        session.commit()
+    return OpenBatches(
+        planned=[row.id for row in rows if row.status == BatchStatus.planned],
+        generated=[row.id for row in rows if row.status == BatchStatus.generated],
+    )
+
+
+def _close_open_batches(session: Session, job_id: str) -> None:
+    from service.pipeline import dedup  # here: it loads datasketch, which the API needs only now
+
+    session.execute(
+        update(BatchRecord)
+        .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))
+        .values(status=BatchStatus.cancelled, updated_at=utcnow())
+    )
+    # Verified batches above a closed one were waiting for it to be de-duplicated first.
+    dedup.advance(session, job_id)
