@@ -6,6 +6,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY llm/ llm/
 COPY unified/ unified/
 COPY verifiers/ verifiers/
 COPY generators/ generators/

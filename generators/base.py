@@ -148,13 +148,14 @@ class GeneratorBase:
 
     uses_llm: ClassVar[bool] = False
     required_stages: ClassVar[tuple[str, ...]] = ()
-    name: ClassVar[str] = "generator"
-    """How error messages name the generator."""
+    name: ClassVar[str] = ""
+    """How error messages name the generator (default: its class)."""
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> object:
         if options:
-            raise GenerationError(f"{cls.name} takes no options; remove them")
+            named = cls.name or f"generator {cls.__name__}"
+            raise GenerationError(f"{named} takes no options; remove them")
         return None
 
     @classmethod

@@ -51,8 +51,8 @@ class Settings(BaseSettings):
         256,
         ge=1,
         le=10_000,
-        description="Samples per generate task of the 'llm' generator: one engine call each, "
-        "large enough to keep the engine's batch full.",
+        description="Samples per generate task of a generator that uses an LLM (such as 'llm'): "
+        "one engine call each, large enough to keep the engine's batch full.",
     )
     llm_base_url: str | None = Field(
         None,

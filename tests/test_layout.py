@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +163,12 @@ def code_packages(root: Path = ROOT) -> list[str]:
             if len(folder.parts) <= MAP_DEPTH:
                 packages.append(f"{folder.as_posix()}/")
     return sorted(packages)
+
+
+def test_every_package_the_distribution_ships_has_a_layer() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    included = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(pattern.rstrip("*") for pattern in included) == sorted(ALLOWED)
 
 
 def test_imports_point_down_the_layers() -> None:

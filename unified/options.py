@@ -8,8 +8,10 @@ from pydantic import BaseModel, ValidationError
 
 def option_problem(exc: ValidationError, model: type[BaseModel]) -> str:
     """`unknown option 'x'; known options: ...`, `option 'x' is required (what it is)` or
-    `option 'x': what is wrong`, for the first error of `exc` raised by `model`."""
-    error = exc.errors()[0]
+    `option 'x': what is wrong`, for the first error of `exc` raised by `model` (an unknown
+    option first: a misspelt option also shows up as a missing one)."""
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     name = ".".join(str(part) for part in error["loc"]) or "options"
     if error["type"] == "extra_forbidden":
         return f"unknown option '{name}'; known options: {', '.join(model.model_fields) or 'none'}"

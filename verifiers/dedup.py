@@ -462,17 +462,21 @@ class DedupStage(StageBase):
     name = STAGE
     ordered = True
 
+    def __init__(self) -> None:
+        # An empty index with the default settings: fingerprints and keys need no kept samples.
+        self._fingerprinter = DedupIndex()
+
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """One verdict per sample, in order; accepted samples join the context's index."""
         return dedup_in_order(samples, context.state(self.name, DedupIndex))
 
     def prepare(self, sample: Sample) -> bytes:
         """The sample's fingerprint, as stored until its turn comes."""
-        return _FINGERPRINTER.fingerprint(sample).to_bytes()
+        return self._fingerprinter.fingerprint(sample).to_bytes()
 
     def lookup_keys(self, prepared: bytes) -> list[tuple[int, int]]:
         """The exact key and one key per LSH band of a stored fingerprint."""
-        return _FINGERPRINTER.lookup_keys(Fingerprint.from_bytes(prepared))
+        return self._fingerprinter.lookup_keys(Fingerprint.from_bytes(prepared))
 
     def judge_in_order(
         self,
@@ -484,7 +488,3 @@ class DedupStage(StageBase):
         that share a key with them, in their order."""
         index = DedupIndex.from_fingerprints(kept_before)
         return [index.offer(Fingerprint.from_bytes(raw), sample_id) for sample_id, raw in waiting]
-
-
-_FINGERPRINTER = DedupIndex()
-"""An empty index with the default settings: fingerprints and keys need no kept samples."""

@@ -179,11 +179,10 @@ class SemanticOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    judge: BackendConfig | None = Field(
-        None,
-        description="the LLM the stage asks (backend, model, and base_url for an "
-        "OpenAI-compatible server); in the service, AF_LLM_BASE_URL and AF_LLM_MODEL give a "
-        "default",
+    judge: BackendConfig = Field(
+        description="the LLM the stage asks: backend, model, and base_url for an "
+        "OpenAI-compatible server; give the job a 'judge', or set AF_LLM_BASE_URL and "
+        "AF_LLM_MODEL where the API runs",
     )
 
 
@@ -207,8 +206,8 @@ class SemanticStage(StageBase):
 
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """Judge every sample; raises `JudgeNotConfigured` without a judge configuration."""
-        judge = context.options_for(self).judge
-        if judge is None:
+        options = context.options.get(self.name)
+        if not isinstance(options, SemanticOptions):
             raise JudgeNotConfigured(
                 "the semantic stage needs a judge model: give the job a 'judge' (backend, "
                 "model, and base_url for an OpenAI-compatible server), or drop 'semantic' from "
@@ -216,4 +215,4 @@ class SemanticStage(StageBase):
             )
         from llm.shared import shared_backend
 
-        return SemanticJudge(shared_backend(judge)).judge(samples, context)
+        return SemanticJudge(shared_backend(options.judge)).judge(samples, context)

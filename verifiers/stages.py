@@ -10,8 +10,9 @@ stages after that never see it, and see the samples as the stages before them le
 A stage is a class registered under its name (`STAGES`, or the entry point group
 `actionforge.stages`). It declares the options it takes as a pydantic model (`options_model`:
 a job gives them per stage, checked before anything is queued) and reads them with
-`context.options_for(self)`; state it keeps across batches lives in `context.state(self.name,
-factory)`. A stage whose verdicts depend on the samples kept before in job order (dedup)
+`context.options_for(self)`; state it keeps across the batches judged with one context lives in
+`context.state(self.name, factory)` (the job engine makes a context per batch: its batches run
+on many workers). A stage whose verdicts depend on the samples kept before in job order (dedup)
 declares `ordered = True` and the `OrderedStage` methods, so the job engine can run it in
 position order with its state in the database, whatever order workers verify batches in.
 """
@@ -227,18 +228,28 @@ class StageOptionsError(ActionForgeError):
     """A stage was given options it does not take, or without one it needs."""
 
 
-STAGE_MEMBERS = ("name", "options_model", "ordered", "with_llm_defaults", "verify_batch")
+STAGE_MEMBERS = ("options_model", "ordered", "with_llm_defaults", "verify_batch")
+ORDERED_STAGE_MEMBERS = ("prepare", "lookup_keys", "judge_in_order")
 
 
 def stage_class(name: str) -> type[Stage]:
     """The stage class registered as `name`: `UnknownNameError` lists the known ones, and a
-    class that lacks a `Stage` member is a `StageDefinitionError` that says so."""
+    class that lacks a `Stage` member (an `OrderedStage` one where it is ordered), or calls
+    itself by another name, is a `StageDefinitionError` that says what to change."""
     found = STAGES.get(name)
-    missing = [member for member in STAGE_MEMBERS if not hasattr(found, member)]
+    wanted = [*STAGE_MEMBERS, *(ORDERED_STAGE_MEMBERS if getattr(found, "ordered", False) else ())]
+    missing = [member for member in wanted if not hasattr(found, member)]
     if missing:
         raise StageDefinitionError(
             f"stage '{name}' lacks {', '.join(missing)}; subclass verifiers.stages.StageBase, "
-            "which gives every member but verify_batch a default"
+            "which gives every member but verify_batch a default (an ordered stage defines "
+            f"{', '.join(ORDERED_STAGE_MEMBERS)} too)"
+        )
+    if getattr(found, "name", None) != name:
+        raise StageDefinitionError(
+            f"stage '{name}' calls itself {getattr(found, 'name', None)!r}; set its class "
+            f"attribute name = '{name}', the name it is registered under (its verdicts and "
+            "options go by that name)"
         )
     stage: type[Stage] = found
     return stage

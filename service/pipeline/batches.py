@@ -58,22 +58,25 @@ class BatchAbandoned(ActionForgeError):
     """A batch was started too often without finishing; retrying it again cannot help."""
 
 
-_generators: dict[str, Generator] = {}
-_stages: dict[str, Stage] = {}
+_generators: dict[type[Generator], Generator] = {}
+_stages: dict[type[Stage], Stage] = {}
 
 
 def _generator(name: str) -> Generator:
-    # One instance per worker process: generators may load templates or models once.
-    if name not in _generators:
-        _generators[name] = load_generator(name)()
-    return _generators[name]
+    # One instance per worker process and class (a name registered anew gets its new class):
+    # generators may load templates or models once.
+    cls = load_generator(name)
+    if cls not in _generators:
+        _generators[cls] = cls()
+    return _generators[cls]
 
 
 def _stage(name: str) -> Stage:
-    # One instance per worker process: the format stage caches compiled schemas.
-    if name not in _stages:
-        _stages[name] = stage_class(name)()
-    return _stages[name]
+    # One instance per worker process and class: the format stage caches compiled schemas.
+    cls = stage_class(name)
+    if cls not in _stages:
+        _stages[cls] = cls()
+    return _stages[cls]
 
 
 def batch_position_offset(spec: JobSpec, batch: BatchRecord) -> int:

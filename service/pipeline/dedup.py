@@ -56,7 +56,7 @@ from service.db.models import (
 )
 from service.pipeline.counts import stages_of
 from service.pipeline.history import earlier_jobs_on_same_document
-from verifiers.stages import OrderedStage, check_stage_options, stage_class
+from verifiers.stages import OrderedStage, Stage, check_stage_options, stage_class
 from verifiers.verdict import Verdict
 
 # Batches read per query while moving the frontier, and lookup keys per IN (...) list.
@@ -65,18 +65,20 @@ _KEYS_PER_QUERY = 2000
 _PASSABLE = (BatchStatus.verified, BatchStatus.failed, BatchStatus.cancelled)
 
 
-_ordered: dict[str, OrderedStage] = {}
+_ordered: dict[type[Stage], OrderedStage] = {}
 
 
 def ordered_stage(stages: Sequence[str]) -> OrderedStage | None:
     """The job's last stage when it is ordered (this module runs it), else None; one instance
-    per process."""
-    if not stages or not stage_class(stages[-1]).ordered:
+    per process and class."""
+    if not stages:
         return None
-    name = stages[-1]
-    if name not in _ordered:
-        _ordered[name] = stage_class(name)()  # type: ignore[assignment]
-    return _ordered[name]
+    cls = stage_class(stages[-1])
+    if not cls.ordered:
+        return None
+    if cls not in _ordered:
+        _ordered[cls] = cls()  # type: ignore[assignment]
+    return _ordered[cls]
 
 
 def advance(session: Session, job_id: str, stored: BatchRecord | None = None) -> int:
@@ -133,7 +135,7 @@ def judge_batch(session: Session, job: JobRecord, stage: OrderedStage, batch_id:
     if not waiting:
         return
     keys = {sample_id: stage.lookup_keys(raw) for sample_id, raw in waiting}
-    kept = _kept_before(session, job, rows[0].position, keys)
+    kept = _kept_before(session, job, stage.name, rows[0].position, keys)
     given = job.spec.get("stage_options", {}).get(stage.name, {})
     options = check_stage_options(stage.name, given)
     verdicts = stage.judge_in_order(waiting, kept, options)
@@ -145,15 +147,23 @@ def judge_batch(session: Session, job: JobRecord, stage: OrderedStage, batch_id:
 
 
 def _kept_before(
-    session: Session, job: JobRecord, position: int, keys: dict[str, list[tuple[int, int]]]
+    session: Session,
+    job: JobRecord,
+    stage: str,
+    position: int,
+    keys: dict[str, list[tuple[int, int]]],
 ) -> list[tuple[str, bytes]]:
     """(id, fingerprint) of the kept samples before `position` of the job, or in an earlier job
     on the same catalog, that share a lookup key with any of `keys`: earlier jobs first, then
     by position."""
     earlier_jobs = earlier_jobs_on_same_document(job)
-    scope = or_(
-        SampleRecord.job_id.in_(earlier_jobs),
-        and_(SampleRecord.job_id == job.id, SampleRecord.position < position),
+    scope = and_(
+        # Kept by this stage (the keys of every ordered stage share one table).
+        SampleRecord.stage == stage,
+        or_(
+            SampleRecord.job_id.in_(earlier_jobs),
+            and_(SampleRecord.job_id == job.id, SampleRecord.position < position),
+        ),
     )
     wanted = sorted({key for pairs in keys.values() for _, key in pairs})
     found: dict[str, tuple[Any, ...]] = {}

@@ -23,6 +23,7 @@ from service.db.models import (
     utcnow,
 )
 from service.errors import InvalidRequest, NotFound
+from service.pipeline import dedup
 from service.pipeline.counts import refresh_counts, store_final_counts
 
 
@@ -133,8 +134,6 @@ def open_batches(session_factory: sessionmaker[Session]) -> OpenBatches:
 
 
 def _close_open_batches(session: Session, job_id: str) -> None:
-    from service.pipeline import dedup  # here: it loads datasketch, which the API needs only now
-
     session.execute(
         update(BatchRecord)
         .where(BatchRecord.job_id == job_id, BatchRecord.status.in_(OPEN_BATCH))

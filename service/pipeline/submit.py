@@ -7,7 +7,6 @@ import hashlib
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,6 @@ from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.errors import ActionForgeError, UnknownNameError
 from verifiers.stages import (
-    SEMANTIC_STAGE,
     StageOptionsError,
     StageOrderError,
     check_stage_names,
@@ -106,8 +104,7 @@ def _with_required_stages(spec: JobSpec, generator: type[Generator]) -> JobSpec:
 
 def _with_stage_options(spec: JobSpec, llm: LlmDefaults) -> JobSpec:
     """The spec with its stages checked (known, in an order that can run) and each stage's
-    options completed (`judge` as the semantic stage's, the deployment's LLM where a stage
-    needs one) and checked; `judge` shows the semantic stage's judge."""
+    options completed (the deployment's LLM where a stage needs one) and checked."""
     try:
         check_stage_names(spec.verify)
     except UnknownNameError as exc:
@@ -124,26 +121,15 @@ def _with_stage_options(spec: JobSpec, llm: LlmDefaults) -> JobSpec:
     except StageOrderError as exc:
         raise InvalidRequest(f"verify: {exc}") from None
     completed: dict[str, dict[str, Any]] = {}
-    checked: dict[str, BaseModel] = {}
     for name in spec.verify:
-        given = dict(spec.stage_options.get(name, {}))
-        if name == SEMANTIC_STAGE and spec.judge is not None:
-            given.setdefault("judge", spec.judge.model_dump(mode="json", exclude_none=True))
-        given = stage_class(name).with_llm_defaults(given, llm)
+        given = stage_class(name).with_llm_defaults(spec.stage_options.get(name, {}), llm)
         try:
-            checked[name] = check_stage_options(name, given)
+            checked = check_stage_options(name, given)
         except StageOptionsError as exc:
             raise InvalidRequest(f"verify: {exc}") from None
         if given:
-            completed[name] = checked[name].model_dump(mode="json", exclude_unset=True)
-    judge = getattr(checked.get(SEMANTIC_STAGE), "judge", None)
-    if SEMANTIC_STAGE in checked and judge is None:
-        raise InvalidRequest(
-            "verify: the 'semantic' stage needs a judge; give 'judge' (backend, model, and "
-            "base_url for an OpenAI-compatible server), set AF_LLM_BASE_URL and AF_LLM_MODEL "
-            "where the API runs, or drop 'semantic'"
-        )
-    return spec.model_copy(update={"stage_options": completed, "judge": judge or spec.judge})
+            completed[name] = checked.model_dump(mode="json", exclude_unset=True)
+    return JobSpec.model_validate({**spec.model_dump(mode="json"), "stage_options": completed})
 
 
 def planned_batch_ids(session: Session, job_id: str) -> list[str]:

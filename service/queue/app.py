@@ -24,6 +24,7 @@ from service.queue.sending import (
     ActionForgeCelery,
     send_batches,
 )
+from service.queue.tasks import register_tasks
 from service.settings import Settings
 
 __all__ = [
@@ -44,8 +45,6 @@ MIN_VISIBILITY_TIMEOUT = 3600
 
 def make_celery(settings: Settings) -> ActionForgeCelery:
     """A new Celery app for `settings`, with the generate, verify and train tasks registered."""
-    from service.queue.tasks import register_tasks  # here: the pipeline loads only in workers
-
     app = ActionForgeCelery("actionforge", set_as_current=False)
     app.settings = settings
     soft_limit = max(settings.task_time_limit - 30, settings.task_time_limit * 4 // 5)

@@ -135,7 +135,10 @@ def test_llm_jobs_are_checked_before_anything_is_queued(api: Api) -> None:
     )
     code, body = post(verify=["format", "semantic"])
     assert code == 422
-    assert str(body["detail"]).startswith("verify: the 'semantic' stage needs a judge")
+    assert str(body["detail"]).startswith(
+        "verify: stage 'semantic': option 'judge' is required (the LLM the stage asks: "
+    )
+    assert "AF_LLM_BASE_URL and AF_LLM_MODEL" in str(body["detail"])
 
     # The stage that rejects failed generations goes first, and batches fit the engine.
     code, body = post(
@@ -224,9 +227,22 @@ def test_stage_options_inline_or_by_name_are_checked_and_stored(api: Api) -> Non
     code, body = post(verify=["format"], stage_options={"dedup": {}})
     assert code == 422
     assert body["detail"].startswith("stage_options: stage 'dedup' is not in verify")
+    code, body = post(verify=["format"], stage_options=5)
+    assert code == 422
+    assert body["detail"].startswith("field 'stage_options' of the request body: ")
+    other = {**judge, "model": "other"}
+    code, body = post(verify=[{"semantic": {"judge": judge}}], judge=other)
+    assert code == 422
+    assert (
+        "judge and the semantic stage's judge option differ; give the judge once"
+        in (body["detail"])
+    )
     code, body = post(verify=["format", {"semantic": {}, "dedup": {}}])
     assert code == 422
-    assert "an entry is a stage name or {name: {options}}" in body["detail"]
+    assert (
+        "an entry is a stage name or one {name: {options}}; got an object with 2 keys"
+        in (body["detail"])
+    )
 
 
 def test_a_plugin_generator_or_stage_missing_a_member_is_refused_with_what_to_do(
@@ -257,7 +273,7 @@ def test_a_plugin_generator_or_stage_missing_a_member_is_refused_with_what_to_do
     assert stage.json()["detail"] == (
         "verify: stage 'bare-for-api-tests' lacks options_model, ordered, with_llm_defaults; "
         "subclass verifiers.stages.StageBase, which gives every member but verify_batch a "
-        "default"
+        "default (an ordered stage defines prepare, lookup_keys, judge_in_order too)"
     )
 
 

@@ -4,10 +4,12 @@ store checked in the database: observations, verdicts, the funnel and which copi
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from engine_helpers import TRAVEL_CATALOG
@@ -31,7 +33,10 @@ from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_em
 from service.settings import Settings
 from unified.catalogs import load_catalog, load_catalog_bytes
 from unified.model import Sample
+from verifiers.dedup import DedupStage
 from verifiers.mock_api import MockApi
+from verifiers.stages import STAGES, StageBase, StageContext
+from verifiers.verdict import Verdict
 
 Sessions = sessionmaker[Session]
 TRAVEL = load_catalog(TRAVEL_CATALOG)
@@ -394,3 +399,100 @@ def test_a_batch_verified_again_after_its_turn_is_judged_again_the_same_way(
     per_sample = 1 + 8
     assert keys == per_sample * sum(row[1] == "accepted" for row in first)
     assert again == per_sample * (kept or 0)
+
+
+class SameQueryStage(StageBase):
+    """An ordered stage of a plug-in: rejects a sample whose query, letter for letter, was kept
+    before in job order. Records the positions it is asked to judge, in order."""
+
+    name = "same_query"
+    ordered = True
+    judged: ClassVar[list[str]] = []
+
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        raise AssertionError("the job engine runs an ordered stage through judge_in_order")
+
+    def prepare(self, sample: Sample) -> bytes:
+        return sample.query.encode()
+
+    def lookup_keys(self, prepared: bytes) -> list[tuple[int, int]]:
+        return [(0, int.from_bytes(hashlib.blake2b(prepared, digest_size=7).digest(), "big"))]
+
+    def judge_in_order(
+        self,
+        waiting: Sequence[tuple[str, bytes]],
+        kept_before: Iterable[tuple[str, bytes]],
+        options: object = None,
+    ) -> list[Verdict]:
+        kept = {query: sample_id for sample_id, query in kept_before}
+        verdicts = []
+        for sample_id, query in waiting:
+            SameQueryStage.judged.append(sample_id)
+            if query in kept:
+                verdicts.append(Verdict.reject(self.name, "same_query", f"as '{kept[query]}'"))
+            else:
+                kept[query] = sample_id
+                verdicts.append(Verdict.accept(self.name))
+        return verdicts
+
+
+class CountingDedupStage(DedupStage):
+    """The built-in dedup stage, registered anew under its name, counting what it judges."""
+
+    judged: ClassVar[int] = 0
+
+    def judge_in_order(
+        self,
+        waiting: Sequence[tuple[str, bytes]],
+        kept_before: Iterable[tuple[str, bytes]],
+        options: object = None,
+    ) -> list[Verdict]:
+        CountingDedupStage.judged += len(waiting)
+        return super().judge_in_order(waiting, kept_before, options)
+
+
+def test_a_plugin_ordered_stage_runs_in_position_order_with_its_own_state(
+    sessions: Sessions, settings: Settings
+) -> None:
+    STAGES.register("same_query", f"{__name__}:SameQueryStage")
+    SameQueryStage.judged.clear()
+    try:
+        spec = {"n": 30, "batch_size": 10, "seed": 4, "generator": "duplicating"}
+        catalog_id = add_catalog(sessions)
+        dedup_job = new_job(sessions, settings, catalog_id, **spec, verify=FULL)
+        generate_all(settings, dedup_job, 3)
+        verify_in_order(settings, dedup_job, [0, 1, 2])
+        job_id = new_job(sessions, settings, catalog_id, **spec, verify=["format", "same_query"])
+        generate_all(settings, job_id, 3)
+        verify_in_order(settings, job_id, [2, 0, 1])
+    finally:
+        STAGES.unregister("same_query")
+    rows = outcomes(sessions, job_id)
+    judged_positions = [int(sample_id.rsplit("-", 2)[1]) * 10 + int(sample_id.rsplit("-", 1)[1])
+                        for sample_id in SameQueryStage.judged]  # fmt: skip
+    assert judged_positions == sorted(judged_positions), "judged in position order"
+    kept = [row for row in rows if row[1] == "accepted"]
+    # Six distinct queries (three cities, plain or not): each kept once, later copies rejected;
+    # what dedup kept in the earlier job on this catalog is not this stage's state.
+    assert {row[2] for row in kept} == {"same_query"}
+    assert 0 < len(kept) <= 9
+    assert {row[3] for row in rows if row[2] == "same_query" and row[1] == "rejected"} == {
+        "same_query"
+    }
+    assert load_job(sessions, job_id).status == "succeeded"
+
+
+def test_the_dedup_stage_registered_under_its_name_is_what_the_engine_runs(
+    sessions: Sessions, settings: Settings
+) -> None:
+    STAGES.register("dedup", f"{__name__}:CountingDedupStage")
+    CountingDedupStage.judged = 0
+    try:
+        spec = {"n": 20, "batch_size": 10, "seed": 3, "generator": "duplicating", "verify": FULL}
+        job_id = new_job(sessions, settings, add_catalog(sessions, sha256="c" * 64), **spec)
+        generate_all(settings, job_id, 2)
+        verify_in_order(settings, job_id, [1, 0])
+    finally:
+        STAGES.register("dedup", "verifiers.dedup:DedupStage")
+    passed_format = [row for row in outcomes(sessions, job_id) if row[2] == "dedup"]
+    assert CountingDedupStage.judged == len(passed_format) > 0

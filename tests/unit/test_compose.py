@@ -7,6 +7,7 @@ import fnmatch
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,11 @@ def test_every_file_the_dockerfile_copies_exists_and_is_in_the_build_context() -
         assert not any(fnmatch.fnmatch(top, pattern) for pattern in ignored), (
             f"the Dockerfile copies {source}, which .dockerignore leaves out"
         )
+
+
+def test_the_dockerfile_copies_every_package_the_distribution_includes() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    included = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in included}
+    copied = {source.rstrip("/") for source in copied_sources(DOCKERFILE)}
+    assert sorted(packages - copied) == []
