@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -129,7 +130,10 @@ def _with_stage_options(spec: JobSpec, llm: LlmDefaults) -> JobSpec:
             raise InvalidRequest(f"verify: {exc}") from None
         if given:
             completed[name] = checked.model_dump(mode="json", exclude_unset=True)
-    return JobSpec.model_validate({**spec.model_dump(mode="json"), "stage_options": completed})
+    try:  # again: `judge` mirrors the semantic stage's option, now completed
+        return JobSpec.model_validate({**spec.model_dump(mode="json"), "stage_options": completed})
+    except ValidationError as exc:
+        raise InvalidRequest(f"verify: {exc.errors()[0]['msg']}") from None
 
 
 def planned_batch_ids(session: Session, job_id: str) -> list[str]:
