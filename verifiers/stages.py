@@ -37,6 +37,8 @@ from verifiers.verdict import Verdict
 # The STAGE names of the other stages' modules, written out so that naming the stages does not
 # import what they need (datasketch, the response sampler, the LLM backends).
 GENERATION_STAGE = "generation"
+GROUNDING_STAGE = "grounding"
+COVERAGE_STAGE = "coverage"
 EXECUTION_STAGE = "execution"
 SEMANTIC_STAGE = "semantic"
 DEDUP_STAGE = "dedup"
@@ -208,6 +210,8 @@ STAGES = Registry(
     {
         GENERATION_STAGE: "verifiers.generation:GenerationStage",
         FORMAT_STAGE: "verifiers.stages:FormatStage",
+        GROUNDING_STAGE: "verifiers.grounding:GroundingStage",
+        COVERAGE_STAGE: "verifiers.coverage:CoverageStage",
         EXECUTION_STAGE: "verifiers.execution:ExecutionStage",
         SEMANTIC_STAGE: "verifiers.judge:SemanticStage",
         DEDUP_STAGE: "verifiers.dedup:DedupStage",

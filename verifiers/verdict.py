@@ -32,6 +32,11 @@ class Reason(StrEnum):
     generation_error = "generation_error"
     unparseable_output = "unparseable_output"
     constraint_violated = "constraint_violated"
+    # grounding (values the query does not state)
+    value_not_in_query = "value_not_in_query"
+    # coverage (the calls do all the query asks, once)
+    query_value_unused = "query_value_unused"
+    duplicate_call = "duplicate_call"
     # semantic judge
     judge_rejected = "judge_rejected"
     judge_unparseable = "judge_unparseable"

@@ -1,0 +1,194 @@
+"""Verification of meaning on public data: how many right answers the no-LLM meaning stages
+accept, and how many wrong ones they reject, on BFCL's single-turn categories.
+
+Run: pip install --no-deps bfcl-eval   (its data; nothing it depends on is needed)
+     python tests/bench/bench_meaning.py [--data DIR] [--stages grounding,coverage]
+
+Right samples are BFCL's questions with their ground-truth answers (`unified.formats` reads them
+with the possible-answer files). Wrong samples are made from each right one, schema-valid and
+seeded: a value swapped for another row's value of the same type or a changed number, the query
+swapped for another row's or for junk, a parallel call dropped, a call repeated with other
+values. The goal the project holds itself to with the no-LLM stages alone: accept at least 95% of
+right answers and reject at least 90% of wrong ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from unified.formats import read_samples
+from unified.model import Sample, Step
+from verifiers.stages import StageContext, build_stages, run_stages
+
+CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple")
+JUNK_QUERIES = ("{", ",", "[A-Z]{3}$", "hello", "What is the binary sum of 10010 and 11101?")
+ACCEPT_GOAL = 0.95
+REJECT_GOAL = 0.90
+
+
+def bfcl_data_dir() -> Path:
+    """The data folder of the installed bfcl-eval package (found without importing it)."""
+    spec = importlib.util.find_spec("bfcl_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("bfcl-eval is not installed: pip install --no-deps bfcl-eval, or --data")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def right_samples(data: Path) -> dict[str, list[Sample]]:
+    found = {}
+    for category in CATEGORIES:
+        questions = data / f"BFCL_v4_{category}.json"
+        answers = data / "possible_answer" / f"BFCL_v4_{category}.json"
+        with read_samples(questions, "bfcl", answers=answers) as reader:
+            found[category] = list(reader)
+    return found
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            yield from _leaves(item, (*path, position))
+    else:
+        yield path, value
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    changed = copy.deepcopy(value)
+    place = changed
+    for key in path[:-1]:
+        place = place[key]
+    place[path[-1]] = new
+    return changed
+
+
+class Variants:
+    """Schema-valid wrong answers made from right samples, seeded."""
+
+    def __init__(self, rows: list[Sample], seed: int) -> None:
+        self.rows = rows
+        self.rng = random.Random(seed)
+        self.strings = [
+            value
+            for sample in rows
+            for call in sample.tool_calls()
+            for _, value in _leaves(call.arguments)
+            if isinstance(value, str) and len(value) > 2
+        ]
+
+    def makers(self) -> dict[str, Callable[[Sample], Sample | None]]:
+        return {
+            "a value swapped or a number changed": self.value_swapped,
+            "the query of another row": self.query_of_another_row,
+            "a junk query": self.junk_query,
+            "a parallel call dropped": self.call_dropped,
+            "a call repeated with other values": self.call_repeated,
+        }
+
+    def value_swapped(self, sample: Sample) -> Sample | None:
+        calls = list(sample.tool_calls())
+        position = self.rng.randrange(len(calls))
+        call = calls[position]
+        scalars = [
+            (path, value)
+            for path, value in _leaves(call.arguments)
+            if isinstance(value, str | int | float) and not isinstance(value, bool)
+        ]
+        if not isinstance(call.arguments, dict) or not scalars:
+            return None
+        path, value = self.rng.choice(scalars)
+        if isinstance(value, str):
+            new: Any = self.rng.choice(self.strings)
+        elif isinstance(value, int):
+            new = value * 3 + 17
+        else:
+            new = round(value * 3.7 + 1.3, 3)
+        if new == value:
+            return None
+        calls[position] = call.model_copy(
+            update={"arguments": _replaced(call.arguments, path, new)}
+        )
+        return _with_calls(sample, calls)
+
+    def query_of_another_row(self, sample: Sample) -> Sample | None:
+        other = self.rng.choice(self.rows)
+        return (
+            None
+            if other.query == sample.query
+            else sample.model_copy(update={"query": other.query})
+        )
+
+    def junk_query(self, sample: Sample) -> Sample | None:
+        return sample.model_copy(update={"query": self.rng.choice(JUNK_QUERIES)})
+
+    def call_dropped(self, sample: Sample) -> Sample | None:
+        calls = list(sample.tool_calls())
+        if len(calls) < 2:
+            return None
+        calls.pop(self.rng.randrange(len(calls)))
+        return _with_calls(sample, calls)
+
+    def call_repeated(self, sample: Sample) -> Sample | None:
+        call = self.rng.choice(sample.tool_calls())
+        other = self.value_swapped(_with_calls(sample, [call]))
+        if other is None:
+            return None
+        return _with_calls(sample, [*sample.tool_calls(), *other.tool_calls()])
+
+
+def _with_calls(sample: Sample, calls: list[Any]) -> Sample:
+    return sample.model_copy(update={"steps": [Step(tool_calls=calls)]})
+
+
+def accepted(samples: list[Sample], stages: list[str]) -> int:
+    pipeline = run_stages(build_stages(stages), samples, StageContext())
+    return len(pipeline.survivors())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, help="BFCL's data folder (default: bfcl-eval's)")
+    parser.add_argument("--stages", default="format,grounding,coverage")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    stages = [stage.strip() for stage in args.stages.split(",") if stage.strip()]
+    by_category = right_samples(args.data or bfcl_data_dir())
+    rows = [sample for samples in by_category.values() for sample in samples]
+
+    table = Table(title=f"stages: {', '.join(stages)}")
+    for column in ("samples", "kind", "count", "accepted", "rejected", "goal"):
+        table.add_column(column, justify="left" if column in ("samples", "kind") else "right")
+    right_total = right_kept = 0
+    for category, samples in by_category.items():
+        kept = accepted(samples, stages)
+        right_total, right_kept = right_total + len(samples), right_kept + kept
+        table.add_row(category, "right", str(len(samples)), f"{kept / len(samples):.1%}", "", "")
+    table.add_row("all", "right", str(right_total), f"{right_kept / right_total:.1%}", "",
+                  f">= {ACCEPT_GOAL:.0%}", end_section=True)  # fmt: skip
+    variants = Variants(rows, args.seed)
+    wrong_total = wrong_rejected = 0
+    for name, make in variants.makers().items():
+        wrong = [made for sample in rows if sample.tool_calls() and (made := make(sample))]
+        rejected = len(wrong) - accepted(wrong, stages)
+        wrong_total, wrong_rejected = wrong_total + len(wrong), wrong_rejected + rejected
+        table.add_row(name, "wrong", str(len(wrong)), "", f"{rejected / len(wrong):.1%}", "")
+    table.add_row("all", "wrong", str(wrong_total), "", f"{wrong_rejected / wrong_total:.1%}",
+                  f">= {REJECT_GOAL:.0%}")  # fmt: skip
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

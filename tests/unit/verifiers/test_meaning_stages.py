@@ -1,0 +1,155 @@
+"""The grounding and coverage stages on samples written to hold or break one rule each, and on
+real BFCL rows (tests/data/formats, sources in its SOURCES.md): their right answers pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unified.formats import read_samples
+from unified.model import Sample, Step, Tool, ToolCall
+from verifiers.coverage import uncovered
+from verifiers.grounding import ungrounded
+from verifiers.query_values import QueryText, dates_in, numbers_in
+from verifiers.stages import StageContext, build_stages, run_stages
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "formats"
+
+FLIGHTS = Tool(
+    name="search_flights",
+    description="Search flights.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "origin": {"type": "string"},
+            "destination": {"type": "string"},
+            "date": {"type": "string", "format": "date"},
+            "passengers": {"type": "integer", "default": 1},
+            "cabin": {"type": "string", "enum": ["economy", "business", "first"]},
+            "currency": {"type": "string"},
+            "budget": {"type": "number", "description": "Most to pay; e.g. 250.5"},
+            "direct": {"type": "boolean"},
+        },
+        "required": ["origin", "destination"],
+    },
+)
+
+
+def sample(query: str, *calls: dict[str, Any], name: str = "search_flights") -> Sample:
+    return Sample(
+        id="s",
+        query=query,
+        tools=[FLIGHTS],
+        steps=[Step(tool_calls=[ToolCall(name=name, arguments=args) for args in calls])],
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        ("Flights from Lisbon to New York on May 3rd 2024", {"date": "2024-05-03"}),
+        ("Flights from Lisbon to New York on 03/05/2024", {"date": "2024-05-03"}),
+        ("Flights from lisbon to new-york tomorrow", {"date": "2031-01-01"}),
+        ("Flights from Lisbon to New York for two", {"passengers": 2}),
+        ("Flights from Lisbon to New York under 2,500 euros", {"budget": 2500, "currency": "EUR"}),
+        ("Flights from Lisbon to New York under 2.5k", {"budget": 2500}),
+        ("Flights from Lisbon to New York, business class", {"cabin": "business"}),
+        ("Flights from Lisbon to New York", {"cabin": "economy"}),  # the query names no cabin
+        ("Flights from Lisbon to New York", {"passengers": 1, "direct": True}),  # default, bool
+        ("Flights from Lisbon to New York", {"budget": 250.5}),  # the description states it
+        ("Flights from Lisbon to the U.S.", {"destination": "United States"}),
+        ("Flights from Lisbon to New York in 3 hours", {"passengers": 180}),  # 3 h in minutes
+    ],
+)
+def test_values_the_query_states_in_another_form_are_grounded(
+    query: str, arguments: dict[str, Any]
+) -> None:
+    destination = "United States" if "U.S." in query else "New York"
+    call = {"origin": "Lisbon", "destination": destination, **arguments}
+    assert ungrounded(sample(query, call), [FLIGHTS]) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "named"),
+    [
+        ("Flights from Lisbon to Rome", {"destination": "2026-03-14"},
+         'destination = "2026-03-14"'),
+        ("Flights from Lisbon to Rome", {"destination": "Ci/"}, 'destination = "Ci/"'),
+        ("Flights from Lisbon to Rome for 3", {"destination": "Rome", "passengers": 4}, "= 4"),
+        ("Flights from Lisbon to Rome, first class", {"destination": "Rome", "cabin": "economy"},
+         'cabin = "economy"'),
+        ("Flights from Lisbon to Rome on May 3rd 2024", {"destination": "Rome",
+         "date": "2024-05-04"}, 'date = "2024-05-04"'),
+    ],
+)  # fmt: skip
+def test_a_value_the_query_does_not_state_is_named_with_its_call_and_argument(
+    query: str, arguments: dict[str, Any], named: str
+) -> None:
+    why = ungrounded(sample(query, {"origin": "Lisbon", **arguments}), [FLIGHTS])
+    assert why is not None
+    assert why.startswith("call search_flights: argument ")
+    assert named in why
+
+
+def test_later_steps_may_take_values_from_earlier_results() -> None:
+    first = ToolCall(name="search_flights", arguments={"origin": "Lisbon", "destination": "Rome"})
+    book = ToolCall(name="book", arguments={"flight_id": "TP-842"})
+    made = Sample(
+        id="s",
+        query="Book the first flight from Lisbon to Rome",
+        tools=[FLIGHTS],
+        steps=[
+            Step(tool_calls=[first], results=[{"flights": [{"id": "TP-842"}]}]),
+            Step(tool_calls=[book]),
+        ],
+    )
+    assert ungrounded(made, [FLIGHTS]) is None
+    unresulted = made.model_copy(
+        update={"steps": [Step(tool_calls=[first]), Step(tool_calls=[book])]}
+    )
+    assert ungrounded(unresulted, [FLIGHTS]) is not None
+
+
+def test_coverage_finds_a_missing_parallel_call_and_a_repeated_one() -> None:
+    query = "Flights from Lisbon with budgets of 300, 450 and 600"
+    calls = [{"origin": "Lisbon", "destination": "x", "budget": b} for b in (300, 450, 600)]
+    assert uncovered(sample(query, *calls)) is None
+    missing = uncovered(sample(query, *calls[:2]))
+    assert missing is not None
+    assert (missing[0], missing[1]) == (
+        "query_value_unused",
+        "the query states 600, which no call uses",
+    )
+    repeated = uncovered(sample(query, *calls, calls[0]))
+    assert repeated is not None and repeated[0] == "duplicate_call"
+
+
+def test_coverage_spares_numbers_that_stand_alone_dates_and_counts() -> None:
+    query = "I am 30 and fly on 2024-05-03: 2 flights from Lisbon, to Rome and Paris"
+    calls = [{"origin": "Lisbon", "destination": city} for city in ("Rome", "Paris")]
+    assert uncovered(sample(query, *calls)) is None
+
+
+def test_query_values_in_their_forms() -> None:
+    assert {2500.0, 15.0, 0.15, 2.0, 12.0} <= numbers_in("2,500 at 15% for two, a dozen")
+    assert 180.0 in numbers_in("3 minutes")
+    assert dates_in("on May 3rd 2024")  # month and day with the year
+    assert (4, 3) in dates_in("from April 3rd")  # no year written: month and day
+    text = QueryText("Flights to São Paulo for the Smith family")
+    assert text.states_text("sao paulo") is False  # accents are kept: a different spelling
+    assert text.states_text("São Paulo") and text.states_text("smith_family")
+
+
+def test_real_bfcl_rows_pass_both_stages() -> None:
+    samples: list[Sample] = []
+    for name in ("simple", "parallel_multiple"):
+        questions = DATA / f"bfcl_{name}_questions.jsonl"
+        answers = DATA / f"bfcl_{name}_possible_answers.jsonl"
+        with read_samples(questions, "bfcl", answers=answers) as reader:
+            samples += list(reader)
+    result = run_stages(build_stages(["format", "grounding", "coverage"]), samples, StageContext())
+    assert [[v.detail for v in verdicts if not v.accepted] for verdicts in result.verdicts] == [
+        [] for _ in samples
+    ]

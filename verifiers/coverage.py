@@ -1,0 +1,146 @@
+"""The coverage stage: the calls do all the query asks, once.
+
+- `duplicate_call`: the same call (name and arguments) is made twice in one step.
+- `query_value_unused`: a value the query lists for the calls — a number, or a quoted string —
+  appears in no argument of any call while the value before or after it in the query does (a
+  parallel request with one call missing, or a call that dropped an argument the user gave). A
+  value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count equal to
+  the number of calls (`2 cities`) is spared.
+
+A sample without calls (irrelevance) is not judged here. Needs no LLM; never raises on model
+output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from unified.model import Sample
+from verifiers.query_values import DATE_CANDIDATES, QueryText, normalise, written_numbers
+from verifiers.stages import StageBase, StageContext
+from verifiers.verdict import Reason, Verdict
+
+STAGE = "coverage"
+_QUOTED = re.compile(
+    r"(?<!\w)(?:\"([^\"]{2,80})\"|'([^']{2,80})'|\u201c([^\u201d]{2,80})\u201d"
+    r"|\u2018([^\u2019]{2,80})\u2019)(?!\w)(?!\s*:)"
+)
+"""A quoted value; a quoted key (`'name': ...`) is left out."""
+_NOT_A_VALUE = re.compile(
+    r"\d+(?:st|nd|rd|th)\b|\^\s?\d+|\b\d{1,2}:\d{2}\b|\b(?:19|20)\d{6}\b"
+    r"|\b\d+\s?(?:ft|feet|foot|')\s?\d+\s?(?:in|inches|\")?"
+    r"|\b\d+(?:\.\d+){2,}\b|\b\d+\s?x\s?\d+\b",
+    re.IGNORECASE,
+)
+"""Numbers that are not values a call takes as written: ordinals, exponents, clock times,
+compact dates, heights in feet and inches, versions and addresses (`6.3.1`), sizes (`2x2`)."""
+TRIVIAL_NUMBERS = (0, 1)
+"""Numbers a query writes without asking a call to take them (`= 0` in an equation)."""
+
+
+def uncovered(sample: Sample) -> tuple[Reason, str] | None:
+    """Why the calls do not cover the query (reason and detail), or None when they do."""
+    for step in sample.steps:
+        seen: set[str] = set()
+        for call in step.tool_calls:
+            key = f"{call.name}:{json.dumps(call.arguments, sort_keys=True, default=str)}"
+            if key in seen:
+                return (
+                    Reason.duplicate_call,
+                    f"call {call.name} is made twice with the same arguments",
+                )
+            seen.add(key)
+    calls = sample.tool_calls()
+    if not calls:
+        return None
+    used = _Used([call.arguments for call in calls])
+    names = {tool.name for tool in sample.tools} | {call.name for call in calls}
+    numbers = [
+        forms
+        for forms in _value_numbers(sample.query)
+        if not forms & set(TRIVIAL_NUMBERS) and len(calls) not in forms
+    ]
+    number_used = [any(used.has_number(form) for form in forms) for forms in numbers]
+    for position, forms in enumerate(numbers):
+        if not number_used[position] and _beside_a_used_one(number_used, position):
+            shown = _shown_number(min(forms, key=abs))
+            return Reason.query_value_unused, f"the query states {shown}, which no call uses"
+    quoted = [
+        text
+        for groups in _QUOTED.findall(sample.query)
+        if (text := next(group for group in groups if group)) not in names
+    ]
+    quoted_used = [used.has_text(text) for text in quoted]
+    for position, text in enumerate(quoted):
+        if not quoted_used[position] and _beside_a_used_one(quoted_used, position):
+            return Reason.query_value_unused, f"the query states '{text}', which no call uses"
+    return None
+
+
+def _beside_a_used_one(used: list[bool], position: int) -> bool:
+    """The value before or after this one in the query is used: the query lists values for the
+    calls, and this one was left out (a number the query only mentions stands alone)."""
+    return any(0 <= other < len(used) and used[other] for other in (position - 1, position + 1))
+
+
+def _value_numbers(query: str) -> list[set[float]]:
+    """The numbers the query writes as values (its dates, ordinals, exponents and clock times
+    left out), each with the forms a value may take it in."""
+    text = DATE_CANDIDATES.sub(" ", _NOT_A_VALUE.sub(" ", query))
+    return written_numbers(text)
+
+
+def _shown_number(number: float) -> str:
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+class _Used:
+    """The values the calls' arguments hold, in the forms the query may state them."""
+
+    def __init__(self, arguments: Sequence[Any]) -> None:
+        scalars = list(_scalars(arguments))
+        self.text = QueryText(" ".join(str(value) for value in scalars))
+        self.numbers = {abs(float(v)) for v in scalars if isinstance(v, int | float)}
+        self.numbers |= {abs(n) for n in self.text.numbers}
+
+    def has_number(self, number: float) -> bool:
+        size = abs(number)
+        return any(abs(size - used) <= 1e-9 * max(1.0, used) for used in self.numbers) or any(
+            abs(size * factor - used) <= 1e-9 * max(1.0, used)
+            for used in self.numbers
+            for factor in (0.01, 100, 60, 1000, 0.001)
+        )
+
+    def has_text(self, text: str) -> bool:
+        return self.text.states_text(text) or normalise(text) in self.text.normalised
+
+
+def _scalars(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _scalars(item)
+    elif value is not None and not isinstance(value, bool):
+        yield value
+
+
+class CoverageStage(StageBase):
+    """Rejects a sample whose calls leave out what the query asks or repeat a call."""
+
+    name = STAGE
+
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        verdicts = []
+        for sample in samples:
+            problem = uncovered(sample)
+            verdicts.append(
+                Verdict.accept(STAGE)
+                if problem is None
+                else Verdict.reject(STAGE, problem[0], problem[1])
+            )
+        return verdicts

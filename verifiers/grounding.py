@@ -1,0 +1,202 @@
+"""The grounding stage: every argument value of every call comes from the query.
+
+A value is grounded when the query states it, in any of the forms real data writes it (case,
+punctuation and spacing aside; `2,500`, `2.5k` or `two` for a number; `May 3rd 2024` or
+`03/05/2024` for `2024-05-03`; `euros` for `EUR`, `the U.S.` for `United States`), when a
+multi-word value shares most of its words with the query, when it is the tool's documented
+default, or when a later step takes it from an earlier step's results. Booleans and nulls are not
+judged (a query rarely writes them). A date the query names only relatively (`tomorrow`, `next
+Monday`) grounds any date.
+
+The first value that is not grounded rejects the sample with `value_not_in_query`, naming the
+call, the argument and the value. Needs no LLM; never raises on model output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from functools import cache
+from typing import Any
+
+import pycountry
+
+from unified.model import Sample, Tool
+from verifiers.query_values import QueryText, as_dates, normalise, words
+from verifiers.stages import StageBase, StageContext
+from verifiers.verdict import Reason, Verdict
+
+STAGE = "grounding"
+SHARED_WORDS = 0.5
+"""A value of several words is grounded when the query has at least this share of them."""
+
+
+def ungrounded(sample: Sample, tools: Sequence[Tool]) -> str | None:
+    """Why the sample's first ungrounded value is not grounded, or None when all are."""
+    schemas = {tool.name: tool.parameters for tool in tools}
+    evidence = sample.query
+    for step in sample.steps:
+        known = QueryText(evidence)
+        for call in step.tool_calls:
+            if not isinstance(call.arguments, dict):
+                continue  # the format stage rejects arguments that are not an object
+            parameters = schemas.get(call.name, {})
+            for path, value, schema in _leaves(call.arguments, parameters, ""):
+                if not _grounded(value, schema, known):
+                    return (
+                        f"call {call.name}: argument {path} = {_shown(value)} is not stated in "
+                        "the query (nor a default of the tool, nor in an earlier result)"
+                    )
+        if step.results:
+            evidence += " " + " ".join(json.dumps(result, default=str) for result in step.results)
+    return None
+
+
+def _leaves(value: Any, schema: dict[str, Any], path: str) -> Iterator[tuple[str, Any, Any]]:
+    """(path, value, its schema) of every scalar in `value`; objects and arrays walked."""
+    if isinstance(value, dict):
+        properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        for key, item in value.items():
+            yield from _leaves(item, properties.get(key, {}), f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        items = schema.get("items", {}) if isinstance(schema, dict) else {}
+        for position, item in enumerate(value):
+            yield from _leaves(
+                item, items if isinstance(items, dict) else {}, f"{path}[{position}]"
+            )
+    else:
+        yield path, value, schema if isinstance(schema, dict) else {}
+
+
+def _grounded(value: Any, schema: dict[str, Any], query: QueryText) -> bool:
+    if value is None or isinstance(value, bool):
+        return True
+    if "default" in schema and value == schema["default"]:
+        return True
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value in enum:
+        return _named(value, query) or not any(_named(member, query) for member in enum)
+    if _documented(value, schema):
+        return True
+    if isinstance(value, int | float):
+        return value in TRIVIAL_NUMBERS or query.states_number(float(value))
+    if isinstance(value, str):
+        return _text_grounded(value, query)
+    return True
+
+
+TRIVIAL_NUMBERS = (0, 1)
+"""Numbers a query implies more often than it writes them (`from rest`, `a bag`)."""
+
+
+def _named(member: Any, query: QueryText) -> bool:
+    if isinstance(member, str):
+        return _text_grounded(member, query)
+    return isinstance(member, int | float) and query.states_number(float(member))
+
+
+def _documented(value: Any, schema: dict[str, Any]) -> bool:
+    """The parameter's description states the value (`defaults to 'units'`, `e.g. 0.5`)."""
+    description = schema.get("description")
+    if not isinstance(description, str) or not description:
+        return False
+    text = QueryText(description)
+    if isinstance(value, str):
+        return text.states_text(value)
+    return isinstance(value, int | float) and text.states_number(float(value))
+
+
+def _text_grounded(value: str, query: QueryText) -> bool:
+    if query.states_text(value):
+        return True
+    number = _as_number(value)
+    if number is not None:
+        return query.states_number(number)
+    days = as_dates(value)
+    if days and (query.relative_dates or any(query.states_date(day) for day in days)):
+        return True
+    if any(query.states_text(alias) for alias in aliases(value)):
+        return True
+    value_words = words(value)
+    if len(value_words) == 1:
+        word = value_words[0]
+        return query.has_word(word) or (value.isupper() and word in query.initials)
+    if query.share_of_words(value) >= SHARED_WORDS:
+        return True
+    first, _, rest = value.partition(",")
+    return bool(rest) and _text_grounded(first, query)
+
+
+def _as_number(value: str) -> float | None:
+    try:
+        return float(value.replace(",", ""))
+    except ValueError:
+        return None
+
+
+@cache
+def aliases(value: str) -> tuple[str, ...]:
+    """Other names of a country, a subdivision or a currency `value` names (by name or code)."""
+    key = normalise(value)
+    return _alias_table().get(key, ())
+
+
+@cache
+def _alias_table() -> dict[str, tuple[str, ...]]:
+    groups: list[set[str]] = []
+    for country in pycountry.countries:
+        names = {country.alpha_2, country.alpha_3, country.name}
+        names |= {getattr(country, attr, "") for attr in ("common_name", "official_name")}
+        groups.append({name for name in names if name})
+    for currency in pycountry.currencies:
+        groups.append({currency.alpha_3, currency.name, currency.name.split()[-1]})
+    for subdivision in pycountry.subdivisions:
+        code = subdivision.code.split("-", 1)[1]
+        if code.isalpha() and len(code) == 2 and subdivision.country_code in {"US", "CA", "AU"}:
+            groups.append({code, subdivision.name})
+    groups += [set(names) for names in _EXTRA_NAMES]
+    table: dict[str, set[str]] = {}
+    for group in groups:
+        for name in group:
+            table.setdefault(normalise(name), set()).update(group - {name})
+    return {key: tuple(sorted(names)) for key, names in table.items()}
+
+
+_EXTRA_NAMES = (
+    ("United States", "US", "USA", "U.S.", "U.S.A.", "America", "United States of America"),
+    ("United Kingdom", "UK", "GB", "Britain", "Great Britain", "England"),
+    ("USD", "dollar", "dollars", "US dollars"),
+    ("EUR", "euro", "euros"),
+    ("GBP", "pound", "pounds", "sterling"),
+    ("JPY", "yen"),
+    ("celsius", "C", "°C", "centigrade"),
+    ("fahrenheit", "F", "°F"),
+    ("kilometers", "km", "kilometres"),
+    ("miles", "mi"),
+    ("kilograms", "kg"),
+    ("pounds", "lb", "lbs"),
+)
+"""Names real queries use that pycountry does not give: colloquial country names, currency
+words, unit words and their symbols."""
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class GroundingStage(StageBase):
+    """Rejects a sample with an argument value its query does not state (`value_not_in_query`)."""
+
+    name = STAGE
+
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        verdicts = []
+        for sample in samples:
+            why = ungrounded(sample, context.tools_for(sample))
+            verdicts.append(
+                Verdict.accept(STAGE)
+                if why is None
+                else Verdict.reject(STAGE, Reason.value_not_in_query, why)
+            )
+        return verdicts
