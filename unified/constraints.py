@@ -245,13 +245,25 @@ def _check_end_phrase(constraint: dict[str, Any], response: str) -> str | None:
     return None if response.rstrip().endswith(phrase) else f"does not end with {phrase!r}"
 
 
-def _check_language(constraint: dict[str, Any], response: str) -> str | None:
-    """The language whose common words the response uses most must be the one asked."""
-    words = [word.lower() for word in _WORD.findall(response)]
-    scores = {
+def language_scores(text: str) -> dict[str, int]:
+    """How many of each known language's common words `text` uses."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    return {
         language: sum(1 for word in words if word in set(stop.split()))
         for language, stop in _STOP_WORDS.items()
     }
+
+
+def language_of(text: str) -> str | None:
+    """The known language whose common words `text` uses most; None when it uses none."""
+    scores = language_scores(text)
+    best = max(scores, key=lambda language: scores[language])
+    return best if scores[best] else None
+
+
+def _check_language(constraint: dict[str, Any], response: str) -> str | None:
+    """The language whose common words the response uses most must be the one asked."""
+    scores = language_scores(response)
     best = max(scores, key=lambda language: scores[language])
     wanted = constraint.get("language")
     if scores[best] == 0 or scores.get(str(wanted), 0) < scores[best]:

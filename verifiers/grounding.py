@@ -120,7 +120,7 @@ def _text_grounded(value: str, query: QueryText) -> bool:
     value_words = words(value)
     if len(value_words) == 1:
         word = value_words[0]
-        return query.has_word(word) or (value.isupper() and word in query.initials)
+        return query.has_word(word) or (value.isupper() and query.abbreviates(word))
     if query.share_of_words(value) >= SHARED_WORDS:
         return True
     first, _, rest = value.partition(",")

@@ -277,6 +277,15 @@ class QueryText:
             return squeezed in self.compact
         return len(squeezed) >= 4 and squeezed in self.compact
 
+    def abbreviates(self, code: str) -> bool:
+        """`code` (a normalised word) abbreviates words of the query: their initials (`SD` for
+        San Diego) or the start of one (`DEN` for Denver, as airport and ticker codes do)."""
+        if code in self.initials:
+            return True
+        return len(code) >= 3 and any(
+            word.startswith(code) and len(word) > len(code) for word in words(self.query)
+        )
+
     @cached_property
     def initials(self) -> set[str]:
         """Initials of runs of two to four capitalised words (`San Diego` gives `sd`)."""

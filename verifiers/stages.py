@@ -37,11 +37,15 @@ from verifiers.verdict import Verdict
 # The STAGE names of the other stages' modules, written out so that naming the stages does not
 # import what they need (datasketch, the response sampler, the LLM backends).
 GENERATION_STAGE = "generation"
+QUERY_STAGE = "query"
 GROUNDING_STAGE = "grounding"
 COVERAGE_STAGE = "coverage"
 EXECUTION_STAGE = "execution"
 SEMANTIC_STAGE = "semantic"
 DEDUP_STAGE = "dedup"
+DEFAULT_STAGES = (QUERY_STAGE, FORMAT_STAGE, GROUNDING_STAGE, COVERAGE_STAGE)
+"""What a job, and `actionforge verify`, run when told no stages: the checks of form and of
+meaning that need no LLM."""
 PYTHON_SOURCE = "python"
 """`ToolSource.kind` of tools read from a Python module: the execution stage runs them."""
 
@@ -210,6 +214,7 @@ STAGES = Registry(
     {
         GENERATION_STAGE: "verifiers.generation:GenerationStage",
         FORMAT_STAGE: "verifiers.stages:FormatStage",
+        QUERY_STAGE: "verifiers.query_sanity:QueryStage",
         GROUNDING_STAGE: "verifiers.grounding:GroundingStage",
         COVERAGE_STAGE: "verifiers.coverage:CoverageStage",
         EXECUTION_STAGE: "verifiers.execution:ExecutionStage",

@@ -32,6 +32,8 @@ class Reason(StrEnum):
     generation_error = "generation_error"
     unparseable_output = "unparseable_output"
     constraint_violated = "constraint_violated"
+    # query (the query does not read as a request)
+    query_malformed = "query_malformed"
     # grounding (values the query does not state)
     value_not_in_query = "value_not_in_query"
     # coverage (the calls do all the query asks, once)

@@ -21,6 +21,7 @@ from service.export.registry import export_format_names
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
 from unified.model import Tool, unified_json_schema_text
+from verifiers.stages import DEFAULT_STAGES
 
 app = typer.Typer(
     help="ActionForge: verified function-calling training data from your API catalogs.",
@@ -137,10 +138,10 @@ def verify(
         str,
         typer.Option(
             "--stages",
-            help="Stages to run in order, comma-separated: format, execution (needs --catalog), "
-            "semantic (needs --judge), dedup.",
+            help="Stages to run in order, comma-separated: query, format, grounding, coverage, "
+            "execution (needs --catalog), semantic (needs --judge), dedup.",
         ),
-    ] = "format",
+    ] = ",".join(DEFAULT_STAGES),
     catalog: Annotated[
         Path | None,
         typer.Option("--catalog", help="Check calls against this catalog's tools, not the row's."),

@@ -17,7 +17,7 @@ from pydantic import (
 from generators.base import DEFAULT_STYLES
 from llm.base import BackendConfig
 from unified.model import QueryStyle
-from verifiers.stages import SEMANTIC_STAGE
+from verifiers.stages import DEFAULT_STAGES, SEMANTIC_STAGE
 
 MAX_SAMPLES_PER_JOB = 1_000_000
 
@@ -63,8 +63,9 @@ class JobSpec(BaseModel):
     )
     seed: int = Field(0, description="Same seed, same catalog, same samples.")
     verify: StageList = Field(
-        default_factory=lambda: ["format"],
-        description="Verification stages, in order, e.g. format, execution, dedup (dedup last). "
+        default_factory=lambda: list(DEFAULT_STAGES),
+        description="Verification stages, in order (default: query, format, grounding, coverage); "
+        "e.g. format, execution, dedup (dedup last). "
         'An entry may carry the stage\'s options: {"semantic": {"judge": {...}}}.',
     )
     stage_options: dict[str, dict[str, Any]] = Field(

@@ -31,14 +31,17 @@ def test_a_submitted_job_is_queued_with_its_batches_planned(api: Api) -> None:
         "generator": "template",
         "seed": 7,
         "generator_options": {},
-        "verify": ["format"],
+        "verify": ["query", "format", "grounding", "coverage"],
         "stage_options": {},
         "batch_size": api.settings.batch_size,
         "judge": None,
     }
     counts = job["counts"]
     assert (counts["generated"], counts["accepted"], counts["rejected"]) == (0, 0, 0)
-    assert counts["by_stage"] == {"format": {"passed": 0, "rejected": 0}}
+    assert counts["by_stage"] == {
+        stage: {"passed": 0, "rejected": 0}
+        for stage in ("query", "format", "grounding", "coverage")
+    }
     assert counts["by_reason"] == {}
     with api.sessions() as session:
         batches = session.scalar(

@@ -2,7 +2,7 @@
 accept, and how many wrong ones they reject, on BFCL's single-turn categories.
 
 Run: pip install --no-deps bfcl-eval   (its data; nothing it depends on is needed)
-     python tests/bench/bench_meaning.py [--data DIR] [--stages grounding,coverage]
+     python tests/bench/bench_meaning.py [--data DIR] [--stages query,format,grounding,coverage]
 
 Right samples are BFCL's questions with their ground-truth answers (`unified.formats` reads them
 with the possible-answer files). Wrong samples are made from each right one, schema-valid and
@@ -27,7 +27,7 @@ from rich.table import Table
 
 from unified.formats import read_samples
 from unified.model import Sample, Step
-from verifiers.stages import StageContext, build_stages, run_stages
+from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple")
 JUNK_QUERIES = ("{", ",", "[A-Z]{3}$", "hello", "What is the binary sum of 10010 and 11101?")
@@ -161,7 +161,7 @@ def accepted(samples: list[Sample], stages: list[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="BFCL's data folder (default: bfcl-eval's)")
-    parser.add_argument("--stages", default="format,grounding,coverage")
+    parser.add_argument("--stages", default=",".join(DEFAULT_STAGES))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     stages = [stage.strip() for stage in args.stages.split(",") if stage.strip()]

@@ -165,7 +165,15 @@ def test_create_job_refuses_what_cannot_run(
 
 def test_rerunning_a_batch_writes_no_duplicates(sessions: Sessions, settings: Settings) -> None:
     insert_catalog(sessions, "travel")
-    job_id = new_job(sessions, settings, "travel", n=60, batch_size=40, generator=JOB_GENERATOR)
+    job_id = new_job(
+        sessions,
+        settings,
+        "travel",
+        n=60,
+        batch_size=40,
+        generator=JOB_GENERATOR,
+        verify=["format"],
+    )
     first = f"{job_id}-000000"
 
     generate(settings, first)
@@ -228,7 +236,9 @@ def test_counts_by_reason_come_from_the_format_stage(
     sessions: Sessions, settings: Settings
 ) -> None:
     insert_catalog(sessions, "travel")
-    job_id = new_job(sessions, settings, "travel", n=12, batch_size=12, generator="counting")
+    job_id = new_job(
+        sessions, settings, "travel", n=12, batch_size=12, generator="counting", verify=["format"]
+    )
     generate(settings, f"{job_id}-000000")
     verify(settings, f"{job_id}-000000")
     counts = load_job(sessions, job_id).counts

@@ -77,12 +77,24 @@ def assert_every_sample_accounted_for(
         )
         assert set(by_status) <= {"accepted", "rejected"}
         assert by_status.get("accepted", 0) + by_status.get("rejected", 0) == n
+        stages = list(job.spec["verify"])
+        reached = session.execute(
+            select(SampleRecord.status, SampleRecord.stage, func.count())
+            .where(SampleRecord.job_id == job_id)
+            .group_by(SampleRecord.status, SampleRecord.stage)
+        ).all()
+        # One verdict per stage a sample reached: every stage when accepted, up to the one that
+        # rejected it otherwise.
+        expected = sum(
+            count * (len(stages) if status == "accepted" else stages.index(stage) + 1)
+            for status, stage, count in reached
+        )
         verdicts = session.execute(
             select(func.count(), func.count(func.distinct(VerdictRecord.sample_id)))
             .join(SampleRecord, SampleRecord.id == VerdictRecord.sample_id)
             .where(SampleRecord.job_id == job_id)
         ).one()
-        assert tuple(verdicts) == (n, n)  # one stage: one verdict per sample
+        assert tuple(verdicts) == (expected, n)
         reasons = dict(
             session.execute(
                 text(
@@ -121,9 +133,9 @@ def assert_every_sample_accounted_for(
     assert counts["accepted"] == by_status.get("accepted", 0)
     assert counts["rejected"] == by_status.get("rejected", 0)
     assert counts["by_reason"] == reasons
-    assert counts["by_stage"] == {
-        "format": {"passed": counts["accepted"], "rejected": counts["rejected"]}
-    }
+    assert list(counts["by_stage"]) == stages
+    assert sum(entry["rejected"] for entry in counts["by_stage"].values()) == counts["rejected"]
+    assert counts["by_stage"][stages[-1]]["passed"] == counts["accepted"]
     assert len(accepted) == counts["accepted"]
     return accepted
 

@@ -192,6 +192,9 @@ def test_llm_job_whose_server_dies_mid_job_fails_and_keeps_what_was_accepted(
         n=1200,
         seed=5,
         batch_size=6,
+        # Format only: the random model's answers rarely pass the meaning stages, and this test
+        # needs samples accepted before the kill.
+        verify=["format"],
         generator="llm",
         generator_options=_options(
             tiny_model_dir, fresh_vllm_server.base_url, max_retries=1, timeout_s=5

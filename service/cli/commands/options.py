@@ -43,7 +43,9 @@ JudgeOption = Annotated[
 VerifyOption = Annotated[
     str | None,
     typer.Option(
-        "--verify", help="Verification stages in order, comma-separated; default: format."
+        "--verify",
+        help="Verification stages in order, comma-separated; default: query, format, "
+        "grounding, coverage.",
     ),
 ]
 StageOptionsOption = Annotated[

@@ -12,6 +12,7 @@ from unified.formats import read_samples
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.coverage import uncovered
 from verifiers.grounding import ungrounded
+from verifiers.query_sanity import QueryOptions, malformed
 from verifiers.query_values import QueryText, dates_in, numbers_in
 from verifiers.stages import StageContext, build_stages, run_stages
 
@@ -153,3 +154,46 @@ def test_real_bfcl_rows_pass_both_stages() -> None:
     assert [[v.detail for v in verdicts if not v.accepted] for verdicts in result.verdicts] == [
         [] for _ in samples
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "rule"),
+    [
+        ("{", "no_words"),
+        ("[A-Z]{3}$", "no_words"),
+        ("get_weather", "function_name"),
+        ("searchFlights(origin='LIS')", "function_name"),
+        ('{"origin": "LIS", "destination": "JFK", "date": 3}', "code_like"),
+        ("Lisbon flights", "too_short"),
+        (
+            "Flights to Rome today. Flights to Rome today. Flights to Rome today.",
+            "repeated_sentence",
+        ),
+    ],
+)
+def test_queries_that_do_not_read_as_requests_are_malformed_by_rule(query: str, rule: str) -> None:
+    found = malformed(query, QueryOptions())
+    assert found is not None and found.startswith(f"{rule}: ")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "What is the binary sum of 10010 and 11101?",
+        "list c drive",
+        "ช่วยหาคุณแม่บ้านที่ให้บริการรีดผ้า.",  # Thai: no spaces between words
+        "Give me 3 flights. Each flight must be direct. Each flight must be direct.",
+        '{"response": "The image shows four logos of comic book heroes: Superman and Batman."}',
+    ],
+)
+def test_real_requests_pass_the_query_stage(query: str) -> None:
+    assert malformed(query, QueryOptions()) is None
+
+
+def test_the_query_stage_checks_the_language_it_is_given() -> None:
+    french = "Quels vols partent de Lisbonne pour Rome demain et pour combien ?"
+    assert malformed(french, QueryOptions()) is None
+    assert malformed(french, QueryOptions(language="English")) == (
+        "wrong_language: reads as French, not English"
+    )
+    assert malformed(french, QueryOptions(language="french")) is None
