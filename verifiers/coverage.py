@@ -1,14 +1,16 @@
 """The coverage stage: the calls do all the query asks, once.
 
 - `duplicate_call`: the same call (name and arguments) is made twice in one step.
+- `missing_call`: a sample that calls nothing (irrelevance) while an offered tool fits the
+  query: every distinctive word of the tool's name is in the query, and the name and the first
+  sentence of the description share two words or more with it.
 - `query_value_unused`: a value the query lists for the calls — a number, or a quoted string —
   appears in no argument of any call while the value before or after it in the query does (a
   parallel request with one call missing, or a call that dropped an argument the user gave). A
   value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count equal to
   the number of calls (`2 cities`) is spared.
 
-A sample without calls (irrelevance) is not judged here. Needs no LLM; never raises on model
-output.
+Needs no LLM; never raises on model output.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from unified.model import Sample
-from verifiers.query_values import DATE_CANDIDATES, QueryText, normalise, written_numbers
+from unified.model import Sample, Tool
+from verifiers.query_values import (
+    DATE_CANDIDATES,
+    QueryText,
+    normalise,
+    stem,
+    words,
+    written_numbers,
+)
 from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Reason, Verdict
 
@@ -41,8 +50,9 @@ TRIVIAL_NUMBERS = (0, 1)
 """Numbers a query writes without asking a call to take them (`= 0` in an equation)."""
 
 
-def uncovered(sample: Sample) -> tuple[Reason, str] | None:
-    """Why the calls do not cover the query (reason and detail), or None when they do."""
+def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] | None:
+    """Why the calls do not cover the query (reason and detail), or None when they do; `tools`
+    are those offered (default: the sample's own)."""
     for step in sample.steps:
         seen: set[str] = set()
         for call in step.tool_calls:
@@ -55,12 +65,19 @@ def uncovered(sample: Sample) -> tuple[Reason, str] | None:
             seen.add(key)
     calls = sample.tool_calls()
     if not calls:
-        return None
+        fitting = next((tool for tool in tools or sample.tools if _fits(tool, sample.query)), None)
+        if fitting is None:
+            return None
+        return (
+            Reason.missing_call,
+            f"tool {fitting.name} fits the query, which no call makes; a sample calls nothing only "
+            "when no offered tool fits",
+        )
     used = _Used([call.arguments for call in calls])
     names = {tool.name for tool in sample.tools} | {call.name for call in calls}
     numbers = [
         forms
-        for forms in _value_numbers(sample.query)
+        for forms in _value_numbers(_without_names(sample.query, tools or sample.tools))
         if not forms & set(TRIVIAL_NUMBERS) and len(calls) not in forms
     ]
     number_used = [any(used.has_number(form) for form in forms) for forms in numbers]
@@ -80,10 +97,101 @@ def uncovered(sample: Sample) -> tuple[Reason, str] | None:
     return None
 
 
+GENERIC_WORDS = frozenset(
+    [
+        "get",
+        "find",
+        "calculate",
+        "compute",
+        "list",
+        "search",
+        "retrieve",
+        "given",
+        "give",
+        "return",
+        "returns",
+        "the",
+        "a",
+        "an",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "is",
+        "are",
+        "be",
+        "this",
+        "that",
+        "it",
+        "its",
+        "at",
+        "as",
+        "which",
+        "what",
+        "how",
+        "per",
+        "using",
+        "use",
+        "used",
+        "based",
+        "specific",
+        "provided",
+        "certain",
+        "number",
+        "value",
+        "values",
+        "data",
+        "info",
+        "information",
+        "details",
+        "detail",
+        "type",
+        "name",
+        "new",
+        "set",
+        "make",
+        "create",
+        "check",
+        "current",
+        "total",
+    ]
+)
+"""Words a tool's name or description shares with many queries without fitting them."""
+
+
+def _fits(tool: Tool, query: str) -> bool:
+    """Every distinctive word of the tool's name (`get_weather`: weather) is in the query, and
+    with its description's first sentence it shares two words or more with it."""
+    asked = {stem(word) for word in words(query)} - GENERIC_WORDS
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", tool.name)
+    named = {stem(word) for word in words(spaced)} - GENERIC_WORDS
+    first_sentence = re.split(r"(?<=[.!?])\s", tool.description or "")[0]
+    described = {stem(word) for word in words(first_sentence)} - GENERIC_WORDS
+    return bool(named) and named <= asked and len((named | described) & asked) >= 2
+
+
 def _beside_a_used_one(used: list[bool], position: int) -> bool:
     """The value before or after this one in the query is used: the query lists values for the
     calls, and this one was left out (a number the query only mentions stands alone)."""
     return any(0 <= other < len(used) and used[other] for other in (position - 1, position + 1))
+
+
+def _without_names(query: str, tools: Sequence[Tool]) -> str:
+    """The query without the parameter names it writes out whose digits are not values
+    (`side 1` for `side1`, `year 2` for `year2`)."""
+    for tool in tools:
+        properties = tool.parameters.get("properties", {})
+        for name in properties if isinstance(properties, dict) else ():
+            if any(ch.isdigit() for ch in name):
+                pattern = r"\W*".join(re.escape(word) for word in words(name))
+                query = re.sub(rf"\b{pattern}\b", " ", query, flags=re.IGNORECASE)
+    return query
 
 
 def _value_numbers(query: str) -> list[set[float]]:
@@ -137,7 +245,7 @@ class CoverageStage(StageBase):
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         verdicts = []
         for sample in samples:
-            problem = uncovered(sample)
+            problem = uncovered(sample, context.tools_for(sample))
             verdicts.append(
                 Verdict.accept(STAGE)
                 if problem is None

@@ -8,8 +8,10 @@ Right samples are BFCL's questions with their ground-truth answers (`unified.for
 with the possible-answer files). Wrong samples are made from each right one, schema-valid and
 seeded: a value swapped for another row's value of the same type or a changed number, the query
 swapped for another row's or for junk, a parallel call dropped, a call repeated with other
-values. The goal the project holds itself to with the no-LLM stages alone: accept at least 95% of
-right answers and reject at least 90% of wrong ones.
+values, every call dropped (an irrelevance answer where a tool fits). BFCL's irrelevance questions
+are right samples too: no offered tool fits them, and the right answer calls nothing. The goal
+the project holds itself to with the no-LLM stages alone: accept at least 95% of right answers
+and reject at least 90% of wrong ones.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from unified.model import Sample, Step
 from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple")
+IRRELEVANCE = "irrelevance"
+"""Questions no offered tool fits: the right answer calls nothing (no possible-answer file)."""
 JUNK_QUERIES = ("{", ",", "[A-Z]{3}$", "hello", "What is the binary sum of 10010 and 11101?")
 ACCEPT_GOAL = 0.95
 REJECT_GOAL = 0.90
@@ -50,6 +54,8 @@ def right_samples(data: Path) -> dict[str, list[Sample]]:
         answers = data / "possible_answer" / f"BFCL_v4_{category}.json"
         with read_samples(questions, "bfcl", answers=answers) as reader:
             found[category] = list(reader)
+    with read_samples(data / f"BFCL_v4_{IRRELEVANCE}.json", "bfcl") as reader:
+        found[IRRELEVANCE] = list(reader)
     return found
 
 
@@ -96,6 +102,7 @@ class Variants:
             "a junk query": self.junk_query,
             "a parallel call dropped": self.call_dropped,
             "a call repeated with other values": self.call_repeated,
+            "every call dropped (no tool fits, it says)": self.calls_dropped,
         }
 
     def value_swapped(self, sample: Sample) -> Sample | None:
@@ -141,6 +148,9 @@ class Variants:
         calls.pop(self.rng.randrange(len(calls)))
         return _with_calls(sample, calls)
 
+    def calls_dropped(self, sample: Sample) -> Sample | None:
+        return _with_calls(sample, [])
+
     def call_repeated(self, sample: Sample) -> Sample | None:
         call = self.rng.choice(sample.tool_calls())
         other = self.value_swapped(_with_calls(sample, [call]))
@@ -166,7 +176,12 @@ def main() -> None:
     args = parser.parse_args()
     stages = [stage.strip() for stage in args.stages.split(",") if stage.strip()]
     by_category = right_samples(args.data or bfcl_data_dir())
-    rows = [sample for samples in by_category.values() for sample in samples]
+    rows = [
+        sample
+        for category, samples in by_category.items()
+        if category != IRRELEVANCE
+        for sample in samples
+    ]
 
     table = Table(title=f"stages: {', '.join(stages)}")
     for column in ("samples", "kind", "count", "accepted", "rejected", "goal"):

@@ -197,3 +197,24 @@ def test_the_query_stage_checks_the_language_it_is_given() -> None:
         "wrong_language: reads as French, not English"
     )
     assert malformed(french, QueryOptions(language="french")) is None
+
+
+def test_an_irrelevance_sample_whose_query_a_tool_fits_is_missing_a_call() -> None:
+    weather = Tool(
+        name="get_weather",
+        description="Current weather and forecast for a city.",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    fits = Sample(id="s", query="What is the weather forecast in Lisbon?", tools=[weather])
+    assert uncovered(fits) == (
+        "missing_call",
+        "tool get_weather fits the query, which no call makes; a sample calls nothing only when "
+        "no offered tool fits",
+    )
+    unrelated = Sample(
+        id="s", query="Write me a poem about the sea and its tides.", tools=[weather]
+    )
+    assert uncovered(unrelated) is None
+    # BFCL's irrelevance rows: tools close to the question that do not answer it.
+    with read_samples(DATA / "bfcl_irrelevance_questions.jsonl", "bfcl") as reader:
+        assert [uncovered(sample) for sample in reader] == [None, None]
