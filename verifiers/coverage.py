@@ -29,8 +29,8 @@ from verifiers.query_values import (
     words,
     written_numbers,
 )
-from verifiers.stages import StageBase, StageContext
-from verifiers.verdict import Reason, Verdict
+from verifiers.stages import SampleCheckStage, StageContext
+from verifiers.verdict import Reason
 
 STAGE = "coverage"
 _QUOTED = re.compile(
@@ -237,18 +237,10 @@ def _scalars(value: Any) -> Iterator[Any]:
         yield value
 
 
-class CoverageStage(StageBase):
+class CoverageStage(SampleCheckStage):
     """Rejects a sample whose calls leave out what the query asks or repeat a call."""
 
     name = STAGE
 
-    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
-        verdicts = []
-        for sample in samples:
-            problem = uncovered(sample, context.tools_for(sample))
-            verdicts.append(
-                Verdict.accept(STAGE)
-                if problem is None
-                else Verdict.reject(STAGE, problem[0], problem[1])
-            )
-        return verdicts
+    def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
+        return uncovered(sample, context.tools_for(sample))

@@ -23,8 +23,8 @@ import pycountry
 
 from unified.model import Sample, Tool
 from verifiers.query_values import QueryText, as_dates, normalise, words
-from verifiers.stages import StageBase, StageContext
-from verifiers.verdict import Reason, Verdict
+from verifiers.stages import SampleCheckStage, StageContext
+from verifiers.verdict import Reason
 
 STAGE = "grounding"
 SHARED_WORDS = 0.5
@@ -185,18 +185,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class GroundingStage(StageBase):
+class GroundingStage(SampleCheckStage):
     """Rejects a sample with an argument value its query does not state (`value_not_in_query`)."""
 
     name = STAGE
 
-    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
-        verdicts = []
-        for sample in samples:
-            why = ungrounded(sample, context.tools_for(sample))
-            verdicts.append(
-                Verdict.accept(STAGE)
-                if why is None
-                else Verdict.reject(STAGE, Reason.value_not_in_query, why)
-            )
-        return verdicts
+    def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
+        why = ungrounded(sample, context.tools_for(sample))
+        return None if why is None else (Reason.value_not_in_query, why)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from unified.constraints import language_of
 from unified.model import Sample
 from verifiers.query_values import normalise
-from verifiers.stages import StageBase, StageContext
-from verifiers.verdict import Reason, Verdict
+from verifiers.stages import SampleCheckStage, StageContext
+from verifiers.verdict import Reason
 
 STAGE = "query"
 SYMBOL_SHARE = 0.3
@@ -80,20 +79,12 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-class QueryStage(StageBase):
+class QueryStage(SampleCheckStage):
     """Rejects samples whose query does not read as a request (`query_malformed`)."""
 
     name = STAGE
     options_model: ClassVar[type[BaseModel]] = QueryOptions
 
-    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
-        options = context.options_for(self)
-        verdicts = []
-        for sample in samples:
-            rule = malformed(sample.query, options)
-            verdicts.append(
-                Verdict.accept(STAGE)
-                if rule is None
-                else Verdict.reject(STAGE, Reason.query_malformed, rule)
-            )
-        return verdicts
+    def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
+        rule = malformed(sample.query, context.options_for(self))
+        return None if rule is None else (Reason.query_malformed, rule)

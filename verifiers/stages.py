@@ -192,6 +192,26 @@ class StageBase:
         return dict(options)
 
 
+class SampleCheckStage(StageBase):
+    """A stage that judges each sample on its own: `problem` says why a sample is rejected
+    (reason code and detail), or None."""
+
+    def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
+        raise NotImplementedError
+
+    def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
+        """One verdict per sample, in order."""
+        verdicts = []
+        for sample in samples:
+            found = self.problem(sample, context)
+            verdicts.append(
+                Verdict.accept(self.name)
+                if found is None
+                else Verdict.reject(self.name, found[0], found[1])
+            )
+        return verdicts
+
+
 class FormatStage(StageBase):
     """The format stage: calls name a tool offered to the sample and fit its JSON Schema.
 
