@@ -1,5 +1,6 @@
 """The semantic judge: an LLM reads a sample's query, calls and results and says whether the
-answer is right (APIGen's semantic check), as structured JSON `{"pass", "reason"}`.
+answer is right (APIGen's semantic check), as structured JSON `{"reason", "pass"}`: its
+reasoning first, then the verdict; anything else is parsed as unparseable.
 
 The prompt is a Jinja template (bundled `templates/judge/semantic.j2`, or a user's own file given
 by path) that may use only the variables listed in `JUDGE_VARIABLES` and the `json` filter; a
@@ -32,10 +33,12 @@ JUDGE_VARIABLES = frozenset({"query", "tools", "calls", "results", "answer", "st
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
+        # The reasoning first: structured outputs write properties in this order, so the judge
+        # reasons before it decides.
+        "reason": {"type": "string", "maxLength": 500},
         "pass": {"type": "boolean"},
-        "reason": {"type": "string", "maxLength": 300},
     },
-    "required": ["pass", "reason"],
+    "required": ["reason", "pass"],
     "additionalProperties": False,
 }
 
@@ -105,13 +108,19 @@ def verdict_from_answer(result: LLMResult) -> Verdict:
         return Verdict.reject(
             STAGE, Reason.judge_unparseable, f"the judge's answer is not JSON: {result.text[:120]}"
         )
-    if not isinstance(answer, dict) or not isinstance(answer.get("pass"), bool):
+    if (
+        not isinstance(answer, dict)
+        or set(answer) != {"reason", "pass"}
+        or not isinstance(answer["pass"], bool)
+        or not isinstance(answer["reason"], str)
+    ):
         return Verdict.reject(
             STAGE,
             Reason.judge_unparseable,
-            f"the judge's answer has no boolean 'pass': {result.text[:120]}",
+            'the judge\'s answer is not {"reason": text, "pass": true or false}: '
+            f"{result.text[:120]}",
         )
-    reason = str(answer.get("reason") or "").strip()
+    reason = answer["reason"].strip()
     if answer["pass"]:
         return Verdict(accepted=True, stage=STAGE, detail=reason[:400] or None)
     return Verdict.reject(STAGE, Reason.judge_rejected, reason or "the judge gave no reason")

@@ -69,6 +69,9 @@ def test_prompt_of_a_sample_without_calls_says_so() -> None:
         ("yes, looks fine", "stop", False, "judge_unparseable"),
         ('{"pass": "yes", "reason": "x"}', "stop", False, "judge_unparseable"),
         ('["pass"]', "stop", False, "judge_unparseable"),
+        ('{"pass": true}', "stop", False, "judge_unparseable"),  # no reasoning
+        ('{"reason": "fine", "pass": true, "score": 9}', "stop", False, "judge_unparseable"),
+        ('{"reason": "the values all come from the query", "pass": true}', "stop", True, None),
         ('{"pass": true, "rea', "length", False, "judge_unparseable"),
     ],
 )
