@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unified.formats import read_samples
 from unified.model import Sample, Step, Tool, ToolCall
@@ -218,3 +220,44 @@ def test_an_irrelevance_sample_whose_query_a_tool_fits_is_missing_a_call() -> No
     # BFCL's irrelevance rows: tools close to the question that do not answer it.
     with read_samples(DATA / "bfcl_irrelevance_questions.jsonl", "bfcl") as reader:
         assert [uncovered(sample) for sample in reader] == [None, None]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    query=st.text(max_size=200),
+    arguments=st.dictionaries(st.text(max_size=10), JSON_VALUES, max_size=5) | st.text(max_size=20),
+    described=st.booleans(),
+)
+def test_the_meaning_stages_give_every_sample_a_verdict_whatever_it_holds(
+    query: str, arguments: dict[str, Any] | str, described: bool
+) -> None:
+    tool = Tool(
+        name="do_it",
+        description="Does it for a city." if described else "",
+        parameters={"type": "object", "properties": {"city": {"type": "string", "enum": ["x"]}}},
+    )
+    made = Sample(
+        id="s",
+        query=query,
+        tools=[tool],
+        steps=[Step(tool_calls=[ToolCall(name="do_it", arguments=arguments)])],
+    )
+    bare = made.model_copy(update={"steps": []})
+    stages = build_stages(["query", "grounding", "coverage"])
+    for stage in stages:
+        verdicts = stage.verify_batch([made, bare], StageContext())
+        assert len(verdicts) == 2
+        assert all(v.accepted or (v.reason and v.detail) for v in verdicts)
