@@ -3,10 +3,12 @@
 A value is grounded when the query states it, in any of the forms real data writes it (case,
 punctuation and spacing aside; `2,500`, `2.5k` or `two` for a number; `May 3rd 2024` or
 `03/05/2024` for `2024-05-03`; `euros` for `EUR`, `the U.S.` for `United States`), when a
-multi-word value shares most of its words with the query, when it is the tool's documented
-default, or when a later step takes it from an earlier step's results. Booleans and nulls are not
-judged (a query rarely writes them). A date the query names only relatively (`tomorrow`, `next
-Monday`) grounds any date.
+multi-word value shares most of its words with the query, when a code abbreviates query words
+(`SD`, `DEN`), when it is the tool's documented default or a value the parameter's description
+states, when it is an enum member and the query names it or names none of them, or when a later
+step takes it from an earlier step's results. Booleans, nulls, 0 and 1 are not judged (a query
+implies them more often than it writes them). A date the query names only relatively
+(`tomorrow`, `next Monday`) grounds any date.
 
 The first value that is not grounded rejects the sample with `value_not_in_query`, naming the
 call, the argument and the value. Needs no LLM; never raises on model output.
@@ -55,7 +57,8 @@ def ungrounded(sample: Sample, tools: Sequence[Tool]) -> str | None:
 def _leaves(value: Any, schema: dict[str, Any], path: str) -> Iterator[tuple[str, Any, Any]]:
     """(path, value, its schema) of every scalar in `value`; objects and arrays walked."""
     if isinstance(value, dict):
-        properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        properties = properties if isinstance(properties, dict) else {}
         for key, item in value.items():
             yield from _leaves(item, properties.get(key, {}), f"{path}.{key}" if path else key)
     elif isinstance(value, list):
