@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from unified.model import Sample, Tool
@@ -65,7 +66,8 @@ def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] 
             seen.add(key)
     calls = sample.tool_calls()
     if not calls:
-        fitting = next((tool for tool in tools or sample.tools if _fits(tool, sample.query)), None)
+        asked = _distinctive(sample.query)
+        fitting = next((tool for tool in tools or sample.tools if _fits(tool, asked)), None)
         if fitting is None:
             return None
         return (
@@ -165,15 +167,24 @@ GENERIC_WORDS = frozenset(
 """Words a tool's name or description shares with many queries without fitting them."""
 
 
-def _fits(tool: Tool, query: str) -> bool:
-    """Every distinctive word of the tool's name (`get_weather`: weather) is in the query, and
-    with its description's first sentence it shares two words or more with it."""
-    asked = {stem(word) for word in words(query)} - GENERIC_WORDS
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", tool.name)
-    named = {stem(word) for word in words(spaced)} - GENERIC_WORDS
-    first_sentence = re.split(r"(?<=[.!?])\s", tool.description or "")[0]
-    described = {stem(word) for word in words(first_sentence)} - GENERIC_WORDS
+def _fits(tool: Tool, asked: frozenset[str]) -> bool:
+    """Every distinctive word of the tool's name (`get_weather`: weather) is among the query's
+    (`asked`, stemmed), and with its description's first sentence it shares two words or more
+    with them."""
+    named, described = _tool_words(tool.name, tool.description or "")
     return bool(named) and named <= asked and len((named | described) & asked) >= 2
+
+
+@cache
+def _tool_words(name: str, description: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The distinctive stemmed words of a tool's name and of its description's first sentence."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    first_sentence = re.split(r"(?<=[.!?])\s", description)[0]
+    return _distinctive(spaced), _distinctive(first_sentence)
+
+
+def _distinctive(text: str) -> frozenset[str]:
+    return frozenset(stem(word) for word in words(text)) - GENERIC_WORDS
 
 
 def _beside_a_used_one(used: list[bool], position: int) -> bool:
@@ -188,10 +199,19 @@ def _without_names(query: str, tools: Sequence[Tool]) -> str:
     for tool in tools:
         properties = tool.parameters.get("properties", {})
         for name in properties if isinstance(properties, dict) else ():
-            if any(ch.isdigit() for ch in name):
-                pattern = r"\W*".join(re.escape(word) for word in words(name))
-                query = re.sub(rf"\b{pattern}\b", " ", query, flags=re.IGNORECASE)
+            pattern = _name_pattern(name)
+            if pattern is not None:
+                query = pattern.sub(" ", query)
     return query
+
+
+@cache
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    """A parameter name with digits as a query may write it (`side1`: `side 1`), else None."""
+    if not any(ch.isdigit() for ch in name):
+        return None
+    spelled = r"\W*".join(re.escape(word) for word in words(name))
+    return re.compile(rf"\b{spelled}\b", re.IGNORECASE)
 
 
 def _value_numbers(query: str) -> list[set[float]]:

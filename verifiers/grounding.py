@@ -103,10 +103,16 @@ def _documented(value: Any, schema: dict[str, Any]) -> bool:
     description = schema.get("description")
     if not isinstance(description, str) or not description:
         return False
-    text = QueryText(description)
+    text = _description_text(description)
     if isinstance(value, str):
         return text.states_text(value)
     return isinstance(value, int | float) and text.states_number(float(value))
+
+
+@cache
+def _description_text(description: str) -> QueryText:
+    """A parameter's description read once per process (it is the same for every sample)."""
+    return QueryText(description)
 
 
 def _text_grounded(value: str, query: QueryText) -> bool:

@@ -110,6 +110,9 @@ _UNITS = {
     "decade": 10,
     "century": 100,
 }
+_NUMBER_WORDS = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b"
+)
 _TENS_UNITS = re.compile(
     r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[- ](one|two|three|four|five|six|"
     r"seven|eight|nine)\b"
@@ -165,9 +168,7 @@ def numbers_in(text: str) -> set[float]:
         found.add(int(feet) * 12 + int(inches))
     for tens, unit in _TENS_UNITS.findall(lowered):
         found.add(_UNITS[tens] + _UNITS[unit])
-    for word, value in _UNITS.items():
-        if re.search(rf"\b{word}\b", lowered):
-            found.add(float(value))
+    found |= {float(_UNITS[word]) for word in _NUMBER_WORDS.findall(lowered)}
     return found
 
 

@@ -472,8 +472,9 @@ def test_a_plugin_ordered_stage_runs_in_position_order_with_its_own_state(
                         for sample_id in SameQueryStage.judged]  # fmt: skip
     assert judged_positions == sorted(judged_positions), "judged in position order"
     kept = [row for row in rows if row[1] == "accepted"]
-    # Six distinct queries (three cities, plain or not): each kept once, later copies rejected;
-    # what dedup kept in the earlier job on this catalog is not this stage's state.
+    # Few distinct queries (three cities, each with or without one word more): each kept once
+    # by this stage, later copies rejected, although dedup kept the same queries in the earlier
+    # job on this catalog (that is dedup's state, not this stage's).
     assert {row[2] for row in kept} == {"same_query"}
     assert 0 < len(kept) <= 9
     assert {row[3] for row in rows if row[2] == "same_query" and row[1] == "rejected"} == {
