@@ -2,8 +2,10 @@
 
 - `duplicate_call`: the same call (name and arguments) is made twice in one step.
 - `missing_call`: a sample that calls nothing (irrelevance) while an offered tool fits the
-  query: every distinctive word of the tool's name is in the query, and the name and the first
-  sentence of the description share two words or more with it.
+  query (`verifiers.tool_fit` says when one does).
+- `extra_call`: a call tied to the query by numbers alone: its tool shares no word with the
+  query and it takes no string the query gives (`math.factorial(5)` for "the next five matches
+  of Manchester United").
 - `query_value_unused`: a value the query lists for the calls — a number, or a quoted string —
   appears in no argument of any call while the value before or after it in the query does (a
   parallel request with one call missing, or a call that dropped an argument the user gave). A
@@ -22,15 +24,16 @@ from functools import cache
 from typing import Any
 
 from unified.model import Sample, Tool
+from verifiers.grounding import aliases
 from verifiers.query_values import (
     DATE_CANDIDATES,
     QueryText,
     normalise,
-    stem,
     words,
     written_numbers,
 )
 from verifiers.stages import SampleCheckStage, StageContext
+from verifiers.tool_fit import fitting_tool, tied_to_query
 from verifiers.verdict import Reason
 
 STAGE = "coverage"
@@ -42,11 +45,13 @@ _QUOTED = re.compile(
 _NOT_A_VALUE = re.compile(
     r"\d+(?:st|nd|rd|th)\b|\^\s?\d+|\b\d{1,2}:\d{2}\b|\b(?:19|20)\d{6}\b"
     r"|\b\d+\s?(?:ft|feet|foot|')\s?\d+\s?(?:in|inches|\")?"
-    r"|\b\d+(?:\.\d+){2,}\b|\b\d+\s?x\s?\d+\b",
+    r"|\b\d+(?:\.\d+){2,}\b|\b\d+\s?x\s?\d+\b"
+    r"|\b(?:type|version|phase|chapter|class|generation|world war)\s?\d+\b",
     re.IGNORECASE,
 )
 """Numbers that are not values a call takes as written: ordinals, exponents, clock times,
-compact dates, heights in feet and inches, versions and addresses (`6.3.1`), sizes (`2x2`)."""
+compact dates, heights in feet and inches, versions and addresses (`6.3.1`), sizes (`2x2`),
+numbers that name a kind (`type 2 diabetes`, `version 3`)."""
 TRIVIAL_NUMBERS = (0, 1)
 """Numbers a query writes without asking a call to take them (`= 0` in an equation)."""
 
@@ -66,8 +71,7 @@ def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] 
             seen.add(key)
     calls = sample.tool_calls()
     if not calls:
-        asked = _distinctive(sample.query)
-        fitting = next((tool for tool in tools or sample.tools if _fits(tool, asked)), None)
+        fitting = fitting_tool(sample.query, tools or sample.tools)
         if fitting is None:
             return None
         return (
@@ -75,8 +79,23 @@ def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] 
             f"tool {fitting.name} fits the query, which no call makes; a sample calls nothing only "
             "when no offered tool fits",
         )
+    offered = {tool.name: tool for tool in tools or sample.tools}
+    for call in calls:
+        tool = offered.get(call.name)
+        if tool is not None and not tied_to_query(tool, call.arguments, sample.query):
+            return (
+                Reason.extra_call,
+                f"call {call.name} is not asked for: its tool shares no word with the query, "
+                "and it takes no value the query gives but numbers",
+            )
     used = _Used([call.arguments for call in calls])
     names = {tool.name for tool in sample.tools} | {call.name for call in calls}
+    names |= {
+        parameter
+        for tool in tools or sample.tools
+        if isinstance(properties := tool.parameters.get("properties"), dict)
+        for parameter in properties
+    }
     numbers = [
         forms
         for forms in _value_numbers(_without_names(sample.query, tools or sample.tools))
@@ -96,95 +115,80 @@ def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] 
     for position, text in enumerate(quoted):
         if not quoted_used[position] and _beside_a_used_one(quoted_used, position):
             return Reason.query_value_unused, f"the query states '{text}', which no call uses"
+    for value in used.strings:
+        for runs in listed_beside(sample.query, value):
+            if not any(used.has_text(run) for run in runs):
+                return (
+                    Reason.query_value_unused,
+                    f"the query lists '{runs[-1]}' beside '{value}', which no call uses",
+                )
     return None
 
 
-GENERIC_WORDS = frozenset(
-    [
-        "get",
-        "find",
-        "calculate",
-        "compute",
-        "list",
-        "search",
-        "retrieve",
-        "given",
-        "give",
-        "return",
-        "returns",
-        "the",
-        "a",
-        "an",
-        "of",
-        "for",
-        "to",
-        "in",
-        "on",
-        "and",
-        "or",
-        "with",
-        "by",
-        "from",
-        "is",
-        "are",
-        "be",
-        "this",
-        "that",
-        "it",
-        "its",
-        "at",
-        "as",
-        "which",
-        "what",
-        "how",
-        "per",
-        "using",
-        "use",
-        "used",
-        "based",
-        "specific",
-        "provided",
-        "certain",
-        "number",
-        "value",
-        "values",
-        "data",
-        "info",
-        "information",
-        "details",
-        "detail",
-        "type",
-        "name",
-        "new",
-        "set",
-        "make",
-        "create",
-        "check",
-        "current",
-        "total",
-    ]
+_WORD_JOINT = r"\s*,?\s+(?:and|or|&|as well as)\s+"
+_COMMA = r"\s*,\s*"
+_ITEM = r"[^\W\d_][\w'.-]*(?:\s+[^\W\d_][\w'.-]*){0,3}"
+_AFTER = re.compile(
+    rf"^(?:(?P<word>{_WORD_JOINT})|{_COMMA})(?P<item>{_ITEM})(?P<more>{_COMMA}|{_WORD_JOINT})?"
 )
-"""Words a tool's name or description shares with many queries without fitting them."""
+_BEFORE = re.compile(rf"(?P<item>{_ITEM})(?:(?P<word>{_WORD_JOINT})|{_COMMA})$")
+_LIST_GOES_ON = re.compile(rf"^(?:{_COMMA}|{_WORD_JOINT})")
+NOT_AN_ITEM = frozenset(
+    [
+        "a", "an", "the", "then", "also", "get", "find", "tell", "give", "show", "what", "how",
+        "which", "who", "where", "when", "why", "i", "i'm", "i'd", "i'll", "i've", "me", "my",
+        "you", "your", "it", "its", "their", "his", "her", "our", "we", "they", "to", "in",
+        "for", "with", "on", "at", "of", "from", "by", "is", "are", "can", "could", "would",
+        "please", "so", "but", "if", "as", "all", "any", "each", "both", "next", "last",
+        "this", "that", "these", "those", "there", "here", "and", "or", "lastly", "finally",
+        "additionally", "furthermore", "secondly", "thirdly", "first", "second", "third",
+    ]
+)  # fmt: skip
+"""Capitalised words that start a clause, not another item of a list."""
 
 
-def _fits(tool: Tool, asked: frozenset[str]) -> bool:
-    """Every distinctive word of the tool's name (`get_weather`: weather) is among the query's
-    (`asked`, stemmed), and with its description's first sentence it shares two words or more
-    with them."""
-    named, described = _tool_words(tool.name, tool.description or "")
-    return bool(named) and named <= asked and len((named | described) & asked) >= 2
+def listed_beside(query: str, value: str) -> list[list[str]]:
+    """The capitalised items the query lists right before and after a capitalised `value`
+    (`Berlin and Madrid`: Madrid beside Berlin), each as its word runs nearest the value first
+    (`Personal Info` gives `Info`, then `Personal Info`): a list item is used when one of them
+    is. A comma joins list items only where the list goes on past them (`Paris, Rome and
+    Oslo`), and a region after a comma (`Austin, Texas`, `Paris, France`) is the place's own."""
+    found = []
+    for match in _whole(value).finditer(query):
+        if not match.group(0)[:1].isupper():
+            continue
+        rest = query[match.end() :]
+        after = _AFTER.match(rest)
+        if after is not None and (after["word"] or after["more"]):
+            found.append(_capitalised_runs(after["item"].split(), backwards=False))
+        before = _BEFORE.search(query[: match.start()])
+        if before is not None and (before["word"] or _LIST_GOES_ON.match(rest)):
+            found.append(_capitalised_runs(before["item"].split(), backwards=True))
+    return [runs for runs in found if runs and not _a_region_after_a_comma(query, runs[-1])]
+
+
+def _capitalised_runs(words_of_item: list[str], backwards: bool) -> list[str]:
+    """The runs of capitalised words next to the value (at the item's end when it comes
+    `backwards`, before the value), none of them a clause word, without a possessive or a full
+    stop, shortest first: `Personal Info` before a value gives `Info`, then `Personal Info`."""
+    taken: list[str] = []
+    for word in reversed(words_of_item) if backwards else words_of_item:
+        if not word[:1].isupper() or word.casefold() in NOT_AN_ITEM:
+            break
+        taken.append(word.removesuffix("'s").removesuffix("'").rstrip("."))
+    runs = [taken[:size] for size in range(1, len(taken) + 1)]
+    return [" ".join(reversed(run) if backwards else run) for run in runs]
+
+
+def _a_region_after_a_comma(query: str, item: str) -> bool:
+    return bool(aliases(item)) and bool(
+        re.search(rf"[A-Z][\w.]*,\s*{re.escape(item)}(?!\w)", query)
+    )
 
 
 @cache
-def _tool_words(name: str, description: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The distinctive stemmed words of a tool's name and of its description's first sentence."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    first_sentence = re.split(r"(?<=[.!?])\s", description)[0]
-    return _distinctive(spaced), _distinctive(first_sentence)
-
-
-def _distinctive(text: str) -> frozenset[str]:
-    return frozenset(stem(word) for word in words(text)) - GENERIC_WORDS
+def _whole(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
 
 
 def _beside_a_used_one(used: list[bool], position: int) -> bool:
@@ -233,6 +237,9 @@ class _Used:
         self.text = QueryText(" ".join(str(value) for value in scalars))
         self.numbers = {abs(float(v)) for v in scalars if isinstance(v, int | float)}
         self.numbers |= {abs(n) for n in self.text.numbers}
+        self.strings = sorted(
+            {value for value in scalars if isinstance(value, str) and len(value) > 1}
+        )
 
     def has_number(self, number: float) -> bool:
         size = abs(number)

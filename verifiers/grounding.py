@@ -2,13 +2,14 @@
 
 A value is grounded when the query states it, in any of the forms real data writes it (case,
 punctuation and spacing aside; `2,500`, `2.5k` or `two` for a number; `May 3rd 2024` or
-`03/05/2024` for `2024-05-03`; `euros` for `EUR`, `the U.S.` for `United States`), when a
-multi-word value shares most of its words with the query, when a code abbreviates query words
-(`SD`, `DEN`), when it is the tool's documented default or a value the parameter's description
-states, when it is an enum member and the query names it or names none of them, or when a later
-step takes it from an earlier step's results. Booleans, nulls, 0 and 1 are not judged (a query
-implies them more often than it writes them). A date the query names only relatively
-(`tomorrow`, `next Monday`) grounds any date.
+`03/05/2024` for `2024-05-03`; `euros` for `EUR`, `the U.S.` for `United States`; `english` for
+a query written in English), when a multi-word value shares most of its words with the query,
+when a code abbreviates query words (`SD`, `DEN`), when it is the tool's documented default or a
+value the parameter's description states, when it is an enum member and the query names it or
+names none of them, or when a later step takes it from an earlier step's results. Booleans,
+nulls, 0 and 1 are not judged (a query implies them more often than it writes them). A date the
+query names only relatively (`tomorrow`, `next Monday`) grounds any date of an argument that
+takes dates (by its format, name or description).
 
 The first value that is not grounded rejects the sample with `value_not_in_query`, naming the
 call, the argument and the value. Needs no LLM; never raises on model output.
@@ -17,12 +18,14 @@ call, the argument and the value. Needs no LLM; never raises on model output.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
 import pycountry
 
+from unified.constraints import language_of
 from unified.model import Sample, Tool
 from verifiers.query_values import QueryText, as_dates, normalise, words
 from verifiers.stages import SampleCheckStage, StageContext
@@ -44,7 +47,7 @@ def ungrounded(sample: Sample, tools: Sequence[Tool]) -> str | None:
                 continue  # the format stage rejects arguments that are not an object
             parameters = schemas.get(call.name, {})
             for path, value, schema in _leaves(call.arguments, parameters, ""):
-                if not _grounded(value, schema, known):
+                if not _grounded(value, schema, known, _holds_a_date(path, schema)):
                     return (
                         f"call {call.name}: argument {path} = {_shown(value)} is not stated in "
                         "the query (nor a default of the tool, nor in an earlier result)"
@@ -71,7 +74,7 @@ def _leaves(value: Any, schema: dict[str, Any], path: str) -> Iterator[tuple[str
         yield path, value, schema if isinstance(schema, dict) else {}
 
 
-def _grounded(value: Any, schema: dict[str, Any], query: QueryText) -> bool:
+def _grounded(value: Any, schema: dict[str, Any], query: QueryText, dated: bool) -> bool:
     if value is None or isinstance(value, bool):
         return True
     if "default" in schema and value == schema["default"]:
@@ -84,8 +87,27 @@ def _grounded(value: Any, schema: dict[str, Any], query: QueryText) -> bool:
     if isinstance(value, int | float):
         return value in TRIVIAL_NUMBERS or query.states_number(float(value))
     if isinstance(value, str):
-        return _text_grounded(value, query)
+        return _text_grounded(value, query, dated)
     return True
+
+
+_DATE_WORDS = re.compile(
+    r"date|day|time|when|period|start|end|from|until|since|deadline|schedule|month|week|year"
+    r"|historical|check.?in|check.?out",
+    re.IGNORECASE,
+)
+
+
+def _holds_a_date(path: str, schema: dict[str, Any]) -> bool:
+    """The argument takes a date by its schema's format, or its name or description speaks of
+    one: only then does a date the query names relatively (`this weekend`) ground it."""
+    if schema.get("format") in ("date", "date-time", "time"):
+        return True
+    name = re.split(r"[.\[]", path)[-1]
+    description = schema.get("description")
+    return bool(
+        _DATE_WORDS.search(name + " " + (description if isinstance(description, str) else ""))
+    )
 
 
 TRIVIAL_NUMBERS = (0, 1)
@@ -115,16 +137,18 @@ def _description_text(description: str) -> QueryText:
     return QueryText(description)
 
 
-def _text_grounded(value: str, query: QueryText) -> bool:
+def _text_grounded(value: str, query: QueryText, dated: bool = True) -> bool:
     if query.states_text(value):
         return True
     number = _as_number(value)
     if number is not None:
         return query.states_number(number)
     days = as_dates(value)
-    if days and (query.relative_dates or any(query.states_date(day) for day in days)):
+    if days and ((dated and query.relative_dates) or any(query.states_date(day) for day in days)):
         return True
     if any(query.states_text(alias) for alias in aliases(value)):
+        return True
+    if normalise(value) in _LANGUAGE_NAMES and _names_the_query_language(value, query):
         return True
     value_words = words(value)
     if len(value_words) == 1:
@@ -133,7 +157,30 @@ def _text_grounded(value: str, query: QueryText) -> bool:
     if query.share_of_words(value) >= SHARED_WORDS:
         return True
     first, _, rest = value.partition(",")
-    return bool(rest) and _text_grounded(first, query)
+    return bool(rest) and _text_grounded(first, query, dated)
+
+
+_LANGUAGE_NAMES = {
+    "english": "English",
+    "en": "English",
+    "en us": "English",
+    "french": "French",
+    "fr": "French",
+    "german": "German",
+    "de": "German",
+    "spanish": "Spanish",
+    "es": "Spanish",
+    "italian": "Italian",
+    "it": "Italian",
+    "portuguese": "Portuguese",
+    "pt": "Portuguese",
+}
+"""Language names and codes a value may give, by the name `language_of` uses."""
+
+
+def _names_the_query_language(value: str, query: QueryText) -> bool:
+    """The value names the language the query is written in (`english` for an English one)."""
+    return language_of(query.query) == _LANGUAGE_NAMES[normalise(value)]
 
 
 def _as_number(value: str) -> float | None:
@@ -181,12 +228,30 @@ _EXTRA_NAMES = (
     ("celsius", "C", "°C", "centigrade"),
     ("fahrenheit", "F", "°F"),
     ("kilometers", "km", "kilometres"),
+    ("meters", "m", "metres", "meter", "metre"),
+    ("centimeters", "cm", "centimetres"),
     ("miles", "mi"),
     ("kilograms", "kg"),
     ("pounds", "lb", "lbs"),
+    *(
+        (month, month[:3], *(["Sept"] if month == "September" else []))
+        for month in (
+            "January",
+            "February",
+            "March",
+            "April",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        )
+    ),
 )
 """Names real queries use that pycountry does not give: colloquial country names, currency
-words, unit words and their symbols."""
+words, unit words and their symbols, month names and their abbreviations."""
 
 
 def _shown(value: Any) -> str:

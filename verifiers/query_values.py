@@ -20,12 +20,12 @@ _SPACE = re.compile(r"\s+")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _WORD = re.compile(r"[^\W_]+")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
-_UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
+UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<sign>[-\u2212])?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?"
     r"(?P<exponent>e[-+]?\d+)?"
     r"(?P<suffix>\s?(?:k|m|bn|b|thousand|million|billion)\b|%)?"
-    r"(?:\s?(?P<unit>[a-z]+))?",
+    r"(?:\s?(?P<unit>[^\W\d_]+))?",
     re.IGNORECASE,
 )
 _CONVERSIONS = {
@@ -49,6 +49,12 @@ _CONVERSIONS = {
 }
 """Factors to the smaller units a value may be given in, by the unit word after a number
 (`3 minutes` may be `180` seconds)."""
+_SI_PREFIX = re.compile(r"(?P<prefix>[mμun])(?:h|f|a|v|w|g|l|s|m|hz|j|ω)")
+_PREFIX_FACTOR = {"m": 1e-3, "μ": 1e-6, "u": 1e-6, "n": 1e-9}
+"""A unit with a metric prefix (`50mH` may be 0.05, `100µF` 0.0001)."""
+_CLOCK_HOUR = re.compile(r"\b(1[0-2]|0?[1-9])(?::[0-5]\d)?\s?(am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
+_UNSPACED_LIST = re.compile(r"\b\d+(?:,\d+)+\b")
+_DOZENS = re.compile(r"\b(\d+|[a-z]+)\s+dozens?\b")
 _FEET_INCHES = re.compile(r"(\d+)\s?(?:ft|feet|foot|')\s?(\d+)\s?(?:in|inches|\")?")
 _SCALE = {
     "k": 1e3,
@@ -109,6 +115,13 @@ _UNITS = {
     "fortnight": 14,
     "decade": 10,
     "century": 100,
+    "month": 30,
+    "monthly": 12,
+    "quarterly": 4,
+    "weekly": 52,
+    "daily": 365,
+    "semiannually": 2,
+    "biannually": 2,
 }
 _NUMBER_WORDS = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b"
@@ -166,6 +179,12 @@ def numbers_in(text: str) -> set[float]:
     lowered = unicodedata.normalize("NFKC", text).casefold()
     for feet, inches in _FEET_INCHES.findall(lowered):
         found.add(int(feet) * 12 + int(inches))
+    for listed in _UNSPACED_LIST.findall(lowered):  # `[200,300]` lists 200 and 300
+        found |= {float(part) for part in listed.split(",")}
+    for count in _DOZENS.findall(lowered):
+        found.add(12 * (float(count) if count.isdigit() else _UNITS.get(count, 1)))
+    for hour, half in _CLOCK_HOUR.findall(lowered):
+        found.add(int(hour) % 12 + (12 if half.startswith("p") else 0))
     for tens, unit in _TENS_UNITS.findall(lowered):
         found.add(_UNITS[tens] + _UNITS[unit])
     found |= {float(_UNITS[word]) for word in _NUMBER_WORDS.findall(lowered)}
@@ -191,6 +210,8 @@ def written_numbers(text: str) -> list[set[float]]:
         unit = match["unit"] or ""
         for name in {unit, unit.removesuffix("s"), stem(unit)}:
             forms |= {value * factor for factor in _CONVERSIONS.get(name, ())}
+        if prefixed := _SI_PREFIX.fullmatch(unit):
+            forms.add(value * _PREFIX_FACTOR[prefixed["prefix"]])
         numbers.append(forms)
     return numbers
 
@@ -274,7 +295,7 @@ class QueryText:
         if f" {wanted} " in self.normalised:
             return True
         squeezed = wanted.replace(" ", "")
-        if _UNSPACED_SCRIPT.search(squeezed):  # scripts written without spaces between words
+        if UNSPACED_SCRIPT.search(squeezed):  # scripts written without spaces between words
             return squeezed in self.compact
         return len(squeezed) >= 4 and squeezed in self.compact
 
@@ -289,9 +310,14 @@ class QueryText:
 
     @cached_property
     def initials(self) -> set[str]:
-        """Initials of runs of two to four capitalised words (`San Diego` gives `sd`)."""
+        """Initials of runs of two to four capitalised words (`San Diego` gives `sd`), and of
+        three or four words in any case (`social security numbers` gives `ssn`)."""
         capitalised = re.findall(r"\b[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)+", self.query)
         found = set()
+        letters = [word[0] for word in words(self.query)]
+        for size in (3, 4):
+            for start in range(len(letters) - size + 1):
+                found.add("".join(letters[start : start + size]))
         for run in capitalised:
             letters = [word[0].lower() for word in run.split()]
             for size in range(2, 5):

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     # coverage (the calls do all the query asks, once)
     query_value_unused = "query_value_unused"
     duplicate_call = "duplicate_call"
+    extra_call = "extra_call"
     missing_call = "missing_call"
     # semantic judge
     judge_rejected = "judge_rejected"

@@ -64,6 +64,14 @@ def sample(query: str, *calls: dict[str, Any], name: str = "search_flights") -> 
         ("Flights from Lisbon to New York", {"budget": 250.5}),  # the description states it
         ("Flights from Lisbon to the U.S.", {"destination": "United States"}),
         ("Flights from Lisbon to New York in 3 hours", {"passengers": 180}),  # 3 h in minutes
+        ("Flights from Lisbon to New York after 11 PM", {"passengers": 23}),  # clock hour
+        ("Flights from Lisbon to New York for two dozen", {"passengers": 24}),
+        ("Flights from Lisbon to New York, paid monthly", {"budget": 12}),
+        ("Flights from Lisbon to New York at 50mA", {"budget": 0.05}),  # metric prefix
+        ("Flights from Lisbon to New York on Feb 3 2025", {"date": "February 3 2025"}),
+        ("Flights from Lisbon to New York, fares [200,300]", {"budget": 300}),  # a list
+        ("Flights from Lisbon to New York next weekend", {"date": "2031-01-01"}),
+        ("Flights from Lisbon to New York please", {"currency": "english"}),  # its language
     ],
 )
 def test_values_the_query_states_in_another_form_are_grounded(
@@ -85,6 +93,11 @@ def test_values_the_query_states_in_another_form_are_grounded(
          'cabin = "economy"'),
         ("Flights from Lisbon to Rome on May 3rd 2024", {"destination": "Rome",
          "date": "2024-05-04"}, 'date = "2024-05-04"'),
+        # a relative date grounds dates only where the argument takes one
+        ("Flights from Lisbon to Rome next weekend", {"destination": "2031-01-01"},
+         'destination = "2031-01-01"'),
+        ("Flights from Lisbon to Rome please", {"destination": "Rome", "currency": "french"},
+         'currency = "french"'),
     ],
 )  # fmt: skip
 def test_a_value_the_query_does_not_state_is_named_with_its_call_and_argument(
@@ -127,6 +140,54 @@ def test_coverage_finds_a_missing_parallel_call_and_a_repeated_one() -> None:
     )
     repeated = uncovered(sample(query, *calls, calls[0]))
     assert repeated is not None and repeated[0] == "duplicate_call"
+
+
+def test_coverage_finds_a_listed_name_no_call_uses() -> None:
+    query = "Flights from Lisbon to Berlin and Madrid"
+    calls = [{"origin": "Lisbon", "destination": city} for city in ("Berlin", "Madrid")]
+    assert uncovered(sample(query, *calls)) is None
+    assert uncovered(sample(query, calls[0])) == (
+        "query_value_unused",
+        "the query lists 'Madrid' beside 'Berlin', which no call uses",
+    )
+    assert uncovered(sample("Flights from Lisbon to Paris, Rome and Oslo", calls[0])) is None
+    listed = sample(
+        "Flights from Lisbon to Paris, Rome and Oslo",
+        *({"origin": "Lisbon", "destination": city} for city in ("Paris", "Oslo")),
+    )
+    missing = uncovered(listed)
+    assert missing is not None and "'Rome'" in missing[1]
+    # a region after a comma belongs to its place; clause words are not list items
+    for query in (
+        "Flights from Lisbon to Austin, Texas",
+        "Flights from Lisbon to Berlin, Germany and more",
+        "Flights from Lisbon to Berlin and I want a window seat",
+    ):
+        city = "Austin" if "Austin" in query else "Berlin"
+        assert uncovered(sample(query, {"origin": "Lisbon", "destination": city})) is None
+
+
+def test_a_call_tied_to_the_query_by_numbers_alone_is_an_extra_call() -> None:
+    factorial = Tool(
+        name="math.factorial",
+        description="Factorial of a number.",
+        parameters={"type": "object", "properties": {"number": {"type": "integer"}}},
+    )
+    made = Sample(
+        id="s",
+        query="What are the next five matches for Manchester United?",
+        tools=[factorial],
+        steps=[Step(tool_calls=[ToolCall(name="math.factorial", arguments={"number": 5})])],
+    )
+    assert uncovered(made) == (
+        "extra_call",
+        "call math.factorial is not asked for: its tool shares no word with the query, and it "
+        "takes no value the query gives but numbers",
+    )
+    asked = made.model_copy(update={"query": "What is the factorial of five?"})
+    assert uncovered(asked) is None
+    multiplication = made.model_copy(update={"query": "Give me the factorials of 5, please"})
+    assert uncovered(multiplication) is None
 
 
 def test_coverage_spares_numbers_that_stand_alone_dates_and_counts() -> None:
@@ -217,6 +278,23 @@ def test_an_irrelevance_sample_whose_query_a_tool_fits_is_missing_a_call() -> No
         id="s", query="Write me a poem about the sea and its tides.", tools=[weather]
     )
     assert uncovered(unrelated) is None
+    quadratic = Tool(
+        name="solve_quadratic",
+        description="Find the roots of a quadratic equation.",
+        parameters={
+            "type": "object",
+            "properties": {n: {"type": "integer"} for n in "abc"},
+            "required": ["a", "b", "c"],
+        },
+    )
+    # the name's words are not all in the query, but it shares enough and states the values
+    roots = Sample(
+        id="s", query="Roots of the quadratic equation a=2, b=5, c=3?", tools=[quadratic]
+    )
+    found = uncovered(roots)
+    assert found is not None and found[0] == "missing_call"
+    valueless = roots.model_copy(update={"query": "What makes an equation quadratic, roots aside?"})
+    assert uncovered(valueless) is None
     # BFCL's irrelevance rows: tools close to the question that do not answer it.
     with read_samples(DATA / "bfcl_irrelevance_questions.jsonl", "bfcl") as reader:
         assert [uncovered(sample) for sample in reader] == [None, None]
