@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from unified.catalogs import DEFAULT_MAX_BYTES
+from verifiers.judge import DEFAULT_MIN_ACCURACY
 
 EMBEDDED = "embedded"
 ENV_PREFIX = "AF_"
@@ -61,6 +62,15 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(
         None, description="Model of llm jobs (and of that judge) that name none."
+    )
+    judge_min_accuracy: float = Field(
+        DEFAULT_MIN_ACCURACY,
+        ge=0.0,
+        le=1.0,
+        description="Balanced accuracy a job's semantic judge needs on a calibration set made "
+        "from the job's catalog before it judges the job (the job fails with "
+        "judge_uncalibrated below it); a job's semantic option min_accuracy overrides it, 0 "
+        "skips calibration.",
     )
     max_catalog_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="Largest catalog accepted.")
     task_time_limit: int = Field(600, ge=10, description="Hard time limit of one task, seconds.")

@@ -126,8 +126,15 @@ def verdict_from_answer(result: LLMResult) -> Verdict:
     return Verdict.reject(STAGE, Reason.judge_rejected, reason or "the judge gave no reason")
 
 
+DEFAULT_MIN_ACCURACY = 0.8
+"""The balanced accuracy a judge needs on its calibration set where nothing else is set."""
+VOTE_TEMPERATURE = 0.7
+"""The temperature of a judge that votes: k answers at temperature 0 would be one answer k times."""
+
+
 class SemanticJudge:
-    """Judges batches of samples through one LLM backend, one request per sample."""
+    """Judges batches of samples through one LLM backend: one request per sample, or `votes`
+    requests (seeds 0..votes-1) and the majority's verdict."""
 
     def __init__(
         self,
@@ -135,11 +142,13 @@ class SemanticJudge:
         template_path: Path | None = None,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        votes: int = 1,
     ) -> None:
         self.backend = backend
         self.template = load_judge_template(template_path)
         self.max_tokens = max_tokens
-        self.temperature = temperature
+        self.votes = max(1, votes)
+        self.temperature = VOTE_TEMPERATURE if self.votes > 1 and not temperature else temperature
 
     def requests(
         self, samples: Sequence[Sample], context: StageContext | None = None
@@ -160,9 +169,10 @@ class SemanticJudge:
                 json_schema=VERDICT_SCHEMA,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
-                seed=0,
+                seed=vote,
             )
             for sample in samples
+            for vote in range(self.votes)
         ]
 
     def judge(
@@ -176,7 +186,81 @@ class SemanticJudge:
         if not samples:
             return []
         results = self.backend.generate(self.requests(samples, context))
-        return [verdict_from_answer(result) for result in results]
+        verdicts = [verdict_from_answer(result) for result in results]
+        return [
+            _majority(verdicts[start : start + self.votes])
+            for start in range(0, len(verdicts), self.votes)
+        ]
+
+
+def _majority(votes: list[Verdict]) -> Verdict:
+    """The verdict most votes gave (a tie rejects): the first passing one, or the first
+    rejection, with the count in its detail when there was more than one vote."""
+    passed = [vote for vote in votes if vote.accepted]
+    if len(passed) * 2 > len(votes):
+        return passed[0]
+    rejected = next(vote for vote in votes if not vote.accepted)
+    if len(votes) == 1:
+        return rejected
+    detail = f"{len(votes) - len(passed)} of {len(votes)} votes rejected: {rejected.detail}"
+    return Verdict.reject(STAGE, rejected.reason or Reason.judge_rejected, detail)
+
+
+class JudgeCalibration(BaseModel):
+    """How a judge did on a calibration set of right and wrong answers from the job's own
+    catalog, before it judged anything of the job."""
+
+    right: int = Field(description="Right answers in the set.")
+    right_accepted: int
+    wrong: int = Field(description="Schema-valid wrong answers in the set.")
+    wrong_rejected: int
+    accuracy: float = Field(
+        description="Balanced accuracy: the mean of the shares of right answers accepted and "
+        "wrong ones rejected (a judge that passes everything scores 0.5)."
+    )
+    min_accuracy: float = Field(description="Below this the job fails with judge_uncalibrated.")
+    votes: int = 1
+
+    @property
+    def trusted(self) -> bool:
+        return self.accuracy >= self.min_accuracy
+
+    def summary(self) -> str:
+        return (
+            f"the judge accepted {self.right_accepted} of {self.right} right answers and "
+            f"rejected {self.wrong_rejected} of {self.wrong} wrong ones from this catalog "
+            f"(balanced accuracy {self.accuracy:.2f}, at least {self.min_accuracy:.2f} needed)"
+        )
+
+
+def calibrate(
+    judge: SemanticJudge,
+    labelled: Sequence[tuple[Sample, bool]],
+    context: StageContext,
+    min_accuracy: float,
+) -> JudgeCalibration:
+    """Judge `labelled` (each sample with whether it is right) and score the judge."""
+    verdicts = judge.judge([sample for sample, _ in labelled], context)
+    right = sum(1 for _, is_right in labelled if is_right)
+    wrong = len(labelled) - right
+    right_accepted = sum(
+        1 for (_, is_right), v in zip(labelled, verdicts, strict=True) if is_right and v.accepted
+    )
+    wrong_rejected = sum(
+        1
+        for (_, is_right), v in zip(labelled, verdicts, strict=True)
+        if not is_right and not v.accepted
+    )
+    shares = [right_accepted / right if right else 1.0, wrong_rejected / wrong if wrong else 1.0]
+    return JudgeCalibration(
+        right=right,
+        right_accepted=right_accepted,
+        wrong=wrong,
+        wrong_rejected=wrong_rejected,
+        accuracy=round(sum(shares) / 2, 4),
+        min_accuracy=min_accuracy,
+        votes=judge.votes,
+    )
 
 
 class JudgeNotConfigured(ActionForgeError):
@@ -192,6 +276,28 @@ class SemanticOptions(BaseModel):
         description="the LLM the stage asks: backend, model, and base_url for an "
         "OpenAI-compatible server; give the job a 'judge', or set AF_LLM_BASE_URL and "
         "AF_LLM_MODEL where the API runs",
+    )
+    votes: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="answers asked of the judge per sample (seeds 0..votes-1, temperature "
+        f"{VOTE_TEMPERATURE}); the majority decides, a tie rejects",
+    )
+    min_accuracy: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the balanced accuracy the judge needs on a calibration set made from the "
+        "job's catalog before it judges the job; below it the job fails with "
+        "judge_uncalibrated. Default: the service's AF_JUDGE_MIN_ACCURACY (0.8); 0 skips "
+        "calibration",
+    )
+    calibration_size: int = Field(
+        24,
+        ge=4,
+        le=400,
+        description="samples in the calibration set, half right answers, half wrong ones",
     )
 
 
@@ -222,6 +328,11 @@ class SemanticStage(StageBase):
                 "model, and base_url for an OpenAI-compatible server), or drop 'semantic' from "
                 "its verify stages"
             )
-        from llm.shared import shared_backend
+        return judge_for(options).judge(samples, context)
 
-        return SemanticJudge(shared_backend(options.judge)).judge(samples, context)
+
+def judge_for(options: SemanticOptions) -> SemanticJudge:
+    """The judge the stage's options name, on the worker's shared backend for it."""
+    from llm.shared import shared_backend
+
+    return SemanticJudge(shared_backend(options.judge), votes=options.votes)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from service.db.models import JobStatus, SampleStatus, as_utc
 from service.pipeline.spec import JobSpec
 from unified.model import Sample, Tool
+from verifiers.judge import JudgeCalibration
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -145,6 +146,11 @@ class JobPublic(_Public):
     error: str | None
     spec: JobSpec
     counts: JobCounts
+    judge_calibration: JudgeCalibration | None = Field(
+        None,
+        description="How the semantic judge did on a calibration set made from the job's "
+        "catalog before it judged the job; null without that stage, or before it ran.",
+    )
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None

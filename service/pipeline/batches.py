@@ -34,11 +34,13 @@ from service.errors import InvalidRequest
 from service.pipeline import dedup
 from service.pipeline.catalog_examples import with_catalog_examples
 from service.pipeline.counts import refresh_progress
+from service.pipeline.judge_calibration import judge_trusted
 from service.pipeline.lifecycle import fail_job, finish_if_done, lock_job
 from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
+from verifiers.judge import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
 from verifiers.stages import (
     PipelineResult,
     Stage,
@@ -133,10 +135,15 @@ def generate_batch(
         return _store_generated(session, batch, rows, usage)
 
 
-def verify_batch(sessions: Sessions, batch_id: str) -> bool:
+def verify_batch(
+    sessions: Sessions, batch_id: str, judge_min_accuracy: float = DEFAULT_JUDGE_MIN_ACCURACY
+) -> bool:
     """Run the job's stages over a generated batch and store the verdicts, and the samples as
     the stages left them (the execution stage adds the results of their calls), in one
     transaction; True when stored now.
+
+    A job with the semantic stage has its judge calibrated first (`judge_calibration`); a judge
+    below `judge_min_accuracy` (or the job's own min_accuracy) fails the job instead.
 
     A last dedup stage is left to `service.pipeline.dedup`, which judges batches in position order
     while the job's lock is held. Finishes the job when this was its last open batch, else refreshes
@@ -163,6 +170,8 @@ def verify_batch(sessions: Sessions, batch_id: str) -> bool:
         samples = [Sample.model_validate(record.data) for record in records]
         sample_ids = [record.id for record in records]
         session.commit()
+        if not judge_trusted(session, job, spec, context, judge_min_accuracy):
+            return False
 
         names = list(spec.verify)
         ordered = dedup.ordered_stage(names)

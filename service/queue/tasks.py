@@ -55,7 +55,9 @@ def generate_batch(task: Any, batch_id: str) -> None:
 def verify_batch(task: Any, batch_id: str) -> None:
     """Verify one generated batch; the last batch of a job finishes the job. With
     AF_TRAIN_ENABLED, then ask for a training run of the job's catalog."""
-    if _run(task, batches.verify_batch, batch_id) and task.app.settings.train_enabled:
+    settings = task.app.settings
+    verify = partial(batches.verify_batch, judge_min_accuracy=settings.judge_min_accuracy)
+    if _run(task, verify, batch_id) and settings.train_enabled:
         sessions = sessions_for(task.app.settings.resolved_database_url())
         with sessions() as session:
             catalog_id = session.scalar(

@@ -220,7 +220,8 @@ def test_stage_options_inline_or_by_name_are_checked_and_stored(api: Api) -> Non
     code, body = post(verify=["format", {"semantic": {"jduge": judge}}])
     assert (code, body["detail"]) == (
         422,
-        "verify: stage 'semantic': unknown option 'jduge'; known options: judge",
+        "verify: stage 'semantic': unknown option 'jduge'; known options: judge, votes, "
+        "min_accuracy, calibration_size",
     )
     code, body = post(verify=["format"], stage_options={"format": {"strict": True}})
     assert (code, body["detail"]) == (

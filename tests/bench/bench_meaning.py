@@ -6,29 +6,28 @@ Run: pip install --no-deps bfcl-eval   (its data; nothing it depends on is neede
 
 Right samples are BFCL's questions with their ground-truth answers (`unified.formats` reads them
 with the possible-answer files). Wrong samples are made from each right one, schema-valid and
-seeded: a value swapped for another row's value of the same type or a changed number, the query
-swapped for another row's or for junk, a parallel call dropped, a call repeated with other
-values, every call dropped (an irrelevance answer where a tool fits). BFCL's irrelevance questions
-are right samples too: no offered tool fits them, and the right answer calls nothing. The goal
-the project holds itself to with the no-LLM stages alone: accept at least 95% of right answers
-and reject at least 90% of wrong ones.
+seeded (`generators.wrong_answers`, which also makes a job's judge calibration set): a value
+swapped for another row's value of the same type or a changed number, the query swapped for
+another row's or for junk, a parallel call dropped, a call repeated with other values, every
+call dropped (an irrelevance answer where a tool fits). BFCL's irrelevance questions are right
+samples too: no offered tool fits them, and the right answer calls nothing.
+
+The goal the project holds itself to with the no-LLM stages alone: accept at least 95% of right
+answers and reject at least 90% of wrong ones.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib.util
-import random
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from generators.wrong_answers import WrongAnswers
 from unified.formats import read_samples
-from unified.model import Sample, Step
+from unified.model import Sample
 from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple")
@@ -36,7 +35,6 @@ IRRELEVANCE = "irrelevance"
 """Questions no offered tool fits: the right answer calls nothing (no possible-answer file)."""
 HELD_OUT = ("live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance")
 """Categories the stages' thresholds were not tuned on (`--held-out`)."""
-JUNK_QUERIES = ("{", ",", "[A-Z]{3}$", "hello", "What is the binary sum of 10010 and 11101?")
 ACCEPT_GOAL = 0.95
 REJECT_GOAL = 0.90
 
@@ -65,110 +63,6 @@ def right_samples(
         ) as reader:
             found[category] = list(reader)
     return found
-
-
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _leaves(item, (*path, key))
-    elif isinstance(value, list):
-        for position, item in enumerate(value):
-            yield from _leaves(item, (*path, position))
-    else:
-        yield path, value
-
-
-def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    changed = copy.deepcopy(value)
-    place = changed
-    for key in path[:-1]:
-        place = place[key]
-    place[path[-1]] = new
-    return changed
-
-
-class Variants:
-    """Schema-valid wrong answers made from right samples, seeded."""
-
-    def __init__(self, rows: list[Sample], seed: int) -> None:
-        self.rows = rows
-        self.rng = random.Random(seed)
-        self.strings = [
-            value
-            for sample in rows
-            for call in sample.tool_calls()
-            for _, value in _leaves(call.arguments)
-            if isinstance(value, str) and len(value) > 2
-        ]
-
-    def makers(self) -> dict[str, Callable[[Sample], Sample | None]]:
-        return {
-            "a value swapped or a number changed": self.value_swapped,
-            "the query of another row": self.query_of_another_row,
-            "a junk query": self.junk_query,
-            "a parallel call dropped": self.call_dropped,
-            "a call repeated with other values": self.call_repeated,
-            "every call dropped (no tool fits, it says)": self.calls_dropped,
-        }
-
-    def value_swapped(self, sample: Sample) -> Sample | None:
-        calls = list(sample.tool_calls())
-        position = self.rng.randrange(len(calls))
-        call = calls[position]
-        scalars = [
-            (path, value)
-            for path, value in _leaves(call.arguments)
-            if isinstance(value, str | int | float) and not isinstance(value, bool)
-        ]
-        if not isinstance(call.arguments, dict) or not scalars:
-            return None
-        path, value = self.rng.choice(scalars)
-        if isinstance(value, str):
-            new: Any = self.rng.choice(self.strings)
-        elif isinstance(value, int):
-            new = value * 3 + 17
-        else:
-            new = round(value * 3.7 + 1.3, 3)
-        if new == value:
-            return None
-        calls[position] = call.model_copy(
-            update={"arguments": _replaced(call.arguments, path, new)}
-        )
-        return _with_calls(sample, calls)
-
-    def query_of_another_row(self, sample: Sample) -> Sample | None:
-        other = self.rng.choice(self.rows)
-        return (
-            None
-            if other.query == sample.query
-            else sample.model_copy(update={"query": other.query})
-        )
-
-    def junk_query(self, sample: Sample) -> Sample | None:
-        return sample.model_copy(update={"query": self.rng.choice(JUNK_QUERIES)})
-
-    def call_dropped(self, sample: Sample) -> Sample | None:
-        calls = list(sample.tool_calls())
-        if len(calls) < 2:
-            return None
-        calls.pop(self.rng.randrange(len(calls)))
-        return _with_calls(sample, calls)
-
-    def calls_dropped(self, sample: Sample) -> Sample | None:
-        return _with_calls(sample, [])
-
-    def call_repeated(self, sample: Sample) -> Sample | None:
-        call = self.rng.choice(sample.tool_calls())
-        other = self.value_swapped(_with_calls(sample, [call]))
-        if other is None:
-            return None
-        return _with_calls(sample, [*sample.tool_calls(), *other.tool_calls()])
-
-
-def _with_calls(sample: Sample, calls: list[Any]) -> Sample:
-    return sample.model_copy(update={"steps": [Step(tool_calls=calls)]})
 
 
 def accepted(samples: list[Sample], stages: list[str]) -> int:
@@ -207,7 +101,7 @@ def main() -> None:
         table.add_row(category, "right", str(len(samples)), f"{kept / len(samples):.2%}", "", "")
     table.add_row("all", "right", str(right_total), f"{right_kept / right_total:.2%}", "",
                   f">= {ACCEPT_GOAL:.0%}", end_section=True)  # fmt: skip
-    variants = Variants(rows, args.seed)
+    variants = WrongAnswers(rows, args.seed)
     wrong_total = wrong_rejected = 0
     for name, make in variants.makers().items():
         wrong = [made for sample in rows if sample.tool_calls() and (made := make(sample))]

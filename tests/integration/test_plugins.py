@@ -73,7 +73,8 @@ def test_a_plugin_package_adds_a_generator_a_stage_a_backend_and_an_export_forma
             "--verify",
             "format,semantic",
             "--stage-options",
-            f'{{"short_query": {{"max_chars": {MAX_CHARS}}}}}',
+            # The plug-in judge approves everything: calibration would rightly refuse it.
+            f'{{"short_query": {{"max_chars": {MAX_CHARS}}}, "semantic": {{"min_accuracy": 0}}}}',
             "--judge",
             '{"backend": "approving", "model": "none"}',
             "--format",
