@@ -18,8 +18,9 @@ from psycopg import sql
 
 from service.db.migrate import upgrade_to_head
 
-# Fixtures of the real vLLM engine and server on the tiny test model (tests/llm_fixtures.py).
-pytest_plugins = ["llm_fixtures"]
+# Fixtures of the real vLLM engine and server on the tiny test model (tests/llm_fixtures.py) and
+# of the real SmolLM2 model and its server (tests/smollm2_fixtures.py).
+pytest_plugins = ["llm_fixtures", "smollm2_fixtures"]
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 POSTGRES_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"

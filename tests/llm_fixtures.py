@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +92,9 @@ def free_port() -> int:
         return port
 
 
-def start_vllm_server(model_dir: Path, log: Path) -> VllmServer:
-    """Start vLLM's OpenAI-compatible server on `model_dir` and return once /health answers.
+def start_vllm_server(model_dir: Path, log: Path, extra_args: Sequence[str] = ()) -> VllmServer:
+    """Start vLLM's OpenAI-compatible server on `model_dir` (with `extra_args` on the command
+    line, such as `--served-model-name`) and return once /health answers.
 
     Fails the test, with the server's last log lines, when it exits or is not up within
     SERVER_START_TIMEOUT_S.
@@ -110,6 +111,7 @@ def start_vllm_server(model_dir: Path, log: Path) -> VllmServer:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--structured-outputs-config", STRUCTURED_OUTPUTS_CONFIG,
+        *extra_args,
     ]  # fmt: skip
     # Dev mode serves POST /reset_prefix_cache, which the benchmark uses between runs.
     env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}
@@ -144,9 +146,11 @@ def start_vllm_server(model_dir: Path, log: Path) -> VllmServer:
 
 
 @contextmanager
-def running_vllm_server(model_dir: Path, log: Path) -> Iterator[VllmServer]:
+def running_vllm_server(
+    model_dir: Path, log: Path, extra_args: Sequence[str] = ()
+) -> Iterator[VllmServer]:
     """A vLLM server for the duration of the `with` block, always stopped afterwards."""
-    server = start_vllm_server(model_dir, log)
+    server = start_vllm_server(model_dir, log, extra_args)
     try:
         yield server
     finally:

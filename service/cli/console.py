@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from unified.errors import ActionForgeError
 
@@ -16,8 +17,9 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str) -> NoReturn:
-    """Print one readable line and exit 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one readable line and exit 2. The message is shown as written: brackets in it (an
+    extra such as `actionforge[train]`, a JSON path) are not read as markup."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -1,5 +1,6 @@
 """`actionforge models`: the model versions a running API has trained, with their key metrics;
-`models train CATALOG_ID` asks for a training run, `models download ID` fetches an adapter."""
+`models train CATALOG_ID` asks for a training run, `models download ID` fetches an adapter;
+`models fetch NAME` gets a real base model (llm/model_fetch.py) into a folder vLLM serves."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 from rich import box
 from rich.table import Table
 
+from llm.model_fetch import KNOWN_MODELS, fetch_model
 from service.api.model_schemas import ModelVersionPublic
 from service.cli.console import err_console, out_console, readable_errors
 from unified.errors import ActionForgeError
@@ -114,8 +116,33 @@ def download(
     err_console.print(f"wrote {written:,} bytes to {target}", highlight=False)
 
 
+@models_app.command("fetch")
+def fetch(
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help=f"One of: {', '.join(KNOWN_MODELS)}.")
+    ],
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Folder to write the model to; default: $AF_MODELS_DIR/NAME or "
+            "~/.cache/actionforge/models/NAME.",
+        ),
+    ] = None,
+) -> None:
+    """Fetch a known base model into a float32 safetensors folder that vLLM serves; print the
+    folder (at once when it is already complete)."""
+    with readable_errors():
+        folder = fetch_model(name, directory, progress=_progress)
+    sys.stdout.write(f"{folder}\n")
+
+
+def _progress(message: str) -> None:
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def register_models_commands(app: typer.Typer) -> None:
-    """Add `models` (list, `train`, `download`) to the `actionforge` app."""
+    """Add `models` (list, `train`, `download`, `fetch`) to the `actionforge` app."""
     app.add_typer(models_app, name="models")
 
 

@@ -1,0 +1,104 @@
+"""A job whose generator is a real (weak) instruct model, SmolLM2-135M-Instruct on vLLM's CPU
+server, verified by the default stages: the model writes the kind of wrong samples the meaning
+stages exist for, and the test checks that they are rejected for meaning reasons and that what
+is accepted holds up to the grounding rules. Run with `-s` to see the funnel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import TRAVEL_CATALOG, Worker
+from jobs_over_http import submit_job, upload_travel_catalog, wait_for_job_over_http
+from llm_fixtures import VllmServer
+from served_api import Api
+from smollm2_model import MODEL
+
+from service.pipeline.spec import JobSpec
+from service.settings import Settings
+from unified.catalogs import load_catalog
+from unified.model import Sample
+from verifiers.grounding import ungrounded
+
+pytestmark = [pytest.mark.slow, pytest.mark.llm]
+
+MEANING_REASONS = {
+    "query_malformed",
+    "value_not_in_query",
+    "query_value_unused",
+    "missing_call",
+    "duplicate_call",
+}
+CREATED = "2026-12-06T12:00:00+00:00"
+
+
+def _samples(api: Api, job_id: str) -> list[dict[str, Any]]:
+    response = api.http.get(f"/v1/jobs/{job_id}/samples", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["data"]
+    return rows
+
+
+def _show_funnel(job: dict[str, Any]) -> None:
+    counts = job["counts"]
+    lines = [f"SmolLM2 job: {counts['generated']} generated, {counts['accepted']} accepted"]
+    lines += [f"  {s['step']:<12} {s['samples']:>4}  -{s['rejected']}" for s in counts["funnel"]]
+    by_count = sorted(counts["by_reason"].items(), key=lambda item: -item[1])
+    lines += [f"  {reason:<20} {samples:>4}" for reason, samples in by_count]
+    lines.append(f"  usage: {counts['generation']}")
+    print("\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_smollm2_job_is_rejected_for_meaning_and_accepts_only_grounded_samples(
+    migrated_database_url: str,
+    clean_redis: str,
+    start_workers: Callable[..., list[Worker]],
+    serve_api: Callable[[Settings], Api],
+    tmp_path: Path,
+    smollm2_server: VllmServer,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
+    )
+    workers = start_workers(settings, count=1, concurrency=1)
+    api = serve_api(settings)
+    catalog_id = upload_travel_catalog(api.http)
+    spec = JobSpec(
+        n=32,
+        seed=11,
+        generator="llm",
+        generator_options={
+            "backend": "openai",
+            "model": MODEL.served_name,
+            "base_url": smollm2_server.base_url,
+            "max_tokens": 400,
+            "created": CREATED,
+        },
+    )  # default stages: query, format, grounding, coverage (no judge)
+    job_id = submit_job(api.http, catalog_id, spec)
+    job = wait_for_job_over_http(api.http, job_id, *workers)
+    _show_funnel(job)
+
+    assert (job["status"], job["error"]) == ("succeeded", None)
+    assert job["spec"]["verify"] == ["generation", "query", "format", "grounding", "coverage"]
+    reasons = job["counts"]["by_reason"]
+    assert MEANING_REASONS & set(reasons), reasons
+
+    rows = _samples(api, job_id)
+    assert len(rows) == job["counts"]["generated"]
+    catalog_tools = load_catalog(TRAVEL_CATALOG).tools
+    verdict_of_grounding: dict[str, str | None] = {}
+    accepted = [row for row in rows if row["status"] == "accepted"]
+    for row in rows:
+        sample = Sample.model_validate(row["sample"])
+        verdict_of_grounding[row["id"]] = ungrounded(sample, sample.tools or catalog_tools)
+        if row["status"] == "accepted":
+            assert not sample.meta.extra.get("generation_error"), row["id"]
+            assert verdict_of_grounding[row["id"]] is None, (row["id"], sample.query)
+    # The check above agrees with the stage: what the job rejected as ungrounded is ungrounded.
+    ungrounded_rows = [row for row in rows if row["reason"] == "value_not_in_query"]
+    assert all(verdict_of_grounding[row["id"]] for row in ungrounded_rows)
+    assert accepted or ungrounded_rows  # the grounding rules were checked on something
