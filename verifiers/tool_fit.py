@@ -5,9 +5,13 @@ A tool fits when either
 - every distinctive word of its name (`get_weather`: weather) is among the query's, and with
   its description's first sentence it shares two words or more with the query; or
 - the query shares three distinctive words or more with its name, description and parameter
-  names together, a third of its name's words at least among them, and states something for
-  three quarters or more of its required parameters: names the parameter, writes a number for
-  a numeric one, names an enum member, or holds a name, a quoted text or a figure for a string.
+  names together, a third of its name's words at least among them (or two words, two thirds of
+  its name's), and states something for three quarters or more of its required parameters:
+  names the parameter, writes a number for a numeric one, names an enum member, or holds a
+  name, a quoted text or a figure for a string; or
+- every distinctive word of its name is in the query, and the query states something for every
+  one of its two or more required parameters (`a flight from Oslo to Madrid this Friday` for
+  `search_flights(origin, destination, date)`).
 
 Words are stemmed and compared without the generic ones (`get`, `the`, `number`...). The
 thresholds were set on BFCL's data: its irrelevance questions (close to a tool, answered by
@@ -159,12 +163,15 @@ def _fits(tool: Tool, asked: frozenset[str], text: QueryText) -> bool:
         return False
     if named <= asked and len((named | described) & asked) >= 2:
         return True
+    stated = _stated_share(tool, asked, text)
+    if named <= asked and _required_count(tool) >= 2 and stated == 1:
+        return True
     shared = len((named | described | parameters) & asked)
     name_share = len(named & asked) / len(named)
-    return (
-        (shared >= SHARED_WORDS and name_share >= NAME_SHARE)
-        or (shared >= SHARED_WORDS - 1 and name_share >= 2 * NAME_SHARE)
-    ) and _stated_share(tool, asked, text) >= STATED_SHARE
+    close = (shared >= SHARED_WORDS and name_share >= NAME_SHARE) or (
+        shared >= SHARED_WORDS - 1 and name_share >= 2 * NAME_SHARE
+    )
+    return close and stated >= STATED_SHARE
 
 
 def _tool_words(tool: Tool) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
@@ -188,6 +195,11 @@ def _words_of(
 
 def _split_camel(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+
+
+def _required_count(tool: Tool) -> int:
+    required = tool.parameters.get("required")
+    return len(required) if isinstance(required, list) else 0
 
 
 def _stated_share(tool: Tool, asked: frozenset[str], text: QueryText) -> float:

@@ -293,6 +293,9 @@ def test_an_irrelevance_sample_whose_query_a_tool_fits_is_missing_a_call() -> No
     )
     found = uncovered(roots)
     assert found is not None and found[0] == "missing_call"
+    flight = Sample(id="s", query="Can you find me a flight from Oslo to Madrid on Friday?")
+    found = uncovered(flight.model_copy(update={"tools": [FLIGHTS]}))
+    assert found is not None and found[0] == "missing_call"
     valueless = roots.model_copy(update={"query": "What makes an equation quadratic, roots aside?"})
     assert uncovered(valueless) is None
     # BFCL's irrelevance rows: tools close to the question that do not answer it.
