@@ -30,6 +30,7 @@ MEANING_REASONS = {
     "query_value_unused",
     "missing_call",
     "duplicate_call",
+    "extra_call",
 }
 CREATED = "2026-12-06T12:00:00+00:00"
 
@@ -102,3 +103,42 @@ def test_smollm2_job_is_rejected_for_meaning_and_accepts_only_grounded_samples(
     ungrounded_rows = [row for row in rows if row["reason"] == "value_not_in_query"]
     assert all(verdict_of_grounding[row["id"]] for row in ungrounded_rows)
     assert accepted or ungrounded_rows  # the grounding rules were checked on something
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_smollm2_as_judge_fails_calibration_before_judging_the_job(
+    migrated_database_url: str,
+    clean_redis: str,
+    start_workers: Callable[..., list[Worker]],
+    serve_api: Callable[[Settings], Api],
+    tmp_path: Path,
+    smollm2_server: VllmServer,
+) -> None:
+    """A weak model passes nearly everything: scored on the catalog's calibration set it falls
+    short, and the job fails with `judge_uncalibrated` and the figures before its judge stamps
+    any of the job's samples."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
+    )
+    workers = start_workers(settings, count=1, concurrency=1)
+    api = serve_api(settings)
+    catalog_id = upload_travel_catalog(api.http)
+    judge = {"backend": "openai", "model": MODEL.served_name, "base_url": smollm2_server.base_url}
+    spec = JobSpec(
+        n=8,
+        seed=11,
+        generator="template",
+        verify=["query", "format", "grounding", "coverage", {"semantic": {"judge": judge}}],
+    )
+    job_id = submit_job(api.http, catalog_id, spec)
+    job = wait_for_job_over_http(api.http, job_id, *workers)
+    calibration = job["judge_calibration"]
+    print(f"\nSmolLM2 as judge: {calibration}")
+
+    assert job["status"] == "failed"
+    assert job["error"].startswith("judge_uncalibrated: the judge accepted ")
+    assert calibration["right"] == calibration["wrong"] == 12
+    assert calibration["accuracy"] < calibration["min_accuracy"] == 0.8
+    assert f"balanced accuracy {calibration['accuracy']:.2f}" in job["error"]
+    rows = _samples(api, job_id)
+    assert not any(row["stage"] == "semantic" for row in rows)
