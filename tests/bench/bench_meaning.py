@@ -3,6 +3,11 @@ accept, and how many wrong ones they reject, on BFCL's single-turn categories.
 
 Run: pip install --no-deps bfcl-eval   (its data; nothing it depends on is needed)
      python tests/bench/bench_meaning.py [--data DIR] [--stages query,format,grounding,coverage]
+         [--held-out] [--judge '{"backend": "openai", "model": M, "base_url": URL}'
+         --judge-limit 20 --votes 1]
+
+With `--judge`, a seeded subset of every row is also judged: the columns say how many right
+answers the judge alone and the stages followed by the judge accept (of wrong ones: reject).
 
 Right samples are BFCL's questions with their ground-truth answers (`unified.formats` reads them
 with the possible-answer files). Wrong samples are made from each right one, schema-valid and
@@ -20,14 +25,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import random
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from generators.wrong_answers import WrongAnswers
+from llm.base import BackendConfig
+from llm.shared import shared_backend
 from unified.formats import read_samples
 from unified.model import Sample
+from verifiers.judge import SemanticJudge
 from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "live_simple")
@@ -70,11 +79,37 @@ def accepted(samples: list[Sample], stages: list[str]) -> int:
     return len(pipeline.survivors())
 
 
+class JudgeColumns:
+    """With `--judge`: on a seeded subset of each row, how many the judge alone and the stages
+    followed by the judge accept (every one of them is asked of the judge)."""
+
+    def __init__(self, judge: str, limit: int, votes: int, seed: int) -> None:
+        config = BackendConfig.model_validate_json(judge)
+        self.judge = SemanticJudge(shared_backend(config), votes=votes)
+        self.limit = limit
+        self.rng = random.Random(seed)
+
+    def accepted(self, samples: list[Sample], stages: list[str]) -> tuple[int, int, int]:
+        """(subset size, accepted by the judge alone, accepted by the stages and the judge)."""
+        subset = self.rng.sample(samples, min(self.limit, len(samples)))
+        by_judge = [v.accepted for v in self.judge.judge(subset, StageContext())]
+        by_stages = set(run_stages(build_stages(stages), subset, StageContext()).survivors())
+        both = sum(ok for i, ok in enumerate(by_judge) if i in by_stages)
+        return len(subset), sum(by_judge), both
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="BFCL's data folder (default: bfcl-eval's)")
     parser.add_argument("--stages", default=",".join(DEFAULT_STAGES))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--judge",
+        help='also judge a subset of each row with this LLM: {"backend": "openai", "model": M, '
+        '"base_url": URL}',
+    )
+    parser.add_argument("--judge-limit", type=int, default=20, help="samples judged per row")
+    parser.add_argument("--votes", type=int, default=1, help="the judge's votes per sample")
     parser.add_argument(
         "--held-out",
         action="store_true",
@@ -91,14 +126,30 @@ def main() -> None:
         for sample in samples
     ]
 
+    judged = (
+        JudgeColumns(args.judge, args.judge_limit, args.votes, args.seed) if args.judge else None
+    )
     table = Table(title=f"stages: {', '.join(stages)}")
-    for column in ("samples", "kind", "count", "accepted", "rejected", "goal"):
+    columns = ["samples", "kind", "count", "accepted", "rejected", "goal"]
+    if judged is not None:
+        columns += ["judged", "judge alone", "stages + judge"]
+    for column in columns:
         table.add_column(column, justify="left" if column in ("samples", "kind") else "right")
+
+    def judge_cells(samples: list[Sample], right: bool) -> list[str]:
+        if judged is None:
+            return []
+        size, alone, both = judged.accepted(samples, stages)
+        shown = [alone, both] if right else [size - alone, size - both]
+        return [str(size), *(f"{count / size:.0%}" for count in shown)]
+
     right_total = right_kept = 0
     for category, samples in by_category.items():
         kept = accepted(samples, stages)
         right_total, right_kept = right_total + len(samples), right_kept + kept
-        table.add_row(category, "right", str(len(samples)), f"{kept / len(samples):.2%}", "", "")
+        share = f"{kept / len(samples):.2%}"
+        table.add_row(category, "right", str(len(samples)), share, "", "",
+                      *judge_cells(samples, right=True))  # fmt: skip
     table.add_row("all", "right", str(right_total), f"{right_kept / right_total:.2%}", "",
                   f">= {ACCEPT_GOAL:.0%}", end_section=True)  # fmt: skip
     variants = WrongAnswers(rows, args.seed)
@@ -107,10 +158,12 @@ def main() -> None:
         wrong = [made for sample in rows if sample.tool_calls() and (made := make(sample))]
         rejected = len(wrong) - accepted(wrong, stages)
         wrong_total, wrong_rejected = wrong_total + len(wrong), wrong_rejected + rejected
-        table.add_row(name, "wrong", str(len(wrong)), "", f"{rejected / len(wrong):.2%}", "")
+        share = f"{rejected / len(wrong):.2%}"
+        table.add_row(name, "wrong", str(len(wrong)), "", share, "",
+                      *judge_cells(wrong, right=False))  # fmt: skip
     table.add_row("all", "wrong", str(wrong_total), "", f"{wrong_rejected / wrong_total:.2%}",
                   f">= {REJECT_GOAL:.0%}")  # fmt: skip
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":
