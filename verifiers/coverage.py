@@ -6,11 +6,12 @@
 - `extra_call`: a call tied to the query by numbers alone: its tool shares no word with the
   query and it takes no string the query gives (`math.factorial(5)` for "the next five matches
   of Manchester United").
-- `query_value_unused`: a value the query lists for the calls — a number, or a quoted string —
-  appears in no argument of any call while the value before or after it in the query does (a
-  parallel request with one call missing, or a call that dropped an argument the user gave). A
-  value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count equal to
-  the number of calls (`2 cities`) is spared.
+- `query_value_unused`: a value the query lists for the calls — a number, a quoted string, or
+  a capitalised name joined to a used one by `and`, `or` or a list's commas (`Berlin and
+  Madrid`) — appears in no argument of any call while the value before or after it in the query
+  does (a parallel request with one call missing, or a call that dropped an argument the user
+  gave). A value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count
+  equal to the number of calls (`2 cities`) is spared.
 
 Needs no LLM; never raises on model output.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from unified.model import Sample, Tool
@@ -186,7 +187,7 @@ def _a_region_after_a_comma(query: str, item: str) -> bool:
     )
 
 
-@cache
+@lru_cache(maxsize=4096)  # values are unbounded over a worker's life; keep the recent ones
 def _whole(value: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
 
@@ -209,7 +210,7 @@ def _without_names(query: str, tools: Sequence[Tool]) -> str:
     return query
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _name_pattern(name: str) -> re.Pattern[str] | None:
     """A parameter name with digits as a query may write it (`side1`: `side 1`), else None."""
     if not any(ch.isdigit() for ch in name):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import pycountry
@@ -131,7 +131,7 @@ def _documented(value: Any, schema: dict[str, Any]) -> bool:
     return isinstance(value, int | float) and text.states_number(float(value))
 
 
-@cache
+@lru_cache(maxsize=4096)  # rows may carry tools of their own: bounded
 def _description_text(description: str) -> QueryText:
     """A parameter's description read once per process (it is the same for every sample)."""
     return QueryText(description)
@@ -190,7 +190,7 @@ def _as_number(value: str) -> float | None:
         return None
 
 
-@cache
+@lru_cache(maxsize=8192)  # keyed by argument values: unbounded over a worker's life
 def aliases(value: str) -> tuple[str, ...]:
     """Other names of a country, a subdivision or a currency `value` names (by name or code)."""
     key = normalise(value)

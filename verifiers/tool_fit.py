@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from unified.model import Tool
@@ -182,7 +182,7 @@ def _tool_words(tool: Tool) -> tuple[frozenset[str], frozenset[str], frozenset[s
     return _words_of(tool.name, tool.description or "", names)
 
 
-@cache
+@lru_cache(maxsize=4096)  # rows may carry tools of their own: bounded
 def _words_of(
     name: str, description: str, parameter_names: tuple[str, ...]
 ) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
