@@ -34,7 +34,7 @@ from verifiers.query_values import (
     written_numbers,
 )
 from verifiers.stages import SampleCheckStage, StageContext
-from verifiers.tool_fit import fitting_tool, tied_to_query
+from verifiers.tool_fit import distinctive, fitting_tool, tied_to_query
 from verifiers.verdict import Reason
 
 STAGE = "coverage"
@@ -81,9 +81,10 @@ def uncovered(sample: Sample, tools: Sequence[Tool] = ()) -> tuple[Reason, str] 
             "when no offered tool fits",
         )
     offered = {tool.name: tool for tool in tools or sample.tools}
+    asked = distinctive(sample.query)
     for call in calls:
         tool = offered.get(call.name)
-        if tool is not None and not tied_to_query(tool, call.arguments, sample.query):
+        if tool is not None and not tied_to_query(tool, call.arguments, sample.query, asked):
             return (
                 Reason.extra_call,
                 f"call {call.name} is not asked for: its tool shares no word with the query, "
@@ -133,6 +134,8 @@ _AFTER = re.compile(
     rf"^(?:(?P<word>{_WORD_JOINT})|{_COMMA})(?P<item>{_ITEM})(?P<more>{_COMMA}|{_WORD_JOINT})?"
 )
 _BEFORE = re.compile(rf"(?P<item>{_ITEM})(?:(?P<word>{_WORD_JOINT})|{_COMMA})$")
+_ITEM_REACH = 120
+"""Characters before a value an item and its joint can take (four words and `, and`)."""
 _LIST_GOES_ON = re.compile(rf"^(?:{_COMMA}|{_WORD_JOINT})")
 NOT_AN_ITEM = frozenset(
     [
@@ -162,7 +165,7 @@ def listed_beside(query: str, value: str) -> list[list[str]]:
         after = _AFTER.match(rest)
         if after is not None and (after["word"] or after["more"]):
             found.append(_capitalised_runs(after["item"].split(), backwards=False))
-        before = _BEFORE.search(query[: match.start()])
+        before = _BEFORE.search(query[max(0, match.start() - _ITEM_REACH) : match.start()])
         if before is not None and (before["word"] or _LIST_GOES_ON.match(rest)):
             found.append(_capitalised_runs(before["item"].split(), backwards=True))
     return [runs for runs in found if runs and not _a_region_after_a_comma(query, runs[-1])]

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from dateutil import parser as date_parser
 
@@ -161,6 +161,7 @@ def words(text: str) -> list[str]:
 _IRREGULAR = {"women": "woman", "men": "man", "children": "child", "people": "person"}
 
 
+@lru_cache(maxsize=1 << 16)  # called for every word of every query and tool text
 def stem(word: str) -> str:
     """A crude English stem, enough to match `flights` with `flight` and `booked` with `book`."""
     if word in _IRREGULAR:

@@ -113,15 +113,19 @@ def fitting_tool(query: str, tools: Sequence[Tool]) -> Tool | None:
     return next((tool for tool in tools if _fits(tool, asked, text)), None)
 
 
-def tied_to_query(tool: Tool, arguments: Any, query: str) -> bool:
+def tied_to_query(
+    tool: Tool, arguments: Any, query: str, asked: frozenset[str] | None = None
+) -> bool:
     """The call is tied to the query by more than numbers: its tool shares a word (or the first
     six letters of one: `multiply`, `multiplication`) with it, or it takes a string the query
     gives (not its default, nor an enum member the query does not name). A query written
-    without spaces between words (Chinese, Thai...) shares no words to compare: always tied."""
+    without spaces between words (Chinese, Thai...) shares no words to compare: always tied.
+    `asked`: the query's `distinctive` words, when the caller has them already."""
     if UNSPACED_SCRIPT.search(query):
         return True
     named, described, parameters = _tool_words(tool)
-    if _prefixes(named | described | parameters) & _prefixes(distinctive(query)):
+    asked = distinctive(query) if asked is None else asked
+    if _prefixes(named | described | parameters) & _prefixes(asked):
         return True
     text = QueryText(query)
     return any(True for _ in _given_strings(arguments, tool.parameters, text))
