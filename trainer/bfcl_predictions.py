@@ -27,7 +27,9 @@ from trainer.evaluate import parse_calls
 from unified.errors import RowError
 
 DECODER_FAILED = "ast_decoder:decoder_failed"
-_BFCL_ID = re.compile(r"^((?:live_)?(?:parallel_multiple|parallel|multiple|simple))_[0-9]")
+_BFCL_ID = re.compile(
+    r"^((?:live_)?(?:parallel_multiple|parallel|multiple|simple))_(?:python_)?[0-9]"
+)
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ def check(
     if not expected:
         raise BfclInputError("the possible answer lists no call")
     by_name = {str(tool.get("name")): tool for tool in tools}
+    for name, _ in expected:  # bad questions fail whatever the answer
+        _check_declared_types(_tool(by_name, name))
     if kind == "parallel":
         return _check_parallel(by_name, calls, expected)
     if len(calls) != (1 if kind == "simple" else len(expected)):
@@ -191,9 +193,7 @@ def _check_argument(
     acceptable: Sequence[Any],
 ) -> Verdict:
     expected = _declared_type(tool, argument, schema)
-    item_type = None
-    if expected is list and isinstance(schema.get("items"), Mapping) and "type" in schema["items"]:
-        item_type = _declared_type(tool, argument, schema["items"])
+    item_type = _item_type(tool, argument, schema) if expected is list else None
     if expected is float and type(value) is int:
         value = float(value)  # Python would widen it; only at top level
     type_error, is_variable = _type_check(value, acceptable, expected, item_type)
@@ -211,6 +211,21 @@ def _check_argument(
     if value not in acceptable:
         return Verdict(False, "value_error:others", f"{argument}: {value!r}")
     return _OK
+
+
+def _check_declared_types(tool: Mapping[str, Any]) -> None:
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    for argument, schema in properties.items():
+        if _declared_type(tool, argument, schema) is list:
+            _item_type(tool, argument, schema)
+
+
+def _item_type(tool: Mapping[str, Any], argument: str, schema: Mapping[str, Any]) -> type | None:
+    """The declared type of a list's items; None (no check) when the schema gives none."""
+    items = schema.get("items")
+    if not isinstance(items, Mapping) or "type" not in items:
+        return None
+    return _declared_type(tool, f"{argument}[]", items)
 
 
 def _declared_type(tool: Mapping[str, Any], argument: str, schema: Mapping[str, Any]) -> type:
