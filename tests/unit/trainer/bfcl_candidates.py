@@ -53,19 +53,22 @@ def questions(data_dir: Path) -> Iterator[tuple[str, dict[str, Any], list[Any]]]
             yield category.removesuffix("_python"), row, answers[row["id"]]
 
 
-def candidates(data_dir: Path, seed: int = 7, per_question: int = 8) -> Iterator[Candidate]:
-    """The ground truth and `per_question` perturbations of each question."""
+def candidates(data_dir: Path, seed: int = 7, combined: int = 4) -> Iterator[Candidate]:
+    """The ground truth of each question, each perturbation of it that applies, and `combined`
+    candidates with two perturbations drawn at random."""
     rng = random.Random(seed)
     for category, row, answer in questions(data_dir):
         functions = row["function"]
         truth = [{name: resolve(args)} for entry in answer for name, args in entry.items()]
         yield Candidate(row["id"], category, "ground_truth", functions, truth, answer)
-        for _ in range(per_question):
-            variant = rng.choice(PERTURBATIONS)
+        draws = [[p] for p in PERTURBATIONS]
+        draws += [rng.sample(PERTURBATIONS, 2) for _ in range(combined)]
+        for perturbations in draws:
             output = copy.deepcopy(truth)
-            name = variant(rng, output, answer, functions)
-            if name is not None:
-                yield Candidate(row["id"], category, name, functions, output, answer)
+            names = [p(rng, output, answer, functions) for p in perturbations]
+            if all(names):
+                variant = " + ".join(sorted(str(n) for n in names))
+                yield Candidate(row["id"], category, variant, functions, output, answer)
 
 
 def resolve(acceptable_by_argument: dict[str, list[Any]]) -> dict[str, Any]:
@@ -109,9 +112,9 @@ def _pick_argument(
 
 def alternative_value(rng, output, answer, functions):
     places = []
-    for index, call in enumerate(output):
+    for call, expected in zip(output, answer, strict=False):  # earlier edits may misalign
         for name, args in call.items():
-            for argument, values in answer[index][name].items():
+            for argument, values in expected.get(name, {}).items():
                 others = [v for v in values[1:] if v != OPTIONAL]
                 if others:
                     places.append((args, argument, others))
@@ -287,18 +290,14 @@ def missing_or_extra_call(rng, output, answer, functions):
 
 PERTURBATIONS = (
     alternative_value,
-    alternative_value,
-    case_and_punctuation,
     case_and_punctuation,
     list_item_case,
     dict_value_edit,
-    omit_argument,
     omit_argument,
     extra_argument,
     shuffle_calls,
     reorder_array,
     wrong_type,
-    int_float_swap,
     int_float_swap,
     wrong_value,
     wrong_function_name,
