@@ -3,7 +3,9 @@
 Each input line is a JSON object:
 `{"id", "category" (optional), "question": [chat messages], "tools": [OpenAI tools or function
 docs], "reference": [{function_name: {argument: [acceptable values]}}], "prediction": [{"name",
-"arguments"}] or the model's text}`. A text prediction is read with `trainer.evaluate.parse_calls`.
+"arguments"}] or the model's text}`. A text prediction is read as JSON calls
+(`trainer.evaluate.parse_calls`) or else as Python calls (`trainer.python_calls`); text with
+neither is no call, unless it looks like a call that could not be read (`decoder_failed`).
 Without a category, it is taken from a BFCL id (`live_parallel_3-1-0`) or else from the
 reference: one call is `simple` (one tool) or `multiple`, more are `parallel`.
 
@@ -24,6 +26,7 @@ import orjson
 
 from trainer.bfcl_rules import BfclInputError, Call, Verdict, check, checker_kind
 from trainer.evaluate import parse_calls
+from trainer.python_calls import read_python_calls
 from unified.errors import RowError
 
 DECODER_FAILED = "ast_decoder:decoder_failed"
@@ -149,9 +152,12 @@ def _calls(prediction: Any) -> list[Call] | str:
     """The predicted calls, or why none could be read."""
     if isinstance(prediction, str):
         parsed = parse_calls(prediction)
-        if parsed.error is not None:
-            return parsed.error
-        return [_call(c.name, c.arguments) for c in parsed.calls]
+        if parsed.calls:
+            return [_call(c.name, c.arguments) for c in parsed.calls]
+        python_calls = read_python_calls(prediction)
+        if python_calls is not None:
+            return list(python_calls)
+        return parsed.error if parsed.error is not None else []
     if not isinstance(prediction, list):
         return 'prediction is neither a list of {"name", "arguments"} nor text'
     calls: list[Call] = []

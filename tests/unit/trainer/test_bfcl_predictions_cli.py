@@ -71,6 +71,8 @@ def test_predictions_are_scored_in_input_order(
         row("live_simple_4-1-0", [{"name": "get_weather", "arguments": {"city": "London"}}]),
         row("e", '[{"name": "get_weather", "arguments": {"city": '),
         row("f", [paris, {"name": "get_weather", "arguments": {"city": "London", "days": 3.0}}]),
+        row("g", '[get_weather(city="Paris", days=3), get_weather(city="London")]'),
+        row("h", "I cannot look up the weather."),
     ]
     rows[3]["reference"] = rows[3]["reference"][:1]
     out = tmp_path / "verdicts.jsonl"
@@ -92,9 +94,11 @@ def test_predictions_are_scored_in_input_order(
             "valid": False,
             "reason": "parallel_function_checker_no_order:cannot_find_match",
         },
+        {"id": "g", "valid": True, "reason": "valid"},
+        {"id": "h", "valid": False, "reason": "parallel_function_checker_no_order:wrong_count"},
     ]
     assert "parallel" in stdout and "live_simple" in stdout and "overall" in stdout
-    assert "wrote 6 verdicts" in stdout
+    assert "wrote 8 verdicts" in stdout
 
 
 def test_json_summary_per_category(tmp_path: Path) -> None:
