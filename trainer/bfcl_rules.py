@@ -98,13 +98,13 @@ def check(
         raise BfclInputError("the possible answer lists no call")
     by_name = {str(tool.get("name")): tool for tool in tools}
     for name, _ in expected:  # bad questions fail whatever the answer
-        _check_declared_types(_tool(by_name, name))
+        _check_tool(_tool(by_name, name))
+    if kind == "simple" and len(expected) != 1:
+        raise BfclInputError("a simple question's possible answer must list exactly one call")
     if kind == "parallel":
         return _check_parallel(by_name, calls, expected)
     if len(calls) != (1 if kind == "simple" else len(expected)):
         return Verdict(False, f"{kind}_function_checker:wrong_count", "wrong number of calls")
-    if kind == "simple" and len(expected) != 1:
-        raise BfclInputError("a simple question's possible answer must list exactly one call")
     name, acceptable = expected[0]
     return check_call(_tool(by_name, name), calls[0], acceptable)
 
@@ -213,9 +213,21 @@ def _check_argument(
     return _OK
 
 
-def _check_declared_types(tool: Mapping[str, Any]) -> None:
-    properties = (tool.get("parameters") or {}).get("properties") or {}
+def _check_tool(tool: Mapping[str, Any]) -> None:
+    """The tool's schema has the shape the rules read, and only types they know."""
+    parameters = tool.get("parameters") or {}
+    properties = parameters.get("properties") or {} if isinstance(parameters, Mapping) else None
+    required = parameters.get("required") or [] if isinstance(parameters, Mapping) else None
+    if not isinstance(properties, Mapping) or not isinstance(required, list):
+        raise BfclInputError(
+            f"tool {tool.get('name')!r}: parameters must be an object schema with a"
+            " `properties` object and a `required` list"
+        )
     for argument, schema in properties.items():
+        if not isinstance(schema, Mapping):
+            raise BfclInputError(
+                f"tool {tool.get('name')!r}, argument {argument!r}: the schema must be an object"
+            )
         if _declared_type(tool, argument, schema) is list:
             _item_type(tool, argument, schema)
 
@@ -324,12 +336,17 @@ def _dict_fits(argument: str, value: Any, candidate: Any) -> Verdict:
     for key, item in value.items():
         if key not in candidate:
             return Verdict(False, "value_error:dict_key", f"{argument}: unexpected key {key!r}")
-        if _normalised(item) not in [_normalised(v) for v in candidate[key]]:
+        if _normalised(item) not in [_normalised(v) for v in _as_list(candidate[key])]:
             return Verdict(False, "value_error:dict_value", f"{argument}.{key}: {item!r}")
     for key, values in candidate.items():
-        if key not in value and OPTIONAL_MARK not in values:
+        if key not in value and OPTIONAL_MARK not in _as_list(values):
             return Verdict(False, "value_error:dict_key", f"{argument}: missing key {key!r}")
     return _OK
+
+
+def _as_list(values: Any) -> list[Any]:
+    """A dict key's acceptable values; a bare value (BFCL writes a list) stands for itself."""
+    return values if isinstance(values, list) else [values]
 
 
 def _check_list_of_dicts(argument: str, value: list[Any], acceptable: Sequence[Any]) -> Verdict:

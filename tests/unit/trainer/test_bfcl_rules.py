@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -205,3 +206,21 @@ def test_questions_that_cannot_be_scored_raise() -> None:
     odd = {"name": "f", "parameters": {"properties": {"x": {"type": "date"}}}}
     with pytest.raises(BfclInputError, match="type 'date'"):
         check("simple", [odd], [("f", {"x": "today"})], [{"f": {"x": ["today"]}}])
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"properties": ["x"]}, "`properties` object"),
+        ({"properties": {}, "required": "x"}, "`required` list"),
+        ({"properties": {"x": "string"}}, "argument 'x': the schema must be an object"),
+        ({"properties": {"x": {"type": "array", "items": {"type": "set"}}}}, "'x[]': type 'set'"),
+    ],
+)
+def test_tool_schemas_the_rules_cannot_read_raise_whatever_the_answer(
+    parameters: dict[str, Any], message: str
+) -> None:
+    tool = {"name": "f", "parameters": parameters}
+    for calls in ([], [("f", {})], [("g", {}), ("g", {})]):
+        with pytest.raises(BfclInputError, match=re.escape(message)):
+            check("simple", [tool], calls, [{"f": {}}])
