@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from trainer.bfcl_rules import BfclInputError, Call, Verdict, check, checker_kind
+from trainer.bfcl_rules import BfclInputError, Call, Verdict, check, check_question
 from trainer.evaluate import parse_calls
 from trainer.python_calls import read_python_calls
 from unified.errors import RowError
@@ -121,7 +121,7 @@ def score_row(row: Mapping[str, Any], document: str, number: int) -> ScoredRow:
         raise bad(f'row {row_id!r}: "category" must be a string such as "simple"')
     calls = _calls(row["prediction"])
     try:
-        checker_kind(category)
+        check_question(category, functions, reference)
         verdict = (
             check(category, functions, calls, reference)
             if isinstance(calls, list)

@@ -92,21 +92,36 @@ def check(
 ) -> Verdict:
     """The verdict on `calls` for a question of `category` offering `tools` (function docs:
     `{"name", "parameters": {"properties", "required"}}`, BFCL or JSON Schema types)."""
-    kind = checker_kind(category)
-    expected = [_expected_call(entry) for entry in possible_answer]
-    if not expected:
-        raise BfclInputError("the possible answer lists no call")
-    by_name = {str(tool.get("name")): tool for tool in tools}
-    for name, _ in expected:  # bad questions fail whatever the answer
-        _check_tool(_tool(by_name, name))
-    if kind == "simple" and len(expected) != 1:
-        raise BfclInputError("a simple question's possible answer must list exactly one call")
+    kind, expected, by_name = _question(category, tools, possible_answer)
     if kind == "parallel":
         return _check_parallel(by_name, calls, expected)
     if len(calls) != (1 if kind == "simple" else len(expected)):
         return Verdict(False, f"{kind}_function_checker:wrong_count", "wrong number of calls")
     name, acceptable = expected[0]
     return check_call(_tool(by_name, name), calls[0], acceptable)
+
+
+def check_question(
+    category: str, tools: Sequence[Mapping[str, Any]], possible_answer: PossibleAnswer
+) -> None:
+    """Raise `BfclInputError` unless the question can be scored (whatever the answer)."""
+    _question(category, tools, possible_answer)
+
+
+def _question(
+    category: str, tools: Sequence[Mapping[str, Any]], possible_answer: PossibleAnswer
+) -> tuple[str, list[tuple[str, Mapping[str, Sequence[Any]]]], dict[str, Mapping[str, Any]]]:
+    """(checker kind, expected calls, tools by name) of a question that can be scored."""
+    kind = checker_kind(category)
+    expected = [_expected_call(entry) for entry in possible_answer]
+    if not expected:
+        raise BfclInputError("the possible answer lists no call")
+    by_name = {str(tool.get("name")): tool for tool in tools}
+    for name, _ in expected:
+        _check_tool(_tool(by_name, name))
+    if kind == "simple" and len(expected) != 1:
+        raise BfclInputError("a simple question's possible answer must list exactly one call")
+    return kind, expected, by_name
 
 
 def _check_parallel(

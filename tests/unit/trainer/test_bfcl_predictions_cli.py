@@ -129,6 +129,7 @@ def assert_one_line(code: int, err: str, *parts: str) -> None:
         (row("x", [], category="irrelevance"), ["row 2", "unknown category 'irrelevance'"]),
         ({"id": "x", "tools": [], "reference": [{"f": {}}]}, ["row 2", '"prediction" is missing']),
         (row("x", [], reference=[{"get_rain": {}}]), ["row 2", "'get_rain', which no offered"]),
+        (row("x", "[f(a=", reference=[{"get_rain": {}}]), ["row 2", "'get_rain', which no"]),
         (
             row(
                 "x", [], tools=[{"name": "get_weather", "parameters": {"properties": {"city": {}}}}]
