@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bfcl_candidates import Candidate, candidates
 
-from tests.unit.trainer.bfcl_candidates import Candidate, candidates
 from trainer.bfcl_rules import check
 
 MODEL_NAME = "actionforge-agreement"  # no underscore: BFCL reads "_" in model names as "/"
