@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from trainer.evaluate import EvalReport
     from trainer.train import TrainResult
 
-DataOption = Annotated[
-    Path, typer.Option("--data", help="Dataset file of samples (any format `formats` lists).")
-]
 FromOption = Annotated[str, typer.Option("--from", help="Format of the --data file.")]
 AdapterOption = Annotated[
     Path | None,
@@ -103,9 +100,26 @@ def train_command(
 
 
 def eval_command(
-    model: Annotated[str, typer.Option("--model", help="Base model folder (or cached name).")],
-    data: DataOption,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Base model folder (or cached name).")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Dataset file of samples (any format `formats` lists)."),
+    ] = None,
     adapter: AdapterOption = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Score these predictions on BFCL-style questions with BFCL's AST rules "
+            "(JSON Lines: id, category, question, tools, reference, prediction); no model.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="With --predictions: write one verdict line per row here."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the metrics as JSON instead of a table.")
     ] = False,
@@ -121,11 +135,30 @@ def eval_command(
         int, typer.Option("--max-new-tokens", min=1, help="Longest answer in tokens.")
     ] = 256,
 ) -> None:
-    """Evaluate a model's tool calls on a dataset file: accuracy overall and per query style."""
+    """Evaluate a model's tool calls on a dataset file: accuracy overall and per query style.
+    With --predictions: score given predictions with BFCL's AST rules instead."""
+    if predictions is not None:
+        with readable_errors():
+            if model is not None or data is not None or adapter is not None:
+                raise ActionForgeError(
+                    "--predictions scores given answers without a model; "
+                    "leave out --model, --data and --adapter"
+                )
+            from service.cli.commands.predictions import score_predictions
+
+            score_predictions(predictions, out, as_json)
+        return
     from trainer.evaluate import compare, evaluate
     from trainer.modeling import check_adapter_path, check_model_path
 
     with readable_errors():
+        if model is None or data is None:
+            raise ActionForgeError(
+                "give --model PATH and --data FILE to evaluate a model "
+                "(or --predictions FILE --out VERDICTS to score given predictions)"
+            )
+        if out is not None:
+            raise ActionForgeError("--out goes with --predictions; leave it out")
         if compare_base and adapter is None:
             raise ActionForgeError("--compare-base compares against an adapter; add --adapter DIR")
         check_model_path(model)
