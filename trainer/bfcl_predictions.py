@@ -14,7 +14,6 @@ Bad input raises `RowError` naming the row and what to change.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
@@ -24,15 +23,19 @@ from typing import Any
 
 import orjson
 
-from trainer.bfcl_rules import BfclInputError, Call, Verdict, check, check_question
+from trainer.bfcl_rules import (
+    BfclInputError,
+    Call,
+    Verdict,
+    category_of,
+    check,
+    check_question,
+)
 from trainer.evaluate import parse_calls
 from trainer.python_calls import read_python_calls
 from unified.errors import RowError
 
 DECODER_FAILED = "ast_decoder:decoder_failed"
-_BFCL_ID = re.compile(
-    r"^((?:live_)?(?:parallel_multiple|parallel|multiple|simple))_(?:python_)?[0-9]"
-)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def score_row(row: Mapping[str, Any], document: str, number: int) -> ScoredRow:
     if "prediction" not in row:
         raise bad(f'row {row_id!r}: "prediction" is missing; give the calls or the model text')
     functions = [_function_doc(tool) for tool in tools]
-    category = row.get("category") or _category_of(str(row_id), reference, functions)
+    category = row.get("category") or category_of(str(row_id), reference, functions)
     if not isinstance(category, str):
         raise bad(f'row {row_id!r}: "category" must be a string such as "simple"')
     calls = _calls(row["prediction"])
@@ -137,15 +140,6 @@ def _function_doc(tool: Mapping[str, Any]) -> Mapping[str, Any]:
     doc itself."""
     function = tool.get("function")
     return function if isinstance(function, Mapping) else tool
-
-
-def _category_of(row_id: str, reference: list[Any], functions: list[Mapping[str, Any]]) -> str:
-    match = _BFCL_ID.match(row_id)
-    if match:
-        return match[1]
-    if len(reference) > 1:
-        return "parallel"
-    return "simple" if len(functions) == 1 else "multiple"
 
 
 def _calls(prediction: Any) -> list[Call] | str:

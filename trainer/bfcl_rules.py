@@ -70,6 +70,22 @@ class Verdict:
 
 
 _OK = Verdict(True, VALID)
+_BFCL_ID = re.compile(
+    r"^((?:live_)?(?:parallel_multiple|parallel|multiple|simple))_(?:python_)?[0-9]"
+)
+
+
+def category_of(
+    row_id: str, reference: Sequence[Any], functions: Sequence[Mapping[str, Any]]
+) -> str:
+    """A question's category: from its BFCL id when it has one, else from the reference (one
+    call: simple with one tool, multiple with more; more calls: parallel)."""
+    match = _BFCL_ID.match(row_id)
+    if match:
+        return match[1]
+    if len(reference) > 1:
+        return "parallel"
+    return "simple" if len(functions) == 1 else "multiple"
 
 
 def checker_kind(category: str) -> str:

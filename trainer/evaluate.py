@@ -5,8 +5,11 @@ assistant turn); `score` compares the calls parsed from each answer with the cal
 sample's first assistant turn:
 
 - tool-name accuracy: the same tool names, as many times each (samples that expect calls);
-- exact-call accuracy: the same calls, compared AST-style: same names and argument values
-  after JSON normalisation (key order, 1 == 1.0), order-insensitive across parallel calls;
+- exact-call accuracy: for a reference imported from BFCL, right by BFCL's AST rules against
+  its possible answers (`trainer.bfcl_rules`: any acceptable value, strings without case and
+  punctuation, optional arguments left out, types as declared); otherwise the same calls,
+  same names and argument values after JSON normalisation (key order, 1 == 1.0),
+  order-insensitive across parallel calls;
 - irrelevance accuracy: no call where none fits (samples whose first turn calls nothing);
 - format pass rate: the answer has calls and every one names a known tool with arguments that
   satisfy its JSON Schema (`verifiers.FormatVerifier`; samples that expect calls);
@@ -29,7 +32,9 @@ from typing import Any
 
 import orjson
 
+from trainer.bfcl_rules import BfclInputError, category_of, check
 from trainer.render import expected_calls, render
+from unified.formats.bfcl import POSSIBLE_ANSWERS as BFCL_POSSIBLE_ANSWERS
 from unified.model import QueryStyle, Sample, Tool, ToolCall
 from verifiers.format import FormatVerifier
 
@@ -232,7 +237,7 @@ def judge(answer: str | ParsedOutput, reference: Sample, verifier: FormatVerifie
         expects_call=bool(expected),
         unparseable=parsed.error is not None,
         tool_names_match=Counter(c.name for c in parsed.calls) == Counter(c.name for c in expected),
-        exact_match=_call_multiset(parsed.calls) == _call_multiset(expected),
+        exact_match=_matches(parsed.calls, expected, reference),
         format_pass=called
         and parsed.error is None
         and all(verifier.verify_call(call, tools) is None for call in parsed.calls),
@@ -251,6 +256,23 @@ def score(answers: Sequence[str | ParsedOutput], references: Sequence[Sample]) -
         report.overall.add(judgement)
         report.by_style.setdefault(judgement.style, Counts()).add(judgement)
     return report
+
+
+def _matches(calls: Sequence[ToolCall], expected: Sequence[ToolCall], reference: Sample) -> bool:
+    """Whether the calls answer the reference: by BFCL's rules against its possible answers when
+    the reference came from BFCL (any acceptable value, strings without case and punctuation,
+    optional arguments left out, parallel calls in any order, types as declared), else the
+    same calls as the reference's, in any order, values compared after JSON normalisation."""
+    possible = reference.meta.extra.get(BFCL_POSSIBLE_ANSWERS)
+    if isinstance(possible, list) and possible:
+        functions = [tool.openai()["function"] for tool in reference.tools]
+        category = category_of(reference.id, possible, functions)
+        try:
+            answer = [(call.name, call.arguments) for call in calls]
+            return check(category, functions, answer, possible).valid
+        except BfclInputError:
+            pass  # a possible answer the rules cannot read: compare with the resolved one
+    return _call_multiset(calls) == _call_multiset(expected)
 
 
 def _call_multiset(calls: Iterable[ToolCall]) -> Counter[tuple[str, str]]:

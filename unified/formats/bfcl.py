@@ -43,6 +43,9 @@ from unified.formats.base import (
 )
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 
+POSSIBLE_ANSWERS = "bfcl_possible_answers"
+"""`meta.extra` key of a BFCL question's possible answers, unchanged (None when unknown)."""
+
 OPTIONAL_MARK = ""
 _CATEGORY = re.compile(
     r"^(?:live_|exec_)?(parallel_multiple|parallel|multiple|simple|irrelevance)_[0-9]"
@@ -144,7 +147,7 @@ def sample_from_question(
         meta=SampleMeta(
             style=style,
             source=f"bfcl:{document}",
-            extra={"bfcl_possible_answers": ground_truth},
+            extra={POSSIBLE_ANSWERS: ground_truth},
         ),
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from trainer.evaluate import (
     parse_calls,
     score,
 )
+from unified.formats import read_samples
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 from verifiers.format import FormatVerifier
 
@@ -276,3 +279,41 @@ def test_a_report_survives_its_json_form() -> None:
     data = report.to_dict()
     assert data["overall"]["exact_call_accuracy"] == 0.25
     assert EvalReport.from_dict(data) == report
+
+
+BFCL_DATA = Path(__file__).resolve().parents[2] / "data" / "formats"
+
+
+def bfcl_references(name: str) -> dict[str, Sample]:
+    with read_samples(
+        BFCL_DATA / f"bfcl_{name}_questions.jsonl",
+        "bfcl",
+        answers=BFCL_DATA / f"bfcl_{name}_possible_answers.jsonl",
+    ) as reader:
+        return {sample.id: sample for sample in reader}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "right"),
+    [
+        ({"base": 10, "height": 5}, True),  # the optional unit left out, as BFCL allows
+        ({"base": 10, "height": 5, "unit": "Units"}, True),  # case ignored
+        ({"base": 10, "height": 5, "unit": "units"}, True),
+        ({"base": 10.0, "height": 5}, False),  # a float for an integer: BFCL's type_error
+        ({"base": 10, "height": 6}, False),
+        ({"base": 10}, False),  # a required argument missing
+        ({"base": 10, "height": 5, "colour": "red"}, False),  # not in the possible answer
+    ],
+)
+def test_a_bfcl_reference_is_judged_by_bfcls_rules(arguments: dict[str, Any], right: bool) -> None:
+    reference = bfcl_references("simple")["simple_0"]
+    answer = json.dumps([{"name": "calculate_triangle_area", "arguments": arguments}])
+    assert judge(answer, reference, FormatVerifier()).exact_match is right
+
+
+def test_bfcl_parallel_calls_match_in_any_order() -> None:
+    reference = next(iter(bfcl_references("parallel_multiple").values()))
+    calls = [call.model_dump() for call in reversed(reference.tool_calls())]
+    answer = json.dumps([{"name": c["name"], "arguments": c["arguments"]} for c in calls])
+    assert judge(answer, reference, FormatVerifier()).exact_match
+    assert not judge(json.dumps(calls[:-1]), reference, FormatVerifier()).exact_match
