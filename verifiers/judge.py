@@ -251,7 +251,8 @@ def calibrate(
         for (_, is_right), v in zip(labelled, verdicts, strict=True)
         if not is_right and not v.accepted
     )
-    shares = [right_accepted / right if right else 1.0, wrong_rejected / wrong if wrong else 1.0]
+    # No right or no wrong answer to score on is no evidence: the judge is not trusted.
+    shares = [right_accepted / right if right else 0.0, wrong_rejected / wrong if wrong else 0.0]
     return JudgeCalibration(
         right=right,
         right_accepted=right_accepted,

@@ -1,14 +1,18 @@
 """The judge's calibration set: half right answers from the template generator, half wrong
 ones of every kind, seeded; the no-LLM stages accept the right ones and reject the wrong ones
-they can tell (a judge must do at least as well to be trusted)."""
+they can tell (a judge must do at least as well to be trusted). A set with one side empty is
+no evidence, and scores no trust (a fake backend: the scoring is pure)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from generators.calibration_set import calibration_set
+from llm.base import LLMResult
 from unified.catalogs import load_catalog
 from unified.model import Sample
+from verifiers.judge import SemanticJudge, calibrate
 from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 TRAVEL = load_catalog(Path(__file__).resolve().parents[3] / "examples" / "travel_api.yaml").tools
@@ -40,3 +44,16 @@ def test_the_no_llm_stages_pass_its_right_answers_and_reject_most_wrong_ones() -
     wrong = [i for i, (_, is_right) in enumerate(labelled) if not is_right]
     assert all(i in kept for i in right)
     assert sum(i not in kept for i in wrong) >= len(wrong) // 2
+
+
+class _Approving:
+    def generate(self, requests: list[Any]) -> list[LLMResult]:
+        answer = '{"reason": "fine", "pass": true}'
+        return [LLMResult(text=answer, finish_reason="stop") for _ in requests]
+
+
+def test_a_set_without_wrong_answers_gives_no_trust() -> None:
+    labelled = [(sample, True) for sample, right in calibration_set(TRAVEL, 8, seed=2) if right]
+    judge = SemanticJudge(_Approving())  # type: ignore[arg-type]
+    scored = calibrate(judge, labelled, StageContext.for_catalog(TRAVEL), min_accuracy=0.8)
+    assert (scored.right, scored.wrong, scored.accuracy, scored.trusted) == (4, 0, 0.5, False)
