@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from unified.catalogs import DEFAULT_MAX_BYTES
-from verifiers.judge import DEFAULT_MIN_ACCURACY
+from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY
 
 EMBEDDED = "embedded"
 ENV_PREFIX = "AF_"

@@ -126,8 +126,6 @@ def verdict_from_answer(result: LLMResult) -> Verdict:
     return Verdict.reject(STAGE, Reason.judge_rejected, reason or "the judge gave no reason")
 
 
-DEFAULT_MIN_ACCURACY = 0.8
-"""The balanced accuracy a judge needs on its calibration set where nothing else is set."""
 VOTE_TEMPERATURE = 0.7
 """The temperature of a judge that votes: k answers at temperature 0 would be one answer k times."""
 
@@ -204,64 +202,6 @@ def _majority(votes: list[Verdict]) -> Verdict:
         return rejected
     detail = f"{len(votes) - len(passed)} of {len(votes)} votes rejected: {rejected.detail}"
     return Verdict.reject(STAGE, rejected.reason or Reason.judge_rejected, detail)
-
-
-class JudgeCalibration(BaseModel):
-    """How a judge did on a calibration set of right and wrong answers from the job's own
-    catalog, before it judged anything of the job."""
-
-    right: int = Field(description="Right answers in the set.")
-    right_accepted: int
-    wrong: int = Field(description="Schema-valid wrong answers in the set.")
-    wrong_rejected: int
-    accuracy: float = Field(
-        description="Balanced accuracy: the mean of the shares of right answers accepted and "
-        "wrong ones rejected (a judge that passes everything scores 0.5)."
-    )
-    min_accuracy: float = Field(description="Below this the job fails with judge_uncalibrated.")
-    votes: int = 1
-
-    @property
-    def trusted(self) -> bool:
-        return self.accuracy >= self.min_accuracy
-
-    def summary(self) -> str:
-        return (
-            f"the judge accepted {self.right_accepted} of {self.right} right answers and "
-            f"rejected {self.wrong_rejected} of {self.wrong} wrong ones from this catalog "
-            f"(balanced accuracy {self.accuracy:.2f}, at least {self.min_accuracy:.2f} needed)"
-        )
-
-
-def calibrate(
-    judge: SemanticJudge,
-    labelled: Sequence[tuple[Sample, bool]],
-    context: StageContext,
-    min_accuracy: float,
-) -> JudgeCalibration:
-    """Judge `labelled` (each sample with whether it is right) and score the judge."""
-    verdicts = judge.judge([sample for sample, _ in labelled], context)
-    right = sum(1 for _, is_right in labelled if is_right)
-    wrong = len(labelled) - right
-    right_accepted = sum(
-        1 for (_, is_right), v in zip(labelled, verdicts, strict=True) if is_right and v.accepted
-    )
-    wrong_rejected = sum(
-        1
-        for (_, is_right), v in zip(labelled, verdicts, strict=True)
-        if not is_right and not v.accepted
-    )
-    # No right or no wrong answer to score on is no evidence: the judge is not trusted.
-    shares = [right_accepted / right if right else 0.0, wrong_rejected / wrong if wrong else 0.0]
-    return JudgeCalibration(
-        right=right,
-        right_accepted=right_accepted,
-        wrong=wrong,
-        wrong_rejected=wrong_rejected,
-        accuracy=round(sum(shares) / 2, 4),
-        min_accuracy=min_accuracy,
-        votes=judge.votes,
-    )
 
 
 class JudgeNotConfigured(ActionForgeError):

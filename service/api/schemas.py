@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from service.db.models import JobStatus, SampleStatus, as_utc
 from service.pipeline.spec import JobSpec
 from unified.model import Sample, Tool
-from verifiers.judge import JudgeCalibration
+from verifiers.judge_calibration import JudgeCalibration
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 

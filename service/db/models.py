@@ -107,8 +107,9 @@ class JobRecord(Base):
     # Batches [0, dedup_frontier) are de-duplicated (see service.pipeline.dedup).
     dedup_frontier: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     judge_calibration: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    """How the semantic judge did on the job's calibration set (verifiers.judge.JudgeCalibration);
-    None until it was calibrated, and for jobs without that stage."""
+    """How the semantic judge did on the job's calibration set
+    (`verifiers.judge_calibration.JudgeCalibration`); None until it was calibrated, and for jobs
+    without that stage."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -40,7 +40,7 @@ from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
-from verifiers.judge import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
+from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
 from verifiers.stages import (
     PipelineResult,
     Stage,

@@ -17,7 +17,8 @@ from generators.calibration_set import calibration_set
 from service.db.models import JobRecord
 from service.pipeline.lifecycle import fail_job, lock_job
 from service.pipeline.spec import JobSpec
-from verifiers.judge import STAGE, JudgeCalibration, SemanticOptions, calibrate, judge_for
+from verifiers.judge import STAGE, SemanticOptions, judge_for
+from verifiers.judge_calibration import JudgeCalibration, calibrate
 from verifiers.stages import StageContext
 
 UNCALIBRATED = "judge_uncalibrated"

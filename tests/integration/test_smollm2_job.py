@@ -52,6 +52,22 @@ def _show_funnel(job: dict[str, Any]) -> None:
     print("\n" + "\n".join(lines))
 
 
+def _service(
+    tmp_path: Path,
+    database_url: str,
+    broker_url: str,
+    start_workers: Callable[..., list[Worker]],
+    serve_api: Callable[[Settings], Api],
+) -> tuple[Api, list[Worker], str]:
+    """One worker and the API on PostgreSQL and Redis, with the travel catalog uploaded."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, broker_url=broker_url
+    )
+    workers = start_workers(settings, count=1, concurrency=1)
+    api = serve_api(settings)
+    return api, workers, upload_travel_catalog(api.http)
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_smollm2_job_is_rejected_for_meaning_and_accepts_only_grounded_samples(
     migrated_database_url: str,
@@ -61,12 +77,9 @@ def test_smollm2_job_is_rejected_for_meaning_and_accepts_only_grounded_samples(
     tmp_path: Path,
     smollm2_server: VllmServer,
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
+    api, workers, catalog_id = _service(
+        tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
     )
-    workers = start_workers(settings, count=1, concurrency=1)
-    api = serve_api(settings)
-    catalog_id = upload_travel_catalog(api.http)
     spec = JobSpec(
         n=32,
         seed=11,
@@ -117,12 +130,9 @@ def test_smollm2_as_judge_fails_calibration_before_judging_the_job(
     """A weak model passes nearly everything: scored on the catalog's calibration set it falls
     short, and the job fails with `judge_uncalibrated` and the figures before its judge stamps
     any of the job's samples."""
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=migrated_database_url, broker_url=clean_redis
+    api, workers, catalog_id = _service(
+        tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
     )
-    workers = start_workers(settings, count=1, concurrency=1)
-    api = serve_api(settings)
-    catalog_id = upload_travel_catalog(api.http)
     judge = {"backend": "openai", "model": MODEL.served_name, "base_url": smollm2_server.base_url}
     spec = JobSpec(
         n=8,

@@ -12,7 +12,8 @@ from generators.calibration_set import calibration_set
 from llm.base import LLMResult
 from unified.catalogs import load_catalog
 from unified.model import Sample
-from verifiers.judge import SemanticJudge, calibrate
+from verifiers.judge import SemanticJudge
+from verifiers.judge_calibration import calibrate
 from verifiers.stages import DEFAULT_STAGES, StageContext, build_stages, run_stages
 
 TRAVEL = load_catalog(Path(__file__).resolve().parents[3] / "examples" / "travel_api.yaml").tools
