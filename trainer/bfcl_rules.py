@@ -7,10 +7,11 @@ one entry per expected call. The rules, as BFCL's AST checker applies them to Py
 - strings compare after normalisation (lower case; the characters ` ,./-_*^` removed; `'` read as
   `"`), at top level, as list items and as dict values; deeper values compare with `==`;
 - every value is type-checked against the tool's declared type (exact Python types: a bool is
-  no int); an int is accepted for a float at top level only, a float never for an integer;
-  list items are checked against `items.type`; when the possible answer holds another type than
-  the declared one (a "variable", such as a string for an integer), a value of that type is
-  accepted and compared exactly;
+  no int; a schema without a type is BFCL's `any`, which BFCL reads as a string); an int is
+  accepted for a float at top level only, a float never for an integer; list items are
+  checked against `items.type`; when the possible answer holds another type than the declared
+  one (a "variable", such as a string for an integer), a value of that type is accepted and
+  compared exactly;
 - the schema's required arguments must be given; an argument the possible answer lacks is
   unexpected; an argument left out must have "" among its acceptable values (also: "" accepts
   an empty list for a list argument);
@@ -272,7 +273,7 @@ def _item_type(tool: Mapping[str, Any], argument: str, schema: Mapping[str, Any]
 
 
 def _declared_type(tool: Mapping[str, Any], argument: str, schema: Mapping[str, Any]) -> type:
-    declared = schema.get("type")
+    declared = schema.get("type", "any")  # the catalog loader writes BFCL's `any` without a type
     if not isinstance(declared, str) or declared not in _TYPES:
         raise BfclInputError(
             f"tool {tool.get('name')!r}, argument {argument!r}: type {declared!r} is not one of"

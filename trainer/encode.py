@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from trainer.render import Conversation, chat_inputs, renders_tools
+from trainer.render import Conversation, TemplateAbilities, chat_inputs
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -43,7 +43,7 @@ class ChatEncoder:
         self.inference_template: str = (
             template if isinstance(template, str) else template["default"]
         )
-        self.renders_tools = renders_tools(self.inference_template)
+        self.abilities = TemplateAbilities.of(self.inference_template)
         self.masking: Masking = "assistant_tokens"
         self.training_template: str = self.inference_template
         if not has_generation_markers(self.inference_template):
@@ -57,7 +57,7 @@ class ChatEncoder:
     def encode(self, sample_id: str, conversation: Conversation) -> Encoded:
         """Ids and labels of the whole conversation; -100 on every token the model is not
         trained to write."""
-        messages, tools = chat_inputs(conversation, self.renders_tools)
+        messages, tools = chat_inputs(conversation, self.abilities)
         if self.masking == "assistant_tokens":
             out = self._apply(
                 messages, tools, self.training_template, return_assistant_tokens_mask=True
@@ -76,7 +76,7 @@ class ChatEncoder:
 
     def prompt_ids(self, conversation: Conversation) -> list[int]:
         """Ids of the prompt with the assistant's turn opened: what generation starts from."""
-        messages, tools = chat_inputs(conversation, self.renders_tools, prompt_only=True)
+        messages, tools = chat_inputs(conversation, self.abilities, prompt_only=True)
         out = self._apply(messages, tools, self.inference_template, add_generation_prompt=True)
         return list(out["input_ids"])
 

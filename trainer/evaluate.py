@@ -5,11 +5,13 @@ assistant turn); `score` compares the calls parsed from each answer with the cal
 sample's first assistant turn:
 
 - tool-name accuracy: the same tool names, as many times each (samples that expect calls);
-- exact-call accuracy: for a reference imported from BFCL, right by BFCL's AST rules against
-  its possible answers (`trainer.bfcl_rules`: any acceptable value, strings without case and
-  punctuation, optional arguments left out, types as declared); otherwise the same calls,
-  same names and argument values after JSON normalisation (key order, 1 == 1.0),
-  order-insensitive across parallel calls;
+- exact-call accuracy: right by BFCL's AST rules (`trainer.bfcl_rules`) against the reference
+  calls' acceptable values (`ToolCall.acceptable`, which the BFCL importer fills from the
+  possible answers; a generated reference accepts its one answer): any acceptable value,
+  strings without case and punctuation, optional arguments left out where allowed, types as
+  declared (an integer for a number, never a float for an integer), parallel calls in any
+  order; a reference whose tools the rules cannot read compares the same names and argument
+  values after JSON normalisation, in any order;
 - irrelevance accuracy: no call where none fits (samples whose first turn calls nothing);
 - format pass rate: the answer has calls and every one names a known tool with arguments that
   satisfy its JSON Schema (`verifiers.FormatVerifier`; samples that expect calls);
@@ -34,7 +36,7 @@ import orjson
 
 from trainer.bfcl_rules import BfclInputError, category_of, check
 from trainer.render import expected_calls, render
-from unified.formats.bfcl import POSSIBLE_ANSWERS as BFCL_POSSIBLE_ANSWERS
+from unified.acceptable import bfcl_possible_answer
 from unified.model import QueryStyle, Sample, Tool, ToolCall
 from verifiers.format import FormatVerifier
 
@@ -66,12 +68,14 @@ class ParsedOutput:
 
 
 def parse_calls(text: str) -> ParsedOutput:
-    """The tool calls in `text`: the first JSON list of calls or call object in it, with any
-    text around it. Reads `{"name", "arguments"}` (or `"parameters"`) objects, OpenAI's
+    """The tool calls in `text`, with any text around them: the first JSON list of calls, or
+    else every JSON call object in it, in order (chat templates write one `<tool_call>` block
+    per call). Reads `{"name", "arguments"}` (or `"parameters"`) objects, OpenAI's
     `{"function": {...}}` and `{"tool_calls": [...]}`; arguments may be JSON text. An answer
     with no JSON call is a plain-text answer: no calls."""
     decoder = json.JSONDecoder()
     position = 0
+    found: list[ToolCall] = []
     while (match := _JSON_START.search(text, position)) is not None:
         try:
             value, end = decoder.raw_decode(text, match.start())
@@ -80,12 +84,22 @@ def parse_calls(text: str) -> ParsedOutput:
             continue
         calls = _as_calls(value)
         if calls is not None:
-            return ParsedOutput(calls)
+            if not found and _is_call_list(value):
+                return ParsedOutput(calls)
+            found += calls
         position = end
+    if found:
+        return ParsedOutput(found)
     stripped = text.strip().removeprefix("```json").removeprefix("```").lstrip()
     if '"name"' in text or stripped.startswith(("[", "{")):
         return ParsedOutput([], "no JSON tool call could be read from the answer")
     return ParsedOutput([])
+
+
+def _is_call_list(value: Any) -> bool:
+    return isinstance(value, list) or (
+        isinstance(value, dict) and isinstance(value.get("tool_calls"), list)
+    )
 
 
 def _as_calls(value: Any) -> list[ToolCall] | None:
@@ -259,20 +273,18 @@ def score(answers: Sequence[str | ParsedOutput], references: Sequence[Sample]) -
 
 
 def _matches(calls: Sequence[ToolCall], expected: Sequence[ToolCall], reference: Sample) -> bool:
-    """Whether the calls answer the reference: by BFCL's rules against its possible answers when
-    the reference came from BFCL (any acceptable value, strings without case and punctuation,
-    optional arguments left out, parallel calls in any order, types as declared), else the
-    same calls as the reference's, in any order, values compared after JSON normalisation."""
-    possible = reference.meta.extra.get(BFCL_POSSIBLE_ANSWERS)
-    if isinstance(possible, list) and possible:
-        functions = [tool.openai()["function"] for tool in reference.tools]
-        category = category_of(reference.id, possible, functions)
-        try:
-            answer = [(call.name, call.arguments) for call in calls]
-            return check(category, functions, answer, possible).valid
-        except BfclInputError:
-            pass  # a possible answer the rules cannot read: compare with the resolved one
-    return _call_multiset(calls) == _call_multiset(expected)
+    """Whether the calls answer the reference, by BFCL's rules against the reference calls'
+    acceptable values (each call's `acceptable`, else its one answer): strings without case and
+    punctuation, optional arguments left out where allowed, parallel calls in any order, types
+    as the tools declare them. A question the rules cannot read (a tool type they do not know)
+    is compared with the reference's calls, in any order, after JSON normalisation."""
+    functions = [tool.openai()["function"] for tool in reference.tools]
+    possible = bfcl_possible_answer(expected)
+    category = category_of(reference.id, possible, functions)
+    try:
+        return check(category, functions, [(c.name, c.arguments) for c in calls], possible).valid
+    except BfclInputError:
+        return _call_multiset(calls) == _call_multiset(expected)
 
 
 def _call_multiset(calls: Iterable[ToolCall]) -> Counter[tuple[str, str]]:

@@ -1,11 +1,25 @@
 """Unified samples as chat conversations: the one format the model is trained on and evaluated in.
 
-A conversation is a system turn (the instructions; the tools go to the chat template's `tools`),
-the user's query, then per step an assistant turn whose content is the step's calls as a JSON
-list `[{"name": ..., "arguments": {...}}]`, one `tool` turn per known result, and an assistant
-turn with the step's answer when it has one. A sample that calls nothing (irrelevance) gets one
-assistant turn with its answer, or a default refusal. Thoughts and few-shot examples are not
-rendered: the model is asked for calls, and evaluation parses calls.
+`render` gives a conversation in the OpenAI chat shape: a system turn (the sample's task
+instruction), the user's query, then per step an assistant turn carrying the step's calls as
+`tool_calls`, one `tool` turn per known result, and an assistant turn with the step's answer when
+it has one. A sample that calls nothing (irrelevance) gets one assistant turn with its answer, or
+a default refusal. Thoughts and few-shot examples are not rendered: the model is asked for calls,
+and evaluation parses calls.
+
+`chat_inputs` fits the conversation to a chat template, so that the prompt and the target
+always agree:
+
+- a template that renders assistant `tool_calls` gets them as they are, and the `tools` too:
+  the calls are written the template's own way (`<tool_call>` blocks, ...), and the system turn
+  says nothing of a call format;
+- with any other template the calls become the assistant's text, a JSON list
+  `[{"name": ..., "arguments": {...}}]`, and the system turn ends with `CALLS_AS_TEXT`, which asks
+  for exactly that (the tools, when the template does not place them either, are listed there).
+
+A sample's own `format_instruction` is not rendered: it describes the answer format of the data
+it came from (xLAM's asks for `{"tool_calls": [...]}` and `[]` for no call), which is not the
+format the model is trained to write here.
 """
 
 from __future__ import annotations
@@ -21,9 +35,12 @@ from unified.model import QueryStyle, Sample, Step, ToolCall
 Message = dict[str, Any]
 
 DEFAULT_INSTRUCTION = (
-    "You can call the tools you are given. To call tools, answer with only a JSON list of "
-    'calls, [{"name": "tool_name", "arguments": {...}}], one entry per call. If no tool fits '
-    "the request, answer in plain text without a call."
+    "You can call the tools you are given. If no tool fits the request, answer in plain text "
+    "without a call."
+)
+CALLS_AS_TEXT = (
+    'To call tools, answer with only a JSON list of calls, [{"name": "tool_name", '
+    '"arguments": {...}}], one entry per call.'
 )
 DEFAULT_REFUSAL = "None of the available tools can do this, so I cannot call any of them."
 
@@ -47,20 +64,10 @@ class Conversation:
         return any(message["role"] == "assistant" for message in self.messages)
 
 
-def calls_text(calls: Sequence[ToolCall]) -> str:
-    """The assistant's content for a list of calls: `[{"name": ..., "arguments": {...}}]`."""
-    return orjson.dumps(
-        [{"name": call.name, "arguments": call.arguments} for call in calls]
-    ).decode()
-
-
 def render(sample: Sample) -> Conversation:
     """The conversation of `sample`, for training and evaluation alike."""
-    instruction = sample.task_instruction.strip() or DEFAULT_INSTRUCTION
-    if sample.format_instruction.strip():
-        instruction = f"{instruction}\n{sample.format_instruction.strip()}"
     messages: list[Message] = [
-        {"role": "system", "content": instruction},
+        {"role": "system", "content": sample.task_instruction.strip() or DEFAULT_INSTRUCTION},
         {"role": "user", "content": sample.query},
     ]
     for step in sample.steps:
@@ -73,13 +80,31 @@ def render(sample: Sample) -> Conversation:
 def _step_messages(step: Step) -> list[Message]:
     messages: list[Message] = []
     if step.tool_calls:
-        messages.append({"role": "assistant", "content": calls_text(step.tool_calls)})
+        messages.append(
+            {"role": "assistant", "content": "", "tool_calls": _tool_calls(step.tool_calls)}
+        )
         for call, result in zip(step.tool_calls, step.results, strict=False):
             content = result if isinstance(result, str) else orjson.dumps(result).decode()
-            messages.append({"role": "tool", "name": call.name, "content": content})
+            message: Message = {"role": "tool", "name": call.name, "content": content}
+            if call.id is not None:
+                message["tool_call_id"] = call.id
+            messages.append(message)
     if step.answer is not None:
         messages.append({"role": "assistant", "content": step.answer})
     return messages
+
+
+def _tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    rendered = []
+    for call in calls:
+        entry: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        if call.id is not None:
+            entry["id"] = call.id
+        rendered.append(entry)
+    return rendered
 
 
 def _expects_refusal(sample: Sample) -> bool:
@@ -98,26 +123,50 @@ def expected_calls(sample: Sample) -> list[ToolCall]:
     return []
 
 
+@dataclass(frozen=True)
+class TemplateAbilities:
+    """What a chat template places itself: the `tools` it is given, the assistant's
+    `tool_calls`."""
+
+    tools: bool
+    tool_calls: bool
+
+    @classmethod
+    def of(cls, chat_template: str) -> TemplateAbilities:
+        return cls(tools="tools" in chat_template, tool_calls="tool_calls" in chat_template)
+
+
 def renders_tools(chat_template: str) -> bool:
     """Whether a chat template places the `tools` it is given (otherwise they go into the
     system turn as text)."""
-    return "tools" in chat_template
+    return TemplateAbilities.of(chat_template).tools
 
 
 def chat_inputs(
-    conversation: Conversation, template_renders_tools: bool, *, prompt_only: bool = False
+    conversation: Conversation, abilities: TemplateAbilities, *, prompt_only: bool = False
 ) -> tuple[list[Message], list[dict[str, Any]] | None]:
-    """Messages and `tools` argument for `apply_chat_template`.
+    """Messages and `tools` argument for `apply_chat_template` with a template of `abilities`.
 
-    With a template that ignores `tools`, the tools are appended to the system turn as JSON.
     `tools` is None rather than empty when there are none: some templates print tool
-    boilerplate for an empty list.
+    boilerplate for an empty list. The conversation is not changed.
     """
     messages = conversation.prompt() if prompt_only else list(conversation.messages)
     tools = conversation.tools or None
-    if tools is None or template_renders_tools:
+    if abilities.tool_calls:
         return messages, tools
-    listing = orjson.dumps(tools).decode()
+    messages = [_calls_as_text(message) for message in messages]
     system = dict(messages[0])
-    system["content"] = f"{system['content']}\nTools: {listing}"
-    return [system, *messages[1:]], None
+    if tools is not None:
+        system["content"] = f"{system['content']}\n{CALLS_AS_TEXT}"
+        if not abilities.tools:
+            system["content"] += f"\nTools: {orjson.dumps(tools).decode()}"
+            tools = None
+    return [system, *messages[1:]], tools
+
+
+def _calls_as_text(message: Message) -> Message:
+    if message["role"] != "assistant" or "tool_calls" not in message:
+        return message
+    calls = [entry["function"] for entry in message["tool_calls"]]
+    text = orjson.dumps([{"name": c["name"], "arguments": c["arguments"]} for c in calls])
+    return {"role": "assistant", "content": text.decode()}

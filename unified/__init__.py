@@ -3,6 +3,7 @@
 from unified.errors import ActionForgeError, CatalogError, RowError, UnknownNameError
 from unified.model import (
     FORMAT_VERSION,
+    Acceptable,
     Example,
     HttpBinding,
     QueryStyle,
@@ -18,6 +19,7 @@ from unified.model import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "Acceptable",
     "ActionForgeError",
     "CatalogError",
     "Example",

@@ -80,13 +80,32 @@ class Tool(_Model):
         }
 
 
+class Acceptable(_Model):
+    """The values one argument of a reference call may take in a right answer.
+
+    `values` are acceptable as they are; `objects` are acceptable objects given field by field
+    (each field with its own acceptable values); `object_lists` acceptable lists of such objects,
+    item by item; `omittable` says the argument may be left out."""
+
+    values: list[Any] = Field(default_factory=list)
+    objects: list[dict[str, Acceptable]] = Field(default_factory=list)
+    object_lists: list[list[dict[str, Acceptable]]] = Field(default_factory=list)
+    omittable: bool = False
+
+
 class ToolCall(_Model):
     """One call of a tool. `arguments` is a JSON object; model output whose arguments are not a
-    JSON object is kept verbatim as a string so the format verifier can reject it with a reason."""
+    JSON object is kept verbatim as a string so the format verifier can reject it with a reason.
+
+    `acceptable`, on a reference answer, lists per argument every value a right answer may give
+    (`arguments` holds one of them); an argument it does not name must be left out. None: the
+    only right answer is `arguments` itself. The calls of one step are parallel: a right answer
+    may make them in any order."""
 
     name: str
     arguments: dict[str, Any] | str = Field(default_factory=dict)
     id: str | None = None
+    acceptable: dict[str, Acceptable] | None = None
 
     @field_validator("arguments", mode="before")
     @classmethod

@@ -41,7 +41,7 @@ from tiny_model import cached_tiny_model  # noqa: E402
 from generators.base import GenerationRequest  # noqa: E402
 from generators.template.generator import TemplateGenerator  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.render import chat_inputs, render, renders_tools  # noqa: E402
+from trainer.render import TemplateAbilities, chat_inputs, render  # noqa: E402
 from trainer.train import train  # noqa: E402
 from unified.catalogs import load_catalog  # noqa: E402
 from unified.model import Sample  # noqa: E402
@@ -109,10 +109,10 @@ def plain_trl(config: TrainConfig, samples: list[Sample], out: Path) -> Run:
     started, cpu = time.perf_counter(), time.process_time()
     cuda = torch.cuda.is_available()
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
-    with_tools = renders_tools(tokenizer.chat_template)
+    abilities = TemplateAbilities.of(tokenizer.chat_template)
     rows: dict[str, list[Any]] = {"messages": [], "tools": []}
     for sample in samples:
-        messages, tools = chat_inputs(render(sample), with_tools)
+        messages, tools = chat_inputs(render(sample), abilities)
         rows["messages"].append(messages)
         rows["tools"].append(json.dumps(tools))  # one column type whatever the tools' schemas
     model = AutoModelForCausalLM.from_pretrained(

@@ -10,11 +10,11 @@ Import only. A question row is `{"id", "question": [[{"role", "content"}, ...]],
   catalog loader (`unified.catalogs.functions.bfcl_loader`).
 - Each ground-truth entry becomes a call in one step; an argument takes its first acceptable
   value, and is left out when that value is "" (BFCL's mark for "may be omitted"). Values inside
-  nested objects are resolved the same way. The full acceptable lists are kept in
-  `meta.extra["bfcl_possible_answers"]`.
+  nested objects are resolved the same way. Every acceptable value is kept in the call's
+  `acceptable` (`unified.acceptable.from_bfcl`; `bfcl_possible_answer` gives BFCL's shape back).
 - Answers are paired with questions row by row: an answer whose id differs from its question's
   is a `RowError`; questions after the end of the answer file (or with no answer file) have no
-  steps and `meta.extra["bfcl_possible_answers"]` set to None.
+  steps.
 - The query style comes from the id's category (`simple_3`, `live_parallel_multiple_0-1-2`);
   for other categories it is inferred from the answer's calls, and left unset without one.
 """
@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from itertools import chain, repeat
 from typing import Any
 
+from unified.acceptable import OMITTED, from_bfcl, is_bfcl_options
 from unified.catalogs.base import CatalogDocument
 from unified.catalogs.functions import bfcl_loader
 from unified.errors import CatalogError, RowError
@@ -43,10 +44,6 @@ from unified.formats.base import (
 )
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 
-POSSIBLE_ANSWERS = "bfcl_possible_answers"
-"""`meta.extra` key of a BFCL question's possible answers, unchanged (None when unknown)."""
-
-OPTIONAL_MARK = ""
 _CATEGORY = re.compile(
     r"^(?:live_|exec_)?(parallel_multiple|parallel|multiple|simple|irrelevance)_[0-9]"
 )
@@ -147,7 +144,6 @@ def sample_from_question(
         meta=SampleMeta(
             style=style,
             source=f"bfcl:{document}",
-            extra={POSSIBLE_ANSWERS: ground_truth},
         ),
     )
 
@@ -232,7 +228,8 @@ def _calls(ground_truth: list[Any], document: str, row: int) -> list[ToolCall]:
                 f"ground truth {index} ('{name}'): the arguments are {kind_of(arguments)}; "
                 "map each argument to a list of acceptable values",
             )
-        calls.append(ToolCall(name=name, arguments=_chosen(arguments, f"'{name}'", document, row)))
+        chosen = _chosen(arguments, f"'{name}'", document, row)
+        calls.append(ToolCall(name=name, arguments=chosen, acceptable=from_bfcl(arguments)))
     return calls
 
 
@@ -246,26 +243,22 @@ def _chosen(options: dict[str, Any], place: str, document: str, row: int) -> dic
                 f"ground truth {place}, argument '{argument}': {short(acceptable)} is not a list "
                 "of acceptable values; wrap it in a list",
             )
-        if acceptable and acceptable[0] != OPTIONAL_MARK:
+        if acceptable and acceptable[0] != OMITTED:
             chosen[argument] = _resolved(acceptable[0])
     return chosen
 
 
 def _resolved(value: Any) -> Any:
     """A ground-truth value whose nested objects of acceptable lists are resolved to the first."""
-    if _is_options(value):
+    if is_bfcl_options(value):
         return {
             key: _resolved(acceptable[0])
             for key, acceptable in value.items()
-            if acceptable and acceptable[0] != OPTIONAL_MARK
+            if acceptable and acceptable[0] != OMITTED
         }
-    if isinstance(value, list) and value and all(_is_options(item) for item in value):
+    if isinstance(value, list) and value and all(is_bfcl_options(item) for item in value):
         return [_resolved(item) for item in value]
     return value
-
-
-def _is_options(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(item, list) for item in value.values())
 
 
 FORMAT = BfclFormat()

@@ -11,8 +11,9 @@ import orjson
 import pytest
 from format_samples import DATA
 
+from unified.acceptable import bfcl_possible_answer
 from unified.formats import read_samples, write_samples
-from unified.model import QueryStyle, Sample
+from unified.model import Acceptable, QueryStyle, Sample
 
 
 def _rows(path: Path) -> list[Any]:
@@ -179,7 +180,12 @@ def test_bfcl_simple_questions_joined_with_possible_answers() -> None:
     assert triangle.query.startswith("Find the area of a triangle")
     assert triangle.tools[0].parameters["type"] == "object"
     assert triangle.tool_calls()[0].arguments == {"base": 10, "height": 5, "unit": "units"}
-    assert triangle.meta.extra["bfcl_possible_answers"] == [
+    assert triangle.tool_calls()[0].acceptable == {
+        "base": Acceptable(values=[10]),
+        "height": Acceptable(values=[5]),
+        "unit": Acceptable(values=["units"], omittable=True),
+    }
+    assert bfcl_possible_answer(triangle.tool_calls()) == [
         {"calculate_triangle_area": {"base": [10], "height": [5], "unit": ["units", ""]}}
     ]
     assert by_id["simple_2"].tool_calls()[0].arguments == {"x": 4, "y": 5}  # "" first: omitted
@@ -193,6 +199,11 @@ def test_bfcl_simple_questions_joined_with_possible_answers() -> None:
         "table_name": "students",
         "conditions": {"department": "Science", "school": "Bluebird High School"},
     }
+    conditions = records.tool_calls()[0].acceptable["conditions"]  # type: ignore[index]
+    assert conditions.objects[0]["school"].values == ["Bluebird High School", "Bluebird HS"]
+    assert records.tool_calls()[0].acceptable["fetch_limit"] == Acceptable(  # type: ignore[index]
+        values=[0], omittable=True
+    )
     data_argument = by_id["simple_109"].tools[0].parameters["properties"]["data"]
     assert "type" not in data_argument  # BFCL "any"
     assert all(s.meta.style is QueryStyle.simple for s in samples)
@@ -218,7 +229,6 @@ def test_bfcl_questions_without_answers_have_no_steps() -> None:
     samples = _bfcl("bfcl_irrelevance_questions.jsonl")
     assert [s.id for s in samples] == ["irrelevance_0", "irrelevance_1"]
     assert all(s.steps == [] for s in samples)
-    assert all(s.meta.extra == {"bfcl_possible_answers": None} for s in samples)
     assert all(s.meta.style is QueryStyle.irrelevance for s in samples)
     assert samples[1].tools[0].parameters["properties"]["numbers"]["items"] == {"type": "number"}
 
@@ -228,7 +238,7 @@ def test_bfcl_answers_that_run_out_leave_the_rest_unanswered(tmp_path: Path) -> 
     answers.write_bytes((DATA / "bfcl_simple_possible_answers.jsonl").read_bytes().split(b"\n")[0])
     samples = list(read_samples(DATA / "bfcl_simple_questions.jsonl", "bfcl", answers=answers))
     assert len(samples[0].tool_calls()) == 1
-    assert [s.meta.extra["bfcl_possible_answers"] for s in samples[1:]] == [None] * 4
+    assert [s.steps for s in samples[1:]] == [[]] * 4
 
 
 @pytest.mark.parametrize("fmt", ["xlam", "openai", "sharegpt"])

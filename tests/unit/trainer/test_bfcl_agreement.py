@@ -1,5 +1,7 @@
 """`trainer.bfcl_rules` agrees with BFCL's own AST checker on candidates built from BFCL's public
-single-turn Python questions: every ground truth and seeded perturbations of it.
+single-turn Python questions: every ground truth and seeded perturbations of it. So does the
+evaluator's path: the question imported as a unified sample (its possible answer kept in the
+calls' `acceptable`), the candidate judged by `trainer.evaluate.judge`.
 
 bfcl-eval is a test dependency installed with `--no-deps` (scripts/setup-tests). Its checker
 imports `bfcl_eval.constants.model_config`, which loads every model handler (tree_sitter,
@@ -24,6 +26,10 @@ import pytest
 from bfcl_candidates import Candidate, candidates
 
 from trainer.bfcl_rules import check
+from trainer.evaluate import ParsedOutput, judge
+from unified.formats.bfcl import sample_from_question
+from unified.model import Sample, ToolCall
+from verifiers.format import FormatVerifier
 
 MODEL_NAME = "actionforge-agreement"  # no underscore: BFCL reads "_" in model names as "/"
 FLOOR = 0.995
@@ -73,10 +79,38 @@ def ours(candidate: Candidate) -> tuple[bool, str]:
     return verdict.valid, verdict.reason
 
 
+class EvaluatorPath:
+    """Judges candidates the way `actionforge eval` judges a model's answers: the question
+    imported by the BFCL importer (once per question), the answer through `judge`."""
+
+    def __init__(self) -> None:
+        self.references: dict[str, Sample] = {}
+        self.verifier = FormatVerifier()
+
+    def __call__(self, candidate: Candidate) -> bool:
+        reference = self.references.get(candidate.id)
+        if reference is None:
+            question = {
+                "id": candidate.id,
+                "question": [[{"role": "user", "content": "?"}]],
+                "function": candidate.functions,
+            }
+            reference = sample_from_question(question, candidate.possible_answer, "bfcl", 1)
+            self.references = {candidate.id: reference}
+        calls = [
+            ToolCall(name=name, arguments=arguments)
+            for call in candidate.output
+            for name, arguments in call.items()
+        ]
+        return judge(ParsedOutput(calls), reference, self.verifier).exact_match
+
+
 @pytest.mark.slow
 def test_our_rules_agree_with_bfcls_checker() -> None:
     theirs = bfcl_checker()
-    total = agreed = both_reject = same_reason = 0
+    evaluator = EvaluatorPath()
+    total = agreed = both_reject = same_reason = evaluator_agreed = 0
+    evaluator_disagreements: Counter[str] = Counter()
     by_variant: Counter[tuple[str, bool]] = Counter()
     disagreements: Counter[str] = Counter()
     examples: dict[str, str] = {}
@@ -88,6 +122,10 @@ def test_our_rules_agree_with_bfcls_checker() -> None:
             bfcl, bfcl_reason = None, f"crash:{type(exc).__name__}"
         total += 1
         by_variant[(candidate.variant, mine)] += 1
+        judged = evaluator(candidate)
+        evaluator_agreed += judged == bfcl
+        if judged != bfcl:
+            evaluator_disagreements[f"{candidate.variant}: BFCL {bfcl_reason}"] += 1
         if mine == bfcl:
             agreed += 1
             both_reject += not mine
@@ -105,8 +143,13 @@ def test_our_rules_agree_with_bfcls_checker() -> None:
         print(f"  {variant:24} {'valid' if valid else 'invalid':8} {count}")
     for key, count in disagreements.most_common():
         print(f"disagreement x{count}: {key}\n    e.g. {examples[key][:300]}")
+    evaluator_rate = evaluator_agreed / total
+    print(f"the evaluator's path agrees: {evaluator_agreed}/{total} = {evaluator_rate:.3%}")
+    for key, count in evaluator_disagreements.most_common(12):
+        print(f"  evaluator disagreement x{count}: {key}")
     assert total > 10_000
     assert rate >= FLOOR
+    assert evaluator_rate >= FLOOR
 
 
 def test_the_comparison_sees_a_rule_left_out(monkeypatch: pytest.MonkeyPatch) -> None:

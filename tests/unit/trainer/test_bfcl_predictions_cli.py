@@ -132,9 +132,16 @@ def assert_one_line(code: int, err: str, *parts: str) -> None:
         (row("x", "[f(a=", reference=[{"get_rain": {}}]), ["row 2", "'get_rain', which no"]),
         (
             row(
-                "x", [], tools=[{"name": "get_weather", "parameters": {"properties": {"city": {}}}}]
+                "x",
+                [],
+                tools=[
+                    {
+                        "name": "get_weather",
+                        "parameters": {"properties": {"city": {"type": "place"}}},
+                    }
+                ],
             ),
-            ["row 2", "argument 'city': type None"],
+            ["row 2", "argument 'city': type 'place'"],
         ),
     ],
 )

@@ -18,7 +18,7 @@ from trainer.evaluate import (
     score,
 )
 from unified.formats import read_samples
-from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import Acceptable, QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 from verifiers.format import FormatVerifier
 
 WEATHER = Tool(
@@ -208,6 +208,12 @@ def test_a_missing_or_extra_parallel_call_is_not_exact() -> None:
             ["a", "b"],
         ),
         ('I will call {"x": 1} then [{"name": "c", "arguments": {}}]', ["c"]),
+        (
+            '<tool_call>\n{"name": "a", "arguments": {"x": 1}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "b", "arguments": {}}\n</tool_call>',
+            ["a", "b"],
+        ),
+        ('{"tool_calls": []}', []),
         ("[]", []),
         ("The weather is fine {and} sunny.", []),
         ("", []),
@@ -317,3 +323,72 @@ def test_bfcl_parallel_calls_match_in_any_order() -> None:
     answer = json.dumps([{"name": c["name"], "arguments": c["arguments"]} for c in calls])
     assert judge(answer, reference, FormatVerifier()).exact_match
     assert not judge(json.dumps(calls[:-1]), reference, FormatVerifier()).exact_match
+
+
+@pytest.mark.parametrize(
+    ("arguments", "right"),
+    [
+        ({"city": "Oslo"}, True),
+        ({"city": "oslo "}, True),  # BFCL's string rule: case and ` ,./-_*^` ignored
+        ({"city": "Oslo", "unit": "celsius"}, False),  # an argument the answer does not give
+        ({"city": "Bergen"}, False),
+        ({}, False),  # the required city missing
+    ],
+)
+def test_a_generated_reference_accepts_its_one_answer_by_bfcls_rules(
+    arguments: dict[str, Any], right: bool
+) -> None:
+    reference = calls_sample("G", QueryStyle.simple, ("get_weather", {"city": "Oslo"}))
+    assert reference.tool_calls()[0].acceptable is None
+    answer = json.dumps([{"name": "get_weather", "arguments": arguments}])
+    assert judge(answer, reference, FormatVerifier()).exact_match is right
+
+
+def test_a_float_is_never_right_for_an_integer() -> None:
+    count = Tool(
+        name="count",
+        parameters={
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "required": ["n"],
+        },
+    )
+    reference = Sample(
+        id="I",
+        query="Count to 3.",
+        tools=[count],
+        steps=[Step(tool_calls=[ToolCall(name="count", arguments={"n": 3})])],
+    )
+    verifier = FormatVerifier()
+    assert judge('[{"name": "count", "arguments": {"n": 3}}]', reference, verifier).exact_match
+    assert not judge(
+        '[{"name": "count", "arguments": {"n": 3.0}}]', reference, verifier
+    ).exact_match
+
+
+@pytest.mark.parametrize(
+    ("arguments", "right"),
+    [
+        ({"amount": 5, "from": "EUR", "to": "USD"}, True),
+        ({"amount": 5, "from": "euro", "to": "US dollar"}, True),  # listed alternatives
+        ({"amount": 5.0, "from": "EUR", "to": "USD"}, True),  # a number may be written as float
+        ({"amount": 5, "from": "EUR", "to": "GBP"}, False),
+    ],
+)
+def test_acceptable_values_written_in_the_unified_format_are_honoured(
+    arguments: dict[str, Any], right: bool
+) -> None:
+    call = ToolCall(
+        name="convert_currency",
+        arguments={"amount": 5, "from": "EUR", "to": "USD"},
+        acceptable={
+            "amount": Acceptable(values=[5]),
+            "from": Acceptable(values=["EUR", "euro"]),
+            "to": Acceptable(values=["USD", "US dollar"]),
+        },
+    )
+    reference = Sample(
+        id="U", query="5 euro in dollars?", tools=TOOLS, steps=[Step(tool_calls=[call])]
+    )
+    answer = json.dumps([{"name": "convert_currency", "arguments": arguments}])
+    assert judge(answer, reference, FormatVerifier()).exact_match is right

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 from trainer.render import (
+    CALLS_AS_TEXT,
     DEFAULT_INSTRUCTION,
     DEFAULT_REFUSAL,
+    TemplateAbilities,
     chat_inputs,
     expected_calls,
     render,
@@ -36,7 +38,12 @@ def sample(steps: list[Step], style: QueryStyle | None = None, **fields: object)
     )
 
 
-def test_parallel_calls_become_one_assistant_turn_with_a_json_list() -> None:
+NATIVE = TemplateAbilities(tools=True, tool_calls=True)
+TOOLS_ONLY = TemplateAbilities(tools=True, tool_calls=False)
+PLAIN = TemplateAbilities(tools=False, tool_calls=False)
+
+
+def test_parallel_calls_become_one_assistant_turn_with_tool_calls() -> None:
     calls = [
         ToolCall(name="get_weather", arguments={"city": "Oslo"}),
         ToolCall(name="get_weather", arguments={"city": "Rome", "unit": "celsius"}),
@@ -47,15 +54,43 @@ def test_parallel_calls_become_one_assistant_turn_with_a_json_list() -> None:
         {"role": "user", "content": "Weather in Oslo and Rome?"},
         {
             "role": "assistant",
-            "content": '[{"name":"get_weather","arguments":{"city":"Oslo"}},'
-            '{"name":"get_weather","arguments":{"city":"Rome","unit":"celsius"}}]',
+            "content": "",
+            "tool_calls": [
+                {"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in calls
+            ],
         },
-    ]
-    assert json.loads(conversation.messages[2]["content"]) == [
-        {"name": c.name, "arguments": c.arguments} for c in calls
     ]
     assert conversation.tools == [WEATHER.openai()]
     assert conversation.prompt() == conversation.messages[:2]
+
+
+def test_a_template_that_writes_tool_calls_gets_them_and_no_call_format() -> None:
+    conversation = render(sample([Step(tool_calls=[ToolCall(name="get_weather")])]))
+    messages, tools = chat_inputs(conversation, NATIVE)
+    assert messages == conversation.messages and tools == [WEATHER.openai()]
+    assert CALLS_AS_TEXT not in messages[0]["content"]
+
+
+def test_otherwise_the_target_is_the_json_list_the_system_turn_asks_for() -> None:
+    calls = [
+        ToolCall(name="get_weather", arguments={"city": "Oslo"}),
+        ToolCall(name="get_weather", arguments={"city": "Rome", "unit": "celsius"}),
+    ]
+    conversation = render(sample([Step(tool_calls=calls)], QueryStyle.parallel))
+    messages, tools = chat_inputs(conversation, TOOLS_ONLY)
+    assert tools == [WEATHER.openai()]
+    assert messages[0]["content"] == f"{DEFAULT_INSTRUCTION}\n{CALLS_AS_TEXT}"
+    assert messages[2] == {
+        "role": "assistant",
+        "content": '[{"name":"get_weather","arguments":{"city":"Oslo"}},'
+        '{"name":"get_weather","arguments":{"city":"Rome","unit":"celsius"}}]',
+    }
+    assert json.loads(messages[2]["content"]) == [
+        {"name": c.name, "arguments": c.arguments} for c in calls
+    ]
+    assert '[{"name": "tool_name", "arguments": {...}}]' in CALLS_AS_TEXT
+    assert "tool_calls" in conversation.messages[2]  # not changed in place
 
 
 def test_results_and_the_final_answer_follow_the_calls() -> None:
@@ -67,6 +102,9 @@ def test_results_and_the_final_answer_follow_the_calls() -> None:
     messages = render(sample([step])).messages
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
     assert messages[3] == {"role": "tool", "name": "get_weather", "content": '{"temp":3}'}
+    step.tool_calls[0].id = "call_1"
+    tool_turn = render(sample([step])).messages[3]
+    assert tool_turn["tool_call_id"] == "call_1"
     assert messages[4]["content"] == "It is 3 degrees in Oslo."
 
 
@@ -84,11 +122,13 @@ def test_a_sample_without_steps_or_refusal_has_nothing_to_train_on() -> None:
     assert conversation.prompt() == conversation.messages
 
 
-def test_the_sample_instructions_replace_the_default() -> None:
+def test_the_task_instruction_replaces_the_default_and_the_format_instruction_is_left_out() -> None:
     conversation = render(
-        sample([], task_instruction="Use tools.", format_instruction="Answer in JSON.")
+        sample([], task_instruction="Use tools.", format_instruction='Write {"tool_calls": []}.')
     )
-    assert conversation.messages[0]["content"] == "Use tools.\nAnswer in JSON."
+    assert conversation.messages[0]["content"] == "Use tools."
+    messages, _ = chat_inputs(conversation, PLAIN)
+    assert messages[0]["content"].startswith(f"Use tools.\n{CALLS_AS_TEXT}\nTools: [")
 
 
 def test_expected_calls_are_those_of_the_first_assistant_turn() -> None:
@@ -101,11 +141,11 @@ def test_expected_calls_are_those_of_the_first_assistant_turn() -> None:
 
 def test_tools_go_into_the_system_turn_when_the_template_ignores_them() -> None:
     conversation = render(sample([Step(answer="ok")]))
-    messages, tools = chat_inputs(conversation, template_renders_tools=True)
-    assert tools == [WEATHER.openai()] and messages == conversation.messages
-    messages, tools = chat_inputs(conversation, template_renders_tools=False, prompt_only=True)
+    messages, tools = chat_inputs(conversation, TOOLS_ONLY)
+    assert tools == [WEATHER.openai()] and "Tools: [" not in messages[0]["content"]
+    messages, tools = chat_inputs(conversation, PLAIN, prompt_only=True)
     assert tools is None
-    assert messages[0]["content"].startswith(DEFAULT_INSTRUCTION + "\nTools: [")
+    assert messages[0]["content"].startswith(f"{DEFAULT_INSTRUCTION}\n{CALLS_AS_TEXT}\nTools: [")
     assert json.loads(messages[0]["content"].split("Tools: ", 1)[1]) == [WEATHER.openai()]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert conversation.messages[0]["content"] == DEFAULT_INSTRUCTION  # not changed in place
@@ -113,9 +153,11 @@ def test_tools_go_into_the_system_turn_when_the_template_ignores_them() -> None:
 
 def test_no_tools_means_no_tools_argument() -> None:
     conversation = render(Sample(id="x", query="hi", steps=[Step(answer="hello")]))
-    assert chat_inputs(conversation, template_renders_tools=True)[1] is None
+    messages, tools = chat_inputs(conversation, PLAIN)
+    assert tools is None and messages[0]["content"] == DEFAULT_INSTRUCTION
 
 
-def test_renders_tools_looks_for_tools_in_the_template() -> None:
+def test_the_abilities_of_a_template_are_read_from_its_text() -> None:
     assert renders_tools("{% if tools %}{{ tools | tojson }}{% endif %}")
     assert not renders_tools("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    assert TemplateAbilities.of("{{ tools }}{% for c in m.tool_calls %}{% endfor %}") == NATIVE
