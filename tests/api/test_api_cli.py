@@ -187,7 +187,8 @@ def test_bad_options_say_what_to_write() -> None:
     code, _, err = invoke("run", str(TRAVEL_CATALOG), "--n", "5", "--format", "bfcl")
     assert code == 2
     assert one_line(err) == (
-        "error: --format: cannot export in 'bfcl'; use one of: dpo, openai, parquet, "
+        "error: --format: cannot export in 'bfcl'; use one of: dpo, llamafactory, openai, "
+        "parquet, "
         "sharegpt, unified, xlam"
     )
     code, _, err = invoke("status", "x", AF_API_KEYS="short")

@@ -110,7 +110,8 @@ def test_an_unknown_format_lists_the_exportable_ones(api: Api) -> None:
     response = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "bfcl"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "query parameter 'format': Unknown export format 'bfcl'. Known: dpo, openai, parquet, "
+        "query parameter 'format': Unknown export format 'bfcl'. Known: dpo, llamafactory, "
+        "openai, parquet, "
         "sharegpt, unified, xlam; use one of those"
     )
 
