@@ -290,15 +290,19 @@ def test_llamafactory_keeps_every_travel_row(
         assert row["_prompt"][0] == {"role": "user", "content": first_query}
         assert row["_response"][0]["role"] in ("assistant", "function")
 
-    functions = llamafactory_data.formatter.FunctionFormatter(
-        slots=["{{content}}"], tool_format="default"
-    )
-    tools = llamafactory_data.formatter.ToolFormatter(tool_format="default")
-    for sample, row in zip(samples, aligned, strict=True):
-        for message in row["_prompt"] + row["_response"]:
-            if message["role"] == "function":
-                (text,) = functions.apply(content=message["content"])
-                assert text.startswith("Action: ")
-        if sample.tools:
-            (text,) = tools.apply(content=row["_tools"])
-            assert all(f"> Tool Name: {t.name}\n" in text for t in sample.tools)
+    # The call turns and the tools column as templates format them (default, qwen, llama3).
+    formatter = llamafactory_data.formatter
+    for tool_format in ("default", "qwen", "llama3"):
+        functions = formatter.FunctionFormatter(slots=["{{content}}"], tool_format=tool_format)
+        tools = formatter.ToolFormatter(tool_format=tool_format)
+        for sample, row in zip(samples, aligned, strict=True):
+            for message in row["_prompt"] + row["_response"]:
+                if message["role"] == "function":
+                    (text,) = functions.apply(content=message["content"])
+                    written = json.loads(message["content"])
+                    written = written if isinstance(written, list) else [written]
+                    names = [c["name"] for c in written]
+                    assert names and all(name in text for name in names), (tool_format, text)
+            if sample.tools:
+                (text,) = tools.apply(content=row["_tools"])
+                assert all(t.name in text for t in sample.tools), tool_format
