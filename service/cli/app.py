@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service.cli.commands import register_service_commands
+from service.cli.commands.companions import note_companion_files
 from service.cli.commands.mock import mock
 from service.cli.commands.models import register_models_commands
 from service.cli.commands.train import register_train_commands
@@ -127,6 +128,8 @@ def convert(
             written = write_samples(counted(), out if out is not None else sys.stdout, to_format)
     if out is not None:
         err_console.print(f"wrote {written:,} rows to {out}", highlight=False)
+        with readable_errors():
+            note_companion_files(to_format, out)
 
 
 @app.command()

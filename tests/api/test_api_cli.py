@@ -17,6 +17,7 @@ from service.db.models import JobStatus, SampleStatus
 from service.pipeline.counts import refresh_counts
 from unified.errors import ActionForgeError
 from unified.formats import write_samples
+from unified.formats.llamafactory import dataset_info_entry
 from verifiers.stages import STAGES
 
 KEY = "k3y-for-the-cli-tests-0123456789"
@@ -103,6 +104,27 @@ def test_export_streams_the_accepted_samples_into_the_file(
         assert out.read_bytes() == expected.getvalue()
 
 
+def test_export_in_llamafactory_adds_its_dataset_info_entry(
+    sqlite_api: Api, tmp_path: Path
+) -> None:
+    job_id, accepted = finished_job(sqlite_api)
+    info = tmp_path / "dataset_info.json"
+    info.write_text(json.dumps({"other": {"file_name": "other.json"}}))
+    out = tmp_path / "travel.jsonl"
+    code, _, err = invoke(
+        "export", job_id, "--format", "llamafactory", "--out", str(out), "--url", sqlite_api.url
+    )
+    assert code == 0, err
+    assert f"dataset 'travel' added to {info}" in one_line(err)
+    expected = io.BytesIO()
+    write_samples(accepted, expected, "llamafactory")
+    assert out.read_bytes() == expected.getvalue()
+    assert json.loads(info.read_text()) == {
+        "other": {"file_name": "other.json"},
+        "travel": dataset_info_entry("travel.jsonl"),
+    }
+
+
 def test_export_of_a_running_job_warns_that_it_is_partial(sqlite_api: Api, tmp_path: Path) -> None:
     job_id = add_job(sqlite_api.sessions, real_samples()[:2], status=JobStatus.running)
     out = tmp_path / "partial.jsonl"
@@ -187,7 +209,8 @@ def test_bad_options_say_what_to_write() -> None:
     code, _, err = invoke("run", str(TRAVEL_CATALOG), "--n", "5", "--format", "bfcl")
     assert code == 2
     assert one_line(err) == (
-        "error: --format: cannot export in 'bfcl'; use one of: dpo, openai, parquet, "
+        "error: --format: cannot export in 'bfcl'; use one of: dpo, llamafactory, openai, "
+        "parquet, "
         "sharegpt, unified, xlam"
     )
     code, _, err = invoke("status", "x", AF_API_KEYS="short")

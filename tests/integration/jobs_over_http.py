@@ -14,12 +14,13 @@ from engine_helpers import JOB_DONE_SECONDS, TRAVEL_CATALOG, Worker
 
 from service.pipeline.spec import JobSpec
 from unified.formats import FORMATS
+from unified.formats.xlam import xlam_row_id
 from unified.model import Sample
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 JSON_LINES_FORMATS = ("unified", "xlam", "openai", "sharegpt")
-# openai chat rows do not hold the sample id; the other formats write it.
-FORMATS_WITH_IDS = {"unified", "xlam", "sharegpt"}
+# openai chat rows do not hold the sample id; xlam rows hold xlam_row_id of it; the others write it.
+FORMATS_WITH_IDS = {"unified", "sharegpt"}
 
 
 def upload_catalog(
@@ -97,6 +98,8 @@ def assert_exports_hold_every_accepted_sample(
         assert [row.query for row in rows] == queries, fmt
         if fmt in FORMATS_WITH_IDS:
             assert [row.id for row in rows] == ids, fmt
+        if fmt == "xlam":
+            assert [row.id for row in rows] == [str(xlam_row_id(i)) for i in ids]
     table = pq.read_table(io.BytesIO(export(http, job_id, "parquet")))
     assert table.num_rows == len(accepted)
     assert table.column("id").to_pylist() == ids

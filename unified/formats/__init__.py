@@ -8,7 +8,8 @@ Lines or, when they start with `[`, as one JSON array parsed incrementally; they
 written as JSON Lines.
 
 Built in: `unified` (unified JSON Lines), `xlam` (xlam-function-calling-60k rows), `openai`
-(chat fine-tuning JSONL with tool calls), `sharegpt` (Hermes function-calling conversations) and
+(chat fine-tuning JSONL with tool calls), `sharegpt` (Hermes function-calling conversations),
+`llamafactory` (LLaMA-Factory's sharegpt layout with tools; export only: its `read` raises) and
 `bfcl` (BFCL question files with their possible answers; import only). Each module's docstring
 says what its format cannot hold. Other packages add formats through the `actionforge.formats`
 entry point group.
@@ -38,6 +39,7 @@ FORMATS = Registry(
         "xlam": "unified.formats.xlam:FORMAT",
         "openai": "unified.formats.openai_chat:FORMAT",
         "sharegpt": "unified.formats.sharegpt:FORMAT",
+        "llamafactory": "unified.formats.llamafactory:FORMAT",
         "bfcl": "unified.formats.bfcl:FORMAT",
     },
     "actionforge.formats",

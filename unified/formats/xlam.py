@@ -15,10 +15,17 @@ is inferred from the calls. Keys other than the four go to
 cannot give back exactly (`Dict[str, Any]`, `int, optional` with a default, ...) is kept in
 `meta.extra["xlam_param_types"]`, so an xLAM row survives import and export unchanged.
 
-Export writes `tools` and `answers` as JSON text with `, ` and `: ` separators, the id as an
-integer when it is one, and every tool call of every step into `answers`.
+Export writes `tools` and `answers` as JSON text with `, ` and `: ` separators and every tool
+call of every step into `answers`. The `id` is always an integer, as in xlam-function-calling-60k
+(so exported rows concatenate with its rows: same columns, same types): `xlam_row_id(sample.id)`,
+which is the sample id itself when that is a whole number (imported xLAM rows keep their ids),
+else the first 53 bits of the SHA-256 of the id's UTF-8 text (a number JSON readers everywhere
+hold exactly, the same in every export of the sample, far from the dataset's 0..59999). The
+sample id is found again by computing `xlam_row_id` of the ids in the unified export, Parquet
+export or `actionforge samples` of the same job; a row read back gets that number as its id.
 
-What xLAM cannot hold, and so is lost on export: the task and format instructions, few-shot
+What xLAM cannot hold, and so is lost on export: ids that are not whole numbers (see above),
+the task and format instructions, few-shot
 examples, thoughts, tool results, final answers, step boundaries, call ids, tool response
 schemas and sources, `required` on an argument that has a default, schema keywords an xLAM
 argument cannot carry (only its type name, description, default, enum, format, minimum,
@@ -28,6 +35,7 @@ import `meta.style` is inferred again and `meta.created` is the time of import).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Any
@@ -50,6 +58,7 @@ from unified.model import Sample, SampleMeta, Step, Tool, ToolCall
 
 CORE_KEYS = ("id", "query", "tools", "answers")
 _INTEGER_ID = re.compile(r"0|[1-9][0-9]{0,17}")
+_ID_BITS = 53
 _ABSENT = object()
 
 
@@ -192,11 +201,21 @@ def _call_from_answer(answer: Any, index: int, document: str, number: int) -> To
     return ToolCall(name=answer["name"], arguments=answer.get("arguments") or {})
 
 
+def xlam_row_id(sample_id: str) -> int:
+    """The integer `id` of the xLAM row of the sample with id `sample_id`: the id itself when it
+    is a whole number (at most 18 digits, no sign or leading zero), else the first 53 bits of the
+    SHA-256 of its UTF-8 text."""
+    if _INTEGER_ID.fullmatch(sample_id):
+        return int(sample_id)
+    digest = hashlib.sha256(sample_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - _ID_BITS)
+
+
 def row_from_sample(sample: Sample) -> dict[str, Any]:
     """One xLAM row from a unified sample."""
     recorded = sample.meta.extra.get("xlam_param_types") or {}
     row: dict[str, Any] = {
-        "id": int(sample.id) if _INTEGER_ID.fullmatch(sample.id) else sample.id,
+        "id": xlam_row_id(sample.id),
         "query": sample.query,
         "tools": json_text(
             [_tool_spec(tool, recorded.get(tool.name) or {}) for tool in sample.tools]

@@ -13,6 +13,7 @@ from service.api import create_app
 from service.api.schemas import JobPublic
 from service.api.server import BackgroundServer
 from service.cli.client import ActionForgeClient, client_for
+from service.cli.commands.companions import note_companion_files
 from service.cli.commands.display import follow_job, print_funnel
 from service.cli.commands.json_options import parse_json_object
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
@@ -166,6 +167,7 @@ def _export(client: ActionForgeClient, job_id: str, fmt: str, out: Path) -> None
         f"wrote {result.rows:,} {fmt} rows ({result.bytes_written:,} bytes) to {out}",
         highlight=False,
     )
+    note_companion_files(fmt, out)
     if not result.complete:
         err_console.print(
             f"[yellow]job {job_id} is {result.job_status}:[/] the file holds the samples "

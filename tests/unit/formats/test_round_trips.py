@@ -18,6 +18,7 @@ from format_samples import hand_built_samples
 
 from unified.formats import FORMATS, write_samples
 from unified.formats.base import json_text
+from unified.formats.xlam import xlam_row_id
 from unified.model import Example, QueryStyle, Sample, Step, Tool, ToolCall
 
 
@@ -78,12 +79,14 @@ def _chat_keeps(sample: Sample, fresh_ids: Iterator[str] | None) -> Sample:
 
 
 def xlam_keeps(sample: Sample) -> Sample:
-    """xLAM holds the id, the query, the tools (name, description, argument types, descriptions
-    and defaults) and the calls' names and arguments, all in one step. Lost: instructions,
-    examples, thoughts, results, answers, step boundaries, call ids, metadata."""
+    """xLAM holds the query, the tools (name, description, argument types, descriptions and
+    defaults) and the calls' names and arguments, all in one step, and an integer id (a whole
+    number id itself, any other id's number from `xlam_row_id`). Lost: ids that are not whole
+    numbers, instructions, examples, thoughts, results, answers, step boundaries, call ids,
+    metadata."""
     calls = [ToolCall(name=c.name, arguments=c.arguments) for c in sample.tool_calls()]
     return Sample(
-        id=sample.id,
+        id=str(xlam_row_id(sample.id)),
         tools=[_plain_tool(t) for t in sample.tools],
         query=sample.query,
         steps=[Step(tool_calls=calls)] if calls else [],
@@ -163,6 +166,18 @@ def test_xlam_keeps_an_integer_looking_id_as_an_integer() -> None:
     assert out.getvalue().startswith(b'{"id":42,')
 
 
+def test_xlam_ids_are_integers_made_from_the_sample_id() -> None:
+    out = io.BytesIO()
+    write_samples([SAMPLES[0], SAMPLES[3], SAMPLES[0]], out, "xlam")
+    ids = [orjson.loads(line)["id"] for line in out.getvalue().splitlines()]
+    assert ids == [xlam_row_id("s-simple"), 42, xlam_row_id("s-simple")]
+    assert xlam_row_id("s-simple") == 8_559_987_409_306_265
+    assert all(isinstance(i, int) and 0 <= i < 2**53 for i in ids)
+    assert xlam_row_id("s-multiple") != xlam_row_id("s-simple")
+    # Not whole numbers as the dataset writes them: hashed like any other text.
+    assert xlam_row_id("042") not in (42, 0) and xlam_row_id("-1") >= 0
+
+
 def _rows_back(fmt: str, row: dict[str, Any]) -> dict[str, Any]:
     (sample,) = FORMATS.get(fmt).read([orjson.dumps(row)], "row.jsonl")
     out = io.BytesIO()
@@ -226,4 +241,4 @@ def test_xlam_keeps_other_keys_and_json_schema_parameters() -> None:
     assert sample.meta.extra == {"xlam_fields": {"split": "train"}}
     assert sample.meta.style is QueryStyle.irrelevance
     back = _rows_back("xlam", row)
-    assert back["split"] == "train" and back["id"] == "x-1"
+    assert back["split"] == "train" and back["id"] == xlam_row_id("x-1")
