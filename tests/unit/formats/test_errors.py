@@ -521,7 +521,7 @@ def test_bfcl_answer_errors(answer: Any, document: str, fragment: str) -> None:
 def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(
         UnknownNameError,
-        match=r"Unknown dataset format 'csv'\. Known: bfcl, openai, sharegpt, unified, xlam",
+        match=r"Unknown dataset format 'csv'\. Known: bfcl, hf, openai, sharegpt, unified, xlam",
     ):
         FORMATS.get("csv")
 
@@ -540,7 +540,7 @@ def test_bfcl_cannot_be_written() -> None:
         ActionForgeError,
         match=(
             r"format 'bfcl' can be read but not written; write one "
-            r"of: openai, sharegpt, unified, xlam"
+            r"of: hf, openai, sharegpt, unified, xlam"
         ),
     ):
         write_samples([], io.BytesIO(), "bfcl")
