@@ -131,7 +131,8 @@ def test_an_unknown_or_unwritable_format_names_the_exportable_ones() -> None:
         with pytest.raises(UnknownNameError) as caught:
             exporter(fmt)
         assert str(caught.value) == (
-            f"Unknown export format '{fmt}'. Known: dpo, hf, openai, parquet, sharegpt, unified, xlam"
+            f"Unknown export format '{fmt}'. Known: dpo, hf, openai, parquet, sharegpt, unified, "
+            "xlam"
         )
 
 
