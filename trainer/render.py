@@ -20,16 +20,19 @@ always agree:
 A sample's own `format_instruction` is not rendered: it describes the answer format of the data
 it came from (xLAM's asks for `{"tool_calls": [...]}` and `[]` for no call), which is not the
 format the model is trained to write here.
+
+The assistant and tool messages are those of the `hf` export (`unified.formats.chat.step_messages`),
+without thoughts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from unified.formats.chat import DEFAULT_REFUSAL, step_messages
 from unified.model import QueryStyle, Sample, Step, ToolCall
 
 Message = dict[str, Any]
@@ -42,7 +45,6 @@ CALLS_AS_TEXT = (
     'To call tools, answer with only a JSON list of calls, [{"name": "tool_name", '
     '"arguments": {...}}], one entry per call.'
 )
-DEFAULT_REFUSAL = "None of the available tools can do this, so I cannot call any of them."
 
 
 @dataclass(frozen=True)
@@ -78,33 +80,7 @@ def render(sample: Sample) -> Conversation:
 
 
 def _step_messages(step: Step) -> list[Message]:
-    messages: list[Message] = []
-    if step.tool_calls:
-        messages.append(
-            {"role": "assistant", "content": "", "tool_calls": _tool_calls(step.tool_calls)}
-        )
-        for call, result in zip(step.tool_calls, step.results, strict=False):
-            content = result if isinstance(result, str) else orjson.dumps(result).decode()
-            message: Message = {"role": "tool", "name": call.name, "content": content}
-            if call.id is not None:
-                message["tool_call_id"] = call.id
-            messages.append(message)
-    if step.answer is not None:
-        messages.append({"role": "assistant", "content": step.answer})
-    return messages
-
-
-def _tool_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
-    rendered = []
-    for call in calls:
-        entry: dict[str, Any] = {
-            "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments},
-        }
-        if call.id is not None:
-            entry["id"] = call.id
-        rendered.append(entry)
-    return rendered
+    return step_messages(step, thoughts=False)
 
 
 def _expects_refusal(sample: Sample) -> bool:

@@ -18,20 +18,24 @@ Choices are deterministic: among real rejected samples and among perturbation na
 is a shuffle seeded by `(seed, chosen id)`. A chosen sample that the verifier does not accept is
 skipped. Real rejected samples are held in memory, indexed by query; chosen samples stream.
 
-DPO rows (`dpo_row`, `write_pairs`) are `{"prompt": [...], "chosen": [...], "rejected": [...]}`
-with these conventions:
+DPO rows (`dpo_row`, `write_pairs`) are `{"prompt": [...], "chosen": [...], "rejected": [...],
+"tools": [...]}`, TRL's conversational preference form with its `tools` column, rendered by the
+`hf` export's own code (`unified.formats.hf`), so a sample's DPO prompt is its SFT prompt:
 
-- `prompt`: one system message — the task instruction, then `Available tools:` and the tools as a
-  JSON list in the OpenAI tools form (`{"type": "function", "function": {...}}`) — then each
-  few-shot example as a user turn and its assistant turns, then the user's query. The xLAM format
-  instruction (answer as JSON text) is left out: the answers are structured tool calls, which each
-  model's chat template renders in its own syntax.
-- `chosen` / `rejected`: one assistant message per step. A step with calls is
-  `{"role": "assistant", "content": thought or "", "tool_calls": [{"id", "type": "function",
-  "function": {"name", "arguments": {...}}}]}` — arguments as a JSON object, as Hugging Face chat
-  templates expect (arguments that are not an object stay the model's text) — followed by one
-  `{"role": "tool", "tool_call_id", "content"}` message per result the step has; a step's answer is
-  `{"role": "assistant", "content": answer}`.
+- `prompt`: `hf`'s prompt of the chosen sample: one system message (the task instruction, the
+  format instruction joined after it), each few-shot example as a user turn and its assistant
+  turns, then the user's query.
+- `tools`: the chosen sample's tools as OpenAI / JSON Schema function definitions, as in `hf`
+  rows; TRL passes them to the chat template (`apply_chat_template(..., tools=...)`), which places
+  them its own way. They are not pasted into the system text.
+- `chosen` / `rejected`: one assistant message each, the first turn of each side's `hf`
+  conversation: the first step's calls, `{"role": "assistant", "content": thought or "",
+  "tool_calls": [{"type": "function", "function": {"name", "arguments": {...}}, "id"?}]}`
+  (arguments a JSON object), or the answer of a sample that calls nothing first (a sample with
+  no step gives `hf`'s refusal). Tool results are on neither side: a rejected answer has none of
+  its own, and results shown on one side only would let the model tell the sides apart by them.
+  Later turns, which depend on results, are left out for the same reason; a candidate whose
+  first turn is the chosen one's (its mistake is in a later step) is passed over.
 """
 
 from __future__ import annotations
@@ -46,14 +50,14 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.perturb import NEEDS_SEMANTIC, PERTURBATIONS, perturb, perturbation_seed
 from unified.formats.base import line_writer
-from unified.model import Sample, Step, Tool
+from unified.formats.hf import completion_messages, prompt_messages
+from unified.model import Sample, Tool
 from verifiers.dedup import DedupReason
 from verifiers.format import FormatVerifier
 from verifiers.verdict import Reason, Verdict
 
 REJECTED_SAMPLE = "rejected_sample"
 PERTURBATION_PREFIX = "perturbation:"
-TOOLS_HEADING = "Available tools:"
 
 Message = dict[str, Any]
 
@@ -83,6 +87,7 @@ class PreferencePair(BaseModel):
     prompt: list[Message]
     chosen: list[Message]
     rejected: list[Message]
+    tools: list[dict[str, Any]]
     reason: str
     stage: str | None = None
     detail: str | None = None
@@ -107,7 +112,11 @@ def build_pairs(
         if not check.verify(chosen, offered).accepted:
             continue
         rng = random.Random(perturbation_seed(seed, chosen.id, "pair"))
-        candidates = sorted(by_query.get(_query_key(chosen), []), key=lambda c: c[0].id)
+        answer = answer_messages(chosen)
+        candidates = sorted(
+            (c for c in by_query.get(_query_key(chosen), []) if answer_messages(c[0]) != answer),
+            key=lambda c: c[0].id,
+        )
         if candidates:
             sample, verdict = rng.choice(candidates)
             yield make_pair(chosen, sample, verdict, REJECTED_SAMPLE)
@@ -163,7 +172,7 @@ def _perturbed_pair(
     rng.shuffle(names)
     for name in names:
         child = perturb(chosen, name, seed)
-        if child is None:
+        if child is None or answer_messages(child) == answer_messages(chosen):
             continue
         source = PERTURBATION_PREFIX + name
         verdict = check.verify(child, offered)
@@ -187,8 +196,9 @@ def make_pair(chosen: Sample, rejected: Sample, verdict: Verdict, source: str) -
         chosen_id=chosen.id,
         rejected_id=rejected.id,
         prompt=prompt_messages(chosen),
-        chosen=answer_messages(chosen.steps),
-        rejected=answer_messages(rejected.steps),
+        chosen=answer_messages(chosen),
+        rejected=answer_messages(rejected),
+        tools=[tool.openai() for tool in chosen.tools],
         reason=verdict.reason or "",
         stage=verdict.stage,
         detail=verdict.detail,
@@ -196,47 +206,21 @@ def make_pair(chosen: Sample, rejected: Sample, verdict: Verdict, source: str) -
     )
 
 
-def prompt_messages(sample: Sample) -> list[Message]:
-    """The system message (instruction and tools), the few-shot turns and the user's query."""
-    tools = orjson.dumps([tool.openai() for tool in sample.tools]).decode()
-    system = f"{sample.task_instruction}\n\n{TOOLS_HEADING}\n{tools}".lstrip()
-    messages: list[Message] = [{"role": "system", "content": system}]
-    for example in sample.examples:
-        messages.append({"role": "user", "content": example.query})
-        messages.extend(answer_messages(example.steps))
-    messages.append({"role": "user", "content": sample.query})
-    return messages
+def answer_messages(sample: Sample) -> list[Message]:
+    """The assistant's first turn after the prompt, as the `hf` export renders it: the calls of
+    the sample's first step (no results), or its answer when it calls nothing first."""
+    completion, _ = completion_messages(sample)
+    return completion[:1]
 
 
-def answer_messages(steps: Sequence[Step]) -> list[Message]:
-    """The assistant's turns for `steps`: calls in OpenAI form, their results, answers."""
-    messages: list[Message] = []
-    number = 0
-    for step in steps:
-        if step.tool_calls:
-            calls = []
-            for call in step.tool_calls:
-                number += 1
-                calls.append(
-                    {
-                        "id": call.id or f"call_{number}",
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments},
-                    }
-                )
-            content = step.thought or ""
-            messages.append({"role": "assistant", "content": content, "tool_calls": calls})
-            for call_entry, result in zip(calls, step.results, strict=False):
-                text = result if isinstance(result, str) else orjson.dumps(result).decode()
-                messages.append({"role": "tool", "tool_call_id": call_entry["id"], "content": text})
-        if step.answer is not None or not step.tool_calls:
-            messages.append({"role": "assistant", "content": step.answer or step.thought or ""})
-    return messages
-
-
-def dpo_row(pair: PreferencePair) -> dict[str, list[Message]]:
+def dpo_row(pair: PreferencePair) -> dict[str, list[Message] | list[dict[str, Any]]]:
     """The pair as one row of TRL's conversational preference dataset."""
-    return {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+    return {
+        "prompt": pair.prompt,
+        "chosen": pair.chosen,
+        "rejected": pair.rejected,
+        "tools": pair.tools,
+    }
 
 
 def write_pairs(pairs: Iterable[PreferencePair], stream: IO[Any]) -> int:

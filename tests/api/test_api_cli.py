@@ -84,7 +84,7 @@ def test_status_prints_the_funnel_and_the_reasons(sqlite_api: Api) -> None:
     assert json.loads(out) == sqlite_api.http.get(f"/v1/jobs/{job_id}").json()
 
 
-@pytest.mark.parametrize("fmt", ["sharegpt", "parquet"])
+@pytest.mark.parametrize("fmt", ["sharegpt", "parquet", "hf"])
 def test_export_streams_the_accepted_samples_into_the_file(
     sqlite_api: Api, tmp_path: Path, fmt: str
 ) -> None:
@@ -209,7 +209,7 @@ def test_bad_options_say_what_to_write() -> None:
     code, _, err = invoke("run", str(TRAVEL_CATALOG), "--n", "5", "--format", "bfcl")
     assert code == 2
     assert one_line(err) == (
-        "error: --format: cannot export in 'bfcl'; use one of: dpo, llamafactory, openai, "
+        "error: --format: cannot export in 'bfcl'; use one of: dpo, hf, llamafactory, openai, "
         "parquet, "
         "sharegpt, unified, xlam"
     )

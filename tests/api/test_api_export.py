@@ -56,7 +56,7 @@ def test_json_lines_exports_stream_every_accepted_row(api: Api, fmt: str) -> Non
         assert parsed == accepted
 
 
-@pytest.mark.parametrize("fmt", ["unified", "xlam", "openai", "sharegpt", "llamafactory"])
+@pytest.mark.parametrize("fmt", ["unified", "xlam", "openai", "sharegpt", "hf", "llamafactory"])
 def test_json_lines_exports_are_the_bytes_the_format_writes(api: Api, fmt: str) -> None:
     """Byte for byte, on PostgreSQL too: object keys keep their order through the database."""
     job_id, accepted = make_job(api, 30)
@@ -110,9 +110,8 @@ def test_an_unknown_format_lists_the_exportable_ones(api: Api) -> None:
     response = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "bfcl"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "query parameter 'format': Unknown export format 'bfcl'. Known: dpo, llamafactory, "
-        "openai, parquet, "
-        "sharegpt, unified, xlam; use one of those"
+        "query parameter 'format': Unknown export format 'bfcl'. Known: dpo, hf, llamafactory, "
+        "openai, parquet, sharegpt, unified, xlam; use one of those"
     )
 
 

@@ -24,6 +24,7 @@ from service.db.models import JobStatus, SampleRecord, SampleStatus, VerdictReco
 from service.export.dpo import DPO_CANDIDATES_PER_QUERY, dpo_bytes
 from service.export.preference import NOT_WRONG_REASONS, build_pairs, write_pairs
 from unified.catalogs import load_catalog
+from unified.formats.hf import conversation
 from unified.model import Sample, Step, ToolCall
 from verifiers import FormatVerifier, Verdict
 
@@ -187,8 +188,13 @@ def test_every_rejected_side_really_fails_and_every_chosen_side_passes(api: Api)
     rejections = stored_rejections(api, job_id)
     sources = {"format": 0, "stored verdict": 0, "job's own sample": 0}
     for row, chosen in zip(rows, accepted, strict=True):
-        assert set(row) == {"prompt", "chosen", "rejected"}
+        assert list(row) == ["prompt", "chosen", "rejected", "tools"]
         assert row["prompt"][-1] == {"role": "user", "content": chosen.query}
+        assert row["prompt"] == conversation(chosen).messages[: len(row["prompt"])]
+        assert row["tools"] == [tool.openai() for tool in chosen.tools]
+        # Each side is the one assistant turn after the prompt: no tool results on either.
+        for side in (row["chosen"], row["rejected"]):
+            assert [message["role"] for message in side] == ["assistant"]
         right = read_back(chosen, row["chosen"])
         assert VERIFIER.verify(right).accepted
         assert calls(right) == calls(chosen)
@@ -247,8 +253,10 @@ def test_the_file_loads_with_datasets_and_renders_with_a_chat_template(
     dataset = datasets.load_dataset(
         "json", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf")
     )
-    assert dataset.column_names == ["prompt", "chosen", "rejected"]
+    assert dataset.column_names == ["prompt", "chosen", "rejected", "tools"]
     assert dataset.num_rows == len(job.accepted())
+    # No row changed on the way in (no key added to a message or a schema, no type changed).
+    assert dataset.to_list() == [orjson.loads(line) for line in path.read_bytes().splitlines()]
     tokenizer = AutoTokenizer.from_pretrained(cached_tiny_model())
     tool_calling = AutoTokenizer.from_pretrained(cached_tiny_model())
     tool_calling.chat_template = TOOL_CALL_TEMPLATE
@@ -259,21 +267,12 @@ def test_the_file_loads_with_datasets_and_renders_with_a_chat_template(
             assert isinstance(messages, list) and messages
             for message in messages:
                 assert isinstance(message, dict)
-                assert (
-                    {"role", "content"}
-                    <= set(message)
-                    <= {
-                        "role",
-                        "content",
-                        "tool_calls",
-                        "tool_call_id",
-                    }
-                )
+                assert {"role", "content"} <= set(message) <= {"role", "content", "tool_calls"}
                 assert isinstance(message["content"], str)
                 for call in message.get("tool_calls") or []:
                     assert isinstance(call["function"]["arguments"], dict)
         # The tiny model's own template (as DPOTrainer applies it) renders every row...
-        rendered = apply_chat_template(example, tokenizer)
+        rendered = apply_chat_template(example, tokenizer, tools=example["tools"])
         assert set(rendered) == {"prompt", "chosen", "rejected"}
         assert rendered["prompt"].endswith("<|assistant|>")
         assert example["prompt"][-1]["content"] in rendered["prompt"]

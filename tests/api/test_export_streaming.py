@@ -131,8 +131,8 @@ def test_an_unknown_or_unwritable_format_names_the_exportable_ones() -> None:
         with pytest.raises(UnknownNameError) as caught:
             exporter(fmt)
         assert str(caught.value) == (
-            f"Unknown export format '{fmt}'. Known: dpo, llamafactory, openai, parquet, sharegpt, "
-            "unified, xlam"
+            f"Unknown export format '{fmt}'. Known: dpo, hf, llamafactory, openai, parquet, "
+            "sharegpt, unified, xlam"
         )
 
 

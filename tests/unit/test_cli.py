@@ -179,3 +179,14 @@ def test_installed_console_script_verifies_the_bundled_examples(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert len(out.read_text().splitlines()) == 12
     assert "12 rows verified" in done.stdout
+
+
+def test_convert_to_hf_writes_training_rows_and_hf_cannot_be_read_back(tmp_path: Path) -> None:
+    there = tmp_path / "rows.hf.jsonl"
+    src = EXAMPLES / "travel_calls.jsonl"
+    assert invoke("convert", str(src), "--from", "xlam", "--to", "hf", "--out", str(there))[0] == 0
+    rows = [json.loads(line) for line in there.read_text().splitlines()]
+    assert len(rows) == len(src.read_text().splitlines())
+    assert all(list(row) == ["messages", "tools", "final_turn"] for row in rows)
+    code, _, err = invoke("convert", str(there), "--from", "hf", "--to", "xlam")
+    assert code != 0 and "format 'hf' is written for training, not read back" in err

@@ -1,16 +1,17 @@
 """Streaming importers and exporters of public dataset formats.
 
 `FORMATS` maps a format name to an object with `read(stream, document, **options)`, which
-returns a `SampleReader` (an iterator of samples, parsed one row at a time), and, for every
-format but `bfcl`, `write(samples, stream)`, which writes one line per sample as it comes and
-returns how many rows it wrote. Nothing holds a whole file in memory: files are read as JSON
-Lines or, when they start with `[`, as one JSON array parsed incrementally; they are always
-written as JSON Lines.
+returns a `SampleReader` (an iterator of samples, parsed one row at a time; `hf`'s raises, it is
+written only), and, for every format but `bfcl`, `write(samples, stream)`, which writes one line
+per sample as it comes and returns how many rows it wrote. Nothing holds a whole file in memory:
+files are read as JSON Lines or, when they start with `[`, as one JSON array parsed
+incrementally; they are always written as JSON Lines.
 
 Built in: `unified` (unified JSON Lines), `xlam` (xlam-function-calling-60k rows), `openai`
 (chat fine-tuning JSONL with tool calls), `sharegpt` (Hermes function-calling conversations),
-`llamafactory` (LLaMA-Factory's sharegpt layout with tools; export only: its `read` raises) and
-`bfcl` (BFCL question files with their possible answers; import only). Each module's docstring
+`llamafactory` (LLaMA-Factory's sharegpt layout with tools; export only: its `read` raises),
+`hf` (Hugging Face conversational rows that TRL trains on as they are; export only) and `bfcl`
+(BFCL question files with their possible answers; import only). Each module's docstring
 says what its format cannot hold. Other packages add formats through the `actionforge.formats`
 entry point group.
 
@@ -40,6 +41,7 @@ FORMATS = Registry(
         "openai": "unified.formats.openai_chat:FORMAT",
         "sharegpt": "unified.formats.sharegpt:FORMAT",
         "llamafactory": "unified.formats.llamafactory:FORMAT",
+        "hf": "unified.formats.hf:FORMAT",
         "bfcl": "unified.formats.bfcl:FORMAT",
     },
     "actionforge.formats",

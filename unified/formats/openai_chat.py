@@ -6,8 +6,10 @@ read too (and written in the `tools` form).
 
 Conventions, chosen so that a sample survives export and import:
 
-- System messages open the conversation: the first holds the task instruction, a second one the
-  format instruction (written only when there is a format instruction).
+- One system message opens the conversation: the task instruction, then the format instruction
+  joined after it by a blank line (none when both are empty). Rows with two system messages, as
+  this format wrote them before, are still read: the first is the task instruction, the second
+  the format instruction; a single one is read as the task instruction.
 - Few-shot examples come next as earlier turns, marked with OpenAI's own few-shot names: the
   example's user message has `"name": "example_user"`, its assistant messages
   `"name": "example_assistant"`.
@@ -16,6 +18,12 @@ Conventions, chosen so that a sample survives export and import:
   Tool messages that follow give the results, matched to the calls by `tool_call_id`.
 - A step that has both tool calls and an answer is written as two assistant messages, so it
   comes back as two steps.
+- Every row ends with an assistant message (`unified.formats.chat.closing_turn`): the sample's
+  own answer or calls; when the sample ends on tool results without an answer, a summary the
+  exporter writes (`The tools returned:`, then `- tool_name: result` per result since the last
+  answer); when it has no step, `unified.formats.chat.DEFAULT_REFUSAL`. On reading, a last
+  assistant message that is exactly the summary or refusal the writer would add is left out, so
+  the sample comes back without an answer, as it was.
 - A tool message's text becomes a JSON value when writing that value back gives the same text,
   else it stays text; tool call arguments are written as JSON with `, ` and `: ` separators.
 - Calls without an id get `call_1`, `call_2`, ... so that results can point at them.
@@ -25,11 +33,16 @@ Conventions, chosen so that a sample survives export and import:
   to `meta.extra["openai_fields"]`; both are written back. A row's own `id` key, if any, is the
   sample id (and stays among the fields); rows without one get `<file stem>-<row>`.
 
-What the format cannot hold, and so is lost on export: the sample id and metadata (on import the
-style is inferred from the calls and `created` is the time of import), tool response schemas
-and sources, empty tool descriptions, a thought on a step without calls (its answer, or the
-thought, is the message), message keys other than role, name, content, tool_calls and
-tool_call_id (such as `weight`), and the order of tool messages (they are matched by id).
+What the format cannot hold, and so is lost on export: which system text was the task and which
+the format instruction (both come back as the task instruction), the sample id and metadata (on
+import the style is inferred from the calls and `created` is the time of import), tool response
+schemas and sources, empty tool descriptions, a thought on a step without calls (its answer, or
+the thought, is the message), a final answer that is exactly the summary or refusal above,
+message keys other than role, name, content, tool_calls and tool_call_id (such as `weight`),
+and the order of tool messages (they are matched by id).
+
+Tool call arguments stay JSON text here, as OpenAI's fine-tuning format has them; Hugging Face chat
+templates want them as objects, which the `hf` format (`unified.formats.hf`) writes.
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from unified.formats.base import (
     row_id,
     short,
 )
+from unified.formats.chat import closing_turn, is_closing, system_text
 from unified.model import Example, Sample, SampleMeta, Step, Tool, ToolCall
 
 EXAMPLE_USER = "example_user"
@@ -95,6 +109,8 @@ class _RowReader:
         for position, message in enumerate(messages, 1):
             self.message(message, f"message {position}")
         self.close_step()
+        if is_closing(self.steps):
+            self.steps.pop()
         if self.query is None:
             raise self.fail(
                 'no user message without "name": "example_user"; add the user\'s request'
@@ -306,17 +322,18 @@ class _RowReader:
 def row_from_sample(sample: Sample) -> dict[str, Any]:
     """One fine-tuning row from a unified sample."""
     messages: list[dict[str, Any]] = []
-    if sample.format_instruction:
-        messages.append({"role": "system", "content": sample.task_instruction})
-        messages.append({"role": "system", "content": sample.format_instruction})
-    elif sample.task_instruction:
-        messages.append({"role": "system", "content": sample.task_instruction})
+    system = system_text(sample)
+    if system:
+        messages.append({"role": "system", "content": system})
     ids = _call_ids(sample)
     for example in sample.examples:
         messages.append({"role": "user", "name": EXAMPLE_USER, "content": example.query})
         messages.extend(_step_messages(example.steps, ids, EXAMPLE_ASSISTANT))
     messages.append({"role": "user", "content": sample.query})
     messages.extend(_step_messages(sample.steps, ids, None))
+    _, closing = closing_turn(sample.steps)
+    if closing is not None:
+        messages.append({"role": "assistant", "content": closing})
     row: dict[str, Any] = {"messages": messages, "tools": [_tool_entry(t) for t in sample.tools]}
     if "openai_parallel_tool_calls" in sample.meta.extra:
         row["parallel_tool_calls"] = sample.meta.extra["openai_parallel_tool_calls"]

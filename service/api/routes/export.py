@@ -55,7 +55,7 @@ ExporterDep = Annotated[Exporter, Depends(chosen_exporter)]
             "content": {JSON_LINES_MEDIA_TYPE: {}, PARQUET_MEDIA_TYPE: {}},
             "description": (
                 "The accepted samples, streamed in position order; with format=dpo, one "
-                "preference pair {prompt, chosen, rejected} per accepted sample."
+                "preference pair {prompt, chosen, rejected, tools} per accepted sample."
             ),
         },
         404: {"model": Message},

@@ -522,7 +522,7 @@ def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(
         UnknownNameError,
         match=(
-            r"Unknown dataset format 'csv'\. Known: bfcl, llamafactory, openai, sharegpt, "
+            r"Unknown dataset format 'csv'\. Known: bfcl, hf, llamafactory, openai, sharegpt, "
             r"unified, xlam"
         ),
     ):
@@ -543,7 +543,7 @@ def test_bfcl_cannot_be_written() -> None:
         ActionForgeError,
         match=(
             r"format 'bfcl' can be read but not written; write one "
-            r"of: llamafactory, openai, sharegpt, unified, xlam"
+            r"of: hf, llamafactory, openai, sharegpt, unified, xlam"
         ),
     ):
         write_samples([], io.BytesIO(), "bfcl")

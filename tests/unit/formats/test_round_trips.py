@@ -95,17 +95,22 @@ def xlam_keeps(sample: Sample) -> Sample:
 
 
 def openai_keeps(sample: Sample) -> Sample:
-    """OpenAI chat rows hold the instructions (two system messages), tools, examples, query,
-    thoughts, calls, results and answers. Lost: the id (the row number comes back), metadata,
-    tool sources, missing call ids (`call_1`, `call_2`, ... come back) and steps that mix calls
-    and an answer (they come back as two)."""
+    """OpenAI chat rows hold the instructions (one system message), tools, examples, query,
+    thoughts, calls, results and answers. Lost: which instruction was which (the format
+    instruction comes back joined to the task instruction), the id (the row number comes back),
+    metadata, tool sources, missing call ids (`call_1`, `call_2`, ... come back) and steps that
+    mix calls and an answer (they come back as two). The summary or refusal written to end a row
+    on an assistant message is not read back as an answer."""
     taken = {
         c.id
         for s in sample.steps + [s for e in sample.examples for s in e.steps]
         for c in s.tool_calls
     }
     fresh = (f"call_{n}" for n in count(1) if f"call_{n}" not in taken)
-    return _chat_keeps(sample, fresh).model_copy(update={"id": "round-trip-1"})
+    joined = "\n\n".join(t for t in (sample.task_instruction, sample.format_instruction) if t)
+    return _chat_keeps(sample, fresh).model_copy(
+        update={"id": "round-trip-1", "task_instruction": joined, "format_instruction": ""}
+    )
 
 
 def sharegpt_keeps(sample: Sample) -> Sample:
@@ -242,3 +247,72 @@ def test_xlam_keeps_other_keys_and_json_schema_parameters() -> None:
     assert sample.meta.style is QueryStyle.irrelevance
     back = _rows_back("xlam", row)
     assert back["split"] == "train" and back["id"] == xlam_row_id("x-1")
+
+
+def _openai_row(sample: Sample) -> dict[str, Any]:
+    out = io.BytesIO()
+    write_samples([sample], out, "openai")
+    row: dict[str, Any] = orjson.loads(out.getvalue())
+    return row
+
+
+def test_openai_rows_have_one_system_message_and_end_on_an_assistant_message() -> None:
+    for sample in SAMPLES:
+        messages = _openai_row(sample)["messages"]
+        assert [m["role"] for m in messages].count("system") <= 1
+        assert messages[-1]["role"] == "assistant"
+    simple = SAMPLES[0]
+    assert _openai_row(simple)["messages"][0] == {
+        "role": "system",
+        "content": f"{simple.task_instruction}\n\n{simple.format_instruction}",
+    }
+
+
+def test_openai_still_reads_two_system_messages_as_task_and_format_instructions() -> None:
+    row = {
+        "messages": [
+            {"role": "system", "content": "You are a travel assistant."},
+            {"role": "system", "content": "Answer in JSON."},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+        ]
+    }
+    (sample,) = FORMATS.get("openai").read([orjson.dumps(row)], "row.jsonl")
+    assert (sample.task_instruction, sample.format_instruction) == (
+        "You are a travel assistant.",
+        "Answer in JSON.",
+    )
+    assert _openai_row(sample)["messages"][0] == {
+        "role": "system",
+        "content": "You are a travel assistant.\n\nAnswer in JSON.",
+    }
+
+
+def test_openai_summary_after_tool_results_is_written_and_not_read_back() -> None:
+    step = Step(
+        tool_calls=[ToolCall(name="get_weather", arguments={"city": "Oslo"}, id="c")],
+        results=[{"temp_c": 3}],
+    )
+    sample = SAMPLES[0].model_copy(update={"steps": [step]})
+    last = _openai_row(sample)["messages"][-1]
+    assert last == {
+        "role": "assistant",
+        "content": 'The tools returned:\n- get_weather: {"temp_c":3}',
+    }
+    back = _round_trip(sample, "openai")
+    assert back.steps == [step]
+    # A different answer after the results is the sample's own and comes back.
+    row = _openai_row(sample)
+    row["messages"][-1]["content"] = "It is 3 °C in Oslo."
+    (read,) = FORMATS.get("openai").read([orjson.dumps(row)], "row.jsonl")
+    assert read.final_answer() == "It is 3 °C in Oslo."
+
+
+def test_openai_refusal_for_a_sample_without_steps_is_not_read_back() -> None:
+    sample = SAMPLES[0].model_copy(update={"steps": []})
+    last = _openai_row(sample)["messages"][-1]
+    assert last == {
+        "role": "assistant",
+        "content": "None of the available tools can do this, so I cannot call any of them.",
+    }
+    assert _round_trip(sample, "openai").steps == []

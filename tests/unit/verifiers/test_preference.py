@@ -16,14 +16,15 @@ from generators.base import GenerationRequest
 from generators.perturb import perturb
 from generators.template.generator import TemplateGenerator
 from service.export.preference import (
-    TOOLS_HEADING,
     PreferencePair,
+    answer_messages,
     build_pairs,
     dpo_row,
     write_pairs,
 )
 from unified.catalogs import load_catalog
 from unified.formats import read_samples
+from unified.formats.hf import conversation
 from unified.model import Sample, Step, ToolCall
 from verifiers import FormatVerifier, Reason, Verdict
 
@@ -176,18 +177,17 @@ def test_pairs_from_real_xlam_rows() -> None:
         assert verdict.reason == pair.reason and pair.reason in EXPECTED[pair.source]
 
 
-def check_messages(messages: Any) -> None:
-    assert isinstance(messages, list) and messages
-    for message in messages:
-        assert message["role"] in ("assistant", "tool")
-        if message["role"] == "tool":
-            assert set(message) == {"role", "tool_call_id", "content"}
-            continue
-        assert isinstance(message["content"], str)
-        for call in message.get("tool_calls", []):
-            assert set(call) == {"id", "type", "function"} and call["type"] == "function"
-            assert set(call["function"]) == {"name", "arguments"}
-            assert isinstance(call["function"]["arguments"], dict)
+def check_answer(messages: Any) -> None:
+    """One assistant message: calls with object arguments, or text; never a tool result."""
+    assert isinstance(messages, list) and len(messages) == 1
+    (message,) = messages
+    assert message["role"] == "assistant"
+    assert isinstance(message["content"], str)
+    for call in message.get("tool_calls", []):
+        assert {"type", "function"} <= set(call) <= {"id", "type", "function"}
+        assert call["type"] == "function"
+        assert set(call["function"]) == {"name", "arguments"}
+        assert isinstance(call["function"]["arguments"], dict)
 
 
 @pytest.mark.parametrize("stream", [io.BytesIO(), io.StringIO()], ids=["binary", "text"])
@@ -199,18 +199,55 @@ def test_dpo_lines_have_trls_conversational_preference_shape(stream: io.IOBase) 
     assert len(lines) == len(pairs)
     for line, pair in zip(lines, pairs, strict=True):
         row = json.loads(line)
-        assert set(row) == {"prompt", "chosen", "rejected"}
+        assert list(row) == ["prompt", "chosen", "rejected", "tools"]
         assert row == dpo_row(pair)
-        system, *_, user = row["prompt"]
-        assert set(system) == {"role", "content"} and system["role"] == "system"
-        assert set(user) == {"role", "content"} and user["role"] == "user"
-        tools = json.loads(system["content"].split(TOOLS_HEADING + "\n", 1)[1])
+        system, user = row["prompt"]
         chosen = by_id("travel")[pair.chosen_id]
-        assert tools == [tool.openai() for tool in chosen.tools]
-        assert user["content"] == chosen.query
-        check_messages(row["chosen"])
-        check_messages(row["rejected"])
+        assert system == {
+            "role": "system",
+            "content": f"{chosen.task_instruction}\n\n{chosen.format_instruction}",
+        }
+        assert "Available tools" not in system["content"]
+        assert user == {"role": "user", "content": chosen.query}
+        assert row["tools"] == [tool.openai() for tool in chosen.tools]
+        check_answer(row["chosen"])
+        check_answer(row["rejected"])
         assert row["chosen"] != row["rejected"]
+
+
+def test_dpo_prompt_and_tools_are_the_sft_rows_own() -> None:
+    """A sample's DPO prompt and tools are those of its `hf` row, and `chosen` is the turn that
+    follows that prompt in the `hf` row."""
+    parents = by_id("cookbook")
+    pairs = list(build_pairs(samples("cookbook"), seed=6))
+    assert pairs
+    for pair in pairs:
+        sft = conversation(parents[pair.chosen_id])
+        assert sft.messages[: len(pair.prompt)] == pair.prompt
+        assert sft.messages[len(pair.prompt)] == pair.chosen[0]
+        assert sft.tools == pair.tools
+
+
+def test_multi_step_pairs_compare_the_first_turn_without_results() -> None:
+    """Chosen and rejected differ only in the assistant's answer: no tool results on either side,
+    and a wrong later step (same first turn) makes no pair of its own."""
+    original = samples("cookbook")[0]
+    calls = original.steps[0].tool_calls
+    first = Step(tool_calls=calls, results=[{"ok": True}] * len(calls))
+    chosen = original.model_copy(update={"id": "two-steps", "steps": [first, Step(answer="Done.")]})
+    entries = [
+        {"type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+    ]
+    assert answer_messages(chosen) == [{"role": "assistant", "content": "", "tool_calls": entries}]
+    later_mistake = chosen.model_copy(
+        update={"id": "later", "steps": [first, Step(tool_calls=[ToolCall(name="nope")])]}
+    )
+    wrong_first = chosen.model_copy(
+        update={"id": "wrong", "steps": [Step(tool_calls=[ToolCall(name="nope")])]}
+    )
+    (pair,) = build_pairs([chosen], rejected=[later_mistake, wrong_first], tools=chosen.tools)
+    assert (pair.rejected_id, pair.source) == ("wrong", "rejected_sample")
+    assert all(m["role"] == "assistant" for m in pair.chosen + pair.rejected)
 
 
 def test_pair_ids_join_both_sides() -> None:

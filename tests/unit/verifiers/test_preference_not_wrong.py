@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from generators.base import GenerationRequest
+from generators.perturb import perturb
 from generators.template.generator import TemplateGenerator
 from service.export.preference import NOT_WRONG_REASONS, REJECTED_SAMPLE, build_pairs
 from unified.catalogs import load_catalog
@@ -32,6 +33,10 @@ def test_a_sample_rejected_for_a_reason_not_about_its_answer_is_not_a_rejected_s
     (pair,) = build_pairs([chosen], rejected=[(copy, Verdict.reject(stage, reason, "seen"))])
     assert pair.source.startswith("perturbation:")
     assert pair.rejected != pair.chosen
-    wrong = (copy, Verdict.reject("semantic", "judge_rejected", "wrong city"))
+    # A right-looking answer that a judge rejected (a copy would give a pair whose two sides are
+    # the same answer, which is passed over: it teaches nothing).
+    judged = perturb(chosen, "invented_value")
+    assert judged is not None
+    wrong = (judged, Verdict.reject("semantic", "judge_rejected", "wrong city"))
     (pair,) = build_pairs([chosen], rejected=[wrong])
     assert (pair.source, pair.reason) == (REJECTED_SAMPLE, "judge_rejected")
