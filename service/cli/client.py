@@ -103,6 +103,11 @@ class ActionForgeClient:
         """A job as it stands now."""
         return JobPublic.model_validate_json(self._request("GET", f"/v1/jobs/{job_id}").content)
 
+    def catalog(self, catalog_id: str) -> CatalogPublic:
+        """A stored catalog with its tools."""
+        response = self._request("GET", f"/v1/catalogs/{catalog_id}")
+        return CatalogPublic.model_validate_json(response.content)
+
     def cancel_job(self, job_id: str) -> JobPublic:
         """Cancel a job."""
         response = self._request("POST", f"/v1/jobs/{job_id}/cancel")

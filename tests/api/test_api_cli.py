@@ -230,3 +230,53 @@ def test_job_specs_from_options() -> None:
     for bad in ("", "simple", "=1", "simple=lots"):
         with pytest.raises(ActionForgeError):
             parse_styles(bad)
+
+
+def test_export_to_hf_writes_a_folder_datasets_loads_with_a_card_of_the_funnel(
+    sqlite_api: Api, tmp_path: Path
+) -> None:
+    import datasets
+    import yaml
+
+    job_id, accepted = finished_job(sqlite_api)
+    folder = tmp_path / "travel-hf"
+    code, _, err = invoke("export", job_id, "--to-hf", str(folder), "--url", sqlite_api.url)
+    assert code == 0, err
+    assert "wrote 4 hf rows" in one_line(err)
+    expected = io.BytesIO()
+    write_samples(accepted, expected, "hf")
+    assert (folder / "data" / "train.jsonl").read_bytes() == expected.getvalue()
+
+    card = (folder / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["license"] == "other" and front["size_categories"] == ["n<1K"]
+    assert front["configs"][0]["data_files"] == [{"split": "train", "path": "data/train.jsonl"}]
+    assert "| format | 4 | 2 |" in card
+    assert "| format | missing_required_argument | 2 |" in card
+    assert f"Job `{job_id}`" in card
+
+    loaded = datasets.load_dataset(str(folder), split="train")
+    rows = [json.loads(line) for line in expected.getvalue().splitlines()]
+    assert loaded.num_rows == 4
+    assert [row["messages"][-1] for row in loaded] == [row["messages"][-1] for row in rows]
+
+
+def test_export_wants_one_target_and_push_needs_a_folder(sqlite_api: Api, tmp_path: Path) -> None:
+    job_id, _ = finished_job(sqlite_api)
+    code, _, err = invoke("export", job_id, "--url", sqlite_api.url)
+    assert code == 2 and "give either --out FILE or --to-hf DIR" in one_line(err)
+    code, _, err = invoke(
+        "export", job_id, "--out", str(tmp_path / "a.jsonl"), "--to-hf", str(tmp_path / "b"),
+        "--url", sqlite_api.url,
+    )  # fmt: skip
+    assert code == 2 and "give either --out FILE or --to-hf DIR" in one_line(err)
+    code, _, err = invoke(
+        "export", job_id, "--out", str(tmp_path / "a.jsonl"), "--push-to-hub", "me/travel",
+        "--url", sqlite_api.url,
+    )  # fmt: skip
+    assert code == 2 and "give --to-hf DIR" in one_line(err)
+    code, _, err = invoke(
+        "export", job_id, "--to-hf", str(tmp_path / "c"), "--format", "bfcl",
+        "--url", sqlite_api.url,
+    )  # fmt: skip
+    assert code == 2 and "cannot export in 'bfcl'" in one_line(err)

@@ -28,6 +28,7 @@ from service.cli.commands.options import (
     VerifyOption,
 )
 from service.cli.console import readable_errors
+from unified.errors import ActionForgeError
 
 
 def serve(
@@ -102,14 +103,52 @@ def status(
 
 def export(
     job_id: JobIdArgument,
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
-    fmt: FormatOption = "unified",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (or give --to-hf).")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Export format (see `actionforge formats`); default: unified with --out, "
+            "hf with --to-hf.",
+        ),
+    ] = None,
+    to_hf: Annotated[
+        Path | None,
+        typer.Option(
+            "--to-hf",
+            help="Write a Hugging Face dataset folder here instead: data/train.jsonl and a "
+            "dataset card (README.md) with the job's funnel.",
+        ),
+    ] = None,
+    license_id: Annotated[
+        str, typer.Option("--license", help="License id for the dataset card (--to-hf).")
+    ] = "other",
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option(
+            "--push-to-hub",
+            help="Then upload the folder to this Hub dataset repo (needs huggingface_hub and "
+            "a token: `hf auth login` or HF_TOKEN).",
+        ),
+    ] = None,
     url: UrlOption = None,
 ) -> None:
-    """Stream a job's accepted samples from a running API into a dataset file."""
-    from service.cli.commands.jobs import export_job
+    """Stream a job's accepted samples from a running API into a dataset file or folder."""
+    from service.cli.commands.jobs import export_job, export_job_to_hf
 
-    export_job(job_id, fmt, out, url)
+    if (out is None) == (to_hf is None):
+        with readable_errors():
+            raise ActionForgeError("give either --out FILE or --to-hf DIR")
+    if to_hf is None:
+        if push_to_hub is not None:
+            with readable_errors():
+                raise ActionForgeError("--push-to-hub uploads a --to-hf folder; give --to-hf DIR")
+        assert out is not None
+        export_job(job_id, fmt or "unified", out, url)
+        return
+    export_job_to_hf(job_id, fmt or "hf", to_hf, license_id, push_to_hub, url)
 
 
 def register_service_commands(app: typer.Typer) -> None:

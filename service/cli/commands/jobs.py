@@ -19,6 +19,7 @@ from service.cli.commands.json_options import parse_json_object
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
 from service.cli.console import err_console, fail, out_console, readable_errors
 from service.db.models import JobStatus
+from service.export.dataset_card import CARD_FILE, data_file, dataset_card
 from service.export.registry import export_format_names, exporter
 from unified.errors import ActionForgeError, UnknownNameError
 
@@ -103,6 +104,58 @@ def export_job(job_id: str, fmt: str, out: Path, url: str | None) -> None:
     settings = load_settings()
     with readable_errors(), client_for(settings, url) as client:
         _export(client, job_id, fmt, out)
+
+
+def export_job_to_hf(
+    job_id: str, fmt: str, folder: Path, license_id: str, repo: str | None, url: str | None
+) -> None:
+    """Write a job's accepted samples in `fmt` as a Hugging Face dataset folder (the rows under
+    data/, a dataset card with the job's funnel), then upload it to the Hub repo `repo` if given."""
+    settings = load_settings()
+    with readable_errors(), client_for(settings, url) as client:
+        try:
+            suffix = exporter(fmt).suffix
+        except UnknownNameError:
+            raise ActionForgeError(
+                f"--format: cannot export in '{fmt}'; "
+                f"use one of: {', '.join(export_format_names())}"
+            ) from None
+        job = client.job(job_id)
+        catalog = client.catalog(job.catalog_id)
+        relative = data_file(suffix)
+        rows_path = folder / relative
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
+        result = client.export(job_id, fmt, rows_path)
+        card = dataset_card(job, catalog, result.rows, fmt, relative, license_id)
+        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+        err_console.print(
+            f"wrote {result.rows:,} {fmt} rows to {rows_path} and the dataset card to "
+            f"{folder / CARD_FILE}: datasets.load_dataset('{folder}') reads it",
+            highlight=False,
+        )
+        if repo is not None:
+            push_folder(folder, repo)
+
+
+def push_folder(folder: Path, repo: str) -> None:
+    """Upload a dataset folder to the Hub dataset repo `repo` (created if missing)."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise ActionForgeError(
+            "--push-to-hub needs huggingface_hub: pip install huggingface_hub"
+        ) from None
+    api = HfApi()
+    try:
+        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        commit = api.upload_folder(repo_id=repo, folder_path=folder, repo_type="dataset")
+    except Exception as exc:  # the Hub's errors are many (auth, network, name); say which
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise ActionForgeError(
+            f"--push-to-hub {repo}: {first}; the folder {folder} is written and can be "
+            "uploaded again"
+        ) from None
+    err_console.print(f"pushed {folder} to {commit}", highlight=False)
 
 
 def run_here(
