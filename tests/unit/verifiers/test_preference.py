@@ -203,10 +203,7 @@ def test_dpo_lines_have_trls_conversational_preference_shape(stream: io.IOBase) 
         assert row == dpo_row(pair)
         system, user = row["prompt"]
         chosen = by_id("travel")[pair.chosen_id]
-        assert system == {
-            "role": "system",
-            "content": f"{chosen.task_instruction}\n\n{chosen.format_instruction}",
-        }
+        assert system == {"role": "system", "content": chosen.task_instruction}  # as hf rows
         assert "Available tools" not in system["content"]
         assert user == {"role": "user", "content": chosen.query}
         assert row["tools"] == [tool.openai() for tool in chosen.tools]
