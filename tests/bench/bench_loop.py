@@ -2,7 +2,7 @@
 than training on as much unverified data? (APIGen's claim and its control.)
 
 Run: pip install --no-deps bfcl-eval   (its data: the held-out questions)
-     python tests/bench/bench_loop.py [--n 240] [--per-category 10] [--epochs 2] [--seed 7]
+     python tests/bench/bench_loop.py [--n 120] [--per-category 10] [--epochs 2] [--seed 7]
          [--model DIR] [--out results.json] [--max-new-tokens 128] [--threads 1] [--keep DIR]
      Smoke run: --n 18 --per-category 1 --epochs 1 --max-new-tokens 64
 
@@ -68,6 +68,7 @@ from smollm2_model import MODEL, cached_smollm2  # noqa: E402
 
 from generators.base import GenerationRequest, derived_seed  # noqa: E402
 from generators.llm.generator import LlmGenerator  # noqa: E402
+from llm.base import BackendUnavailable  # noqa: E402
 from unified.catalogs import load_catalog  # noqa: E402
 from unified.formats import read_samples  # noqa: E402
 from unified.model import Sample  # noqa: E402
@@ -100,6 +101,7 @@ SIDES = ("base", "verified", "control")
 CHUNK = 32
 """Samples per generator call (the backend keeps 16 requests in flight)."""
 GENERATION_MAX_TOKENS = 400  # as the SmolLM2 job test
+REQUEST_TIMEOUT_S = 1200.0
 CREATED = "2026-12-06T12:00:00+00:00"
 TOP_REASONS = 8
 
@@ -145,12 +147,15 @@ def split_evenly(total: int, parts: int) -> list[int]:
 def generate_all(
     model_dir: Path, n: int, seed: int, scratch: Path
 ) -> tuple[list[Generated], dict[str, Any]]:
-    """`n` samples over CATALOGS from SmolLM2 on vLLM's server; (per catalog, usage totals)."""
+    """`n` samples over CATALOGS from SmolLM2 on vLLM's server; (per catalog, usage totals).
+    Each catalog's samples are appended to `scratch`/generated.jsonl as they come."""
     log_file = scratch / "vllm-server.log"
+    (scratch / "generated.jsonl").write_text("", encoding="utf-8")
     found: list[Generated] = []
     usage: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     wall_s = 0.0
+    lost: list[str] = []
     with running_vllm_server(
         model_dir, log_file, extra_args=["--served-model-name", MODEL.served_name]
     ) as server:
@@ -161,6 +166,10 @@ def generate_all(
             "base_url": server.base_url,
             "max_tokens": GENERATION_MAX_TOKENS,
             "created": CREATED,
+            # 16 answers in flight share a contended CPU at ~15 tokens/s in all: one answer of
+            # max_tokens can take minutes, and the default 120 s would retry it for ever
+            "timeout_s": REQUEST_TIMEOUT_S,
+            "max_retries": 1,
         }
         generator = LlmGenerator()
         done = 0
@@ -174,7 +183,12 @@ def generate_all(
                     id_prefix=f"{Path(path).stem}-{chunk}-",
                     options=options,
                 )
-                made, spent = generator.generate_with_usage(tools, request)
+                try:
+                    made, spent = generator.generate_with_usage(tools, request)
+                except BackendUnavailable as exc:  # a chunk lost, the run goes on
+                    lost.append(f"{path} chunk {chunk} ({request.n} samples): {exc}")
+                    log(f"LOST {lost[-1]}")
+                    continue
                 samples += made
                 usage.update(
                     requests=spent.requests,
@@ -186,7 +200,9 @@ def generate_all(
                 done += len(made)
                 log(f"generated {done}/{n} ({path})")
             found.append(Generated(path, samples))
-    return found, {**usage, "wall_s": wall_s, "failures": dict(failures)}
+            with (scratch / "generated.jsonl").open("a", encoding="utf-8") as out:
+                out.writelines(sample.model_dump_json() + "\n" for sample in samples)
+    return found, {**usage, "wall_s": wall_s, "failures": dict(failures), "lost_chunks": lost}
 
 
 def verify_all(found: list[Generated]) -> None:
@@ -397,7 +413,7 @@ def progress(name: str) -> Callable[[int, int], None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=240, help="samples to generate")
+    parser.add_argument("--n", type=int, default=120, help="samples to generate")
     parser.add_argument("--per-category", type=int, default=10, help="BFCL questions per category")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=7)
@@ -493,28 +509,6 @@ def main() -> None:
             reports[side] = per_category
             answers[side] = {q.id: a for q, a in zip(questions, evaluation.answers, strict=True)}
 
-    console = Console(width=140)
-    console.print(
-        f"SmolLM2-135M-Instruct ({model_dir}), n={args.n}, seed={args.seed}, epochs={args.epochs}, "
-        f"lr={args.learning_rate}, batch={args.batch_size}; "
-        f"generation usage: {usage['requests']} requests, {usage['prompt_tokens']:,} prompt / "
-        f"{usage['completion_tokens']:,} completion tokens, failures {usage['failures']}"
-    )
-    for table in funnel_tables(found, sets, len(pool)):
-        console.print(table)
-    console.print(train_table(trained))
-    drawn = {c: counts["drawn"] for c, counts in drawn_counts.items()}
-    drawn["overall"] = len(questions)
-    left_out = {c: counts["questions"] - counts["fit"] for c, counts in drawn_counts.items()}
-    console.print(
-        "BFCL questions per category: "
-        + ", ".join(f"{c} {v['drawn']} of {v['fit']} that fit" for c, v in drawn_counts.items())
-        + f"; left out as too long for {MAX_MODEL_LEN} tokens: {left_out}"
-    )
-    console.print(accuracy_table(reports, drawn))
-    console.print(metrics_table(reports))
-    console.print(timing_table(timings.seconds))
-
     reasons = Counter(r for g in found for r in g.reasons if r)
     figures = {
         "settings": {**vars(args), "model": str(model_dir), "out": str(args.out)},
@@ -545,6 +539,32 @@ def main() -> None:
         "answers": answers,
     }
     args.out.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+    console = Console(width=140)
+    console.print(
+        f"SmolLM2-135M-Instruct ({model_dir}), n={args.n}, seed={args.seed}, epochs={args.epochs}, "
+        f"lr={args.learning_rate}, batch={args.batch_size}; "
+        f"generation usage: {usage.get('requests', 0)} requests, "
+        f"{usage.get('prompt_tokens', 0):,} prompt / {usage.get('completion_tokens', 0):,} "
+        f"completion tokens in {usage['wall_s']:.0f} s, failed generations {usage['failures']}, "
+        f"chunks lost to the server: {len(usage['lost_chunks'])}"
+    )
+    for line in usage["lost_chunks"]:
+        console.print(f"  lost: {line}")
+    for table in funnel_tables(found, sets, len(pool)):
+        console.print(table)
+    console.print(train_table(trained))
+    drawn = {c: counts["drawn"] for c, counts in drawn_counts.items()}
+    drawn["overall"] = len(questions)
+    left_out = {c: counts["questions"] - counts["fit"] for c, counts in drawn_counts.items()}
+    console.print(
+        "BFCL questions per category: "
+        + ", ".join(f"{c} {v['drawn']} of {v['fit']} that fit" for c, v in drawn_counts.items())
+        + f"; left out as too long for {MAX_MODEL_LEN} tokens: {left_out}"
+    )
+    console.print(accuracy_table(reports, drawn))
+    console.print(metrics_table(reports))
+    console.print(timing_table(timings.seconds))
+
     console.print(f"figures written to {args.out}")
 
 
