@@ -382,7 +382,7 @@ def generate(
     encoder = ChatEncoder(tokenizer)
     where = placement()
     net: Any = load_base_model(model, where)
-    if adapter is not None:  # merged: the same answers at the base model's speed
+    if adapter is not None:  # merged into the base weights: generation at the base model's speed
         net = load_adapter(net, adapter, trainable=False).merge_and_unload()
     net.eval()
     pad_id = int(tokenizer.pad_token_id)
