@@ -57,10 +57,12 @@ def read_job(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return job
 
 
-def wait_for_job_over_http(http: httpx.Client, job_id: str, *workers: Worker) -> dict[str, Any]:
+def wait_for_job_over_http(
+    http: httpx.Client, job_id: str, *workers: Worker, seconds: float = JOB_DONE_SECONDS
+) -> dict[str, Any]:
     """Poll `GET /v1/jobs/{id}` until the job is finished; fail with where it stands and the
-    workers' logs if it is not within JOB_DONE_SECONDS."""
-    deadline = time.monotonic() + JOB_DONE_SECONDS
+    workers' logs if it is not within `seconds`."""
+    deadline = time.monotonic() + seconds
     while True:
         job = read_job(http, job_id)
         if job["status"] in FINISHED:
@@ -70,7 +72,7 @@ def wait_for_job_over_http(http: httpx.Client, job_id: str, *workers: Worker) ->
         time.sleep(0.1)
     logs = "\n\n".join(worker.tail() for worker in workers)
     pytest.fail(
-        f"GET /v1/jobs/{job_id} still says {job['status']!r} after {JOB_DONE_SECONDS} s; "
+        f"GET /v1/jobs/{job_id} still says {job['status']!r} after {seconds:.0f} s; "
         f"counts: {job['counts']}\n{logs}"
     )
 
