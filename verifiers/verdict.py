@@ -44,6 +44,8 @@ class Reason(StrEnum):
     # semantic judge
     judge_rejected = "judge_rejected"
     judge_unparseable = "judge_unparseable"
+    # reading a dataset file (`actionforge verify`): the row is not a sample of its format
+    unreadable_row = "unreadable_row"
 
 
 class Verdict(BaseModel):

@@ -107,12 +107,36 @@ def test_verify_without_catalog_uses_each_rows_tools(tmp_path: Path) -> None:
     assert verdicts[8]["reason"] == "unknown_tool"
 
 
-def test_verify_unreadable_input_exits_2(tmp_path: Path) -> None:
-    bad = tmp_path / "rows.jsonl"
-    bad.write_text('{"id": 1, "query": "q", "tools": "[]", "answers": "[]"}\nnot json\n')
+def test_verify_judges_every_row_and_an_unreadable_one_gets_a_read_verdict(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    good = (EXAMPLES / "travel_calls.jsonl").read_text().splitlines()[0]
+    lines = [good, "not json", '{"id": 9, "query": "q"}', good]
+    rows.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "v.jsonl"
+    code, stdout, _ = invoke("verify", str(rows), "--from", "xlam", "--out", str(out))
+    assert code == 0
+    verdicts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [v["index"] for v in verdicts] == [0, 1, 2, 3]
+    assert [v["accepted"] for v in verdicts] == [True, False, False, True]
+    for unreadable in verdicts[1:3]:
+        assert (unreadable["id"], unreadable["stage"], unreadable["reason"]) == (
+            None,
+            "read",
+            "unreadable_row",
+        )
+    assert verdicts[1]["detail"].startswith("not valid JSON")
+    assert "tools" in verdicts[2]["detail"]
+    assert "unreadable_row" in stdout
+
+
+def test_verify_of_a_file_that_cannot_be_read_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "rows.json"
+    bad.write_text('[{"id": 1, "query": "q", "tools": "[]", "answers": "[]"}, {"id"')
     code, _, err = invoke("verify", str(bad), "--from", "xlam", "--out", str(tmp_path / "v.jsonl"))
     assert code == 2
-    assert str(bad) in err and "row 2" in err
+    assert str(bad) in err
 
 
 def test_unknown_format_lists_the_known_ones(tmp_path: Path) -> None:

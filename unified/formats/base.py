@@ -62,8 +62,9 @@ class SampleReader(Iterator[Sample]):
 
     With `on_error="raise"` (the default) the first bad row raises its `RowError`. With
     `on_error="skip"` a bad row yields nothing: `skipped` counts such rows and `errors` keeps the
-    first 100 of their errors. A JSON array that breaks off raises in either mode, since nothing
-    after the break can be read.
+    first 100 of their errors; `report_skipped` hands every one of them, in file order, to a
+    callback as well. A JSON array that breaks off raises in either mode, since nothing after the
+    break can be read.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class SampleReader(Iterator[Sample]):
         self._parse = parse
         self._on_error = on_error
         self._on_close = list(on_close)
+        self._on_skip: list[Callable[[RowError], object]] = []
 
     def __iter__(self) -> SampleReader:
         return self
@@ -120,6 +122,13 @@ class SampleReader(Iterator[Sample]):
         self.skipped += 1
         if len(self.errors) < MAX_KEPT_ERRORS:
             self.errors.append(error)
+        for callback in self._on_skip:
+            callback(error)
+
+    def report_skipped(self, callback: Callable[[RowError], object]) -> None:
+        """Call `callback` with each row skipped from now on, before the next sample is
+        returned (so skipped rows and samples keep their file order)."""
+        self._on_skip.append(callback)
 
     def also_close(self, *closers: Callable[[], object]) -> None:
         """Call these (a file's `close`, say) when the reader is exhausted or closed."""

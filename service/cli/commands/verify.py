@@ -4,7 +4,9 @@ dataset file, in order, and write one verdict per row (the verdict that decided 
 Rows are verified in chunks, in file order, with one stage context: the dedup stage keeps the
 first copy of a duplicate in the file and names it by its row index. The execution stage makes
 the calls against the mock API of the `--catalog` (and runs a Python catalog's functions in the
-sandbox).
+sandbox). A row that cannot be read as a sample gets the verdict of the `read` stage,
+`unreadable_row`, with what to change as its detail; only a file that cannot be read at all stops
+the command.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from rich.table import Table
 from llm.base import BackendConfig
 from service.cli.console import err_console, out_console
 from unified.catalogs import load_catalog
-from unified.errors import ActionForgeError
+from unified.errors import ActionForgeError, RowError
 from unified.formats import FORMATS, read_samples
+from unified.formats.base import SampleReader
 from unified.model import Sample
 from verifiers.stages import (
     EXECUTION_STAGE,
@@ -36,10 +39,11 @@ from verifiers.stages import (
     check_stage_order,
     run_stages,
 )
-from verifiers.verdict import Verdict
+from verifiers.verdict import Reason, Verdict
 
 CHUNK = 256
 PYTHON_CATALOG = "python"
+READ_STAGE = "read"
 
 
 def stage_names(stages: str) -> list[str]:
@@ -95,29 +99,52 @@ def verify_file(
         context.options[SEMANTIC_STAGE] = check_stage_options(SEMANTIC_STAGE, {"judge": config})
     pipeline = build_stages(names)
     counts: Counter[str] = Counter()
+    options = {**reader_options, "on_error": "skip"}
     with (
-        read_samples(input_file, from_format, **reader_options) as samples,
+        read_samples(input_file, from_format, **options) as reader,
         out.open("wb") as sink,
         _progress() as progress,
     ):
         task = progress.add_task("verify")
         index = 0
-        for chunk in _chunks(iter(samples)):
+        for chunk in _chunks(_rows_in_order(reader)):
             # Judged under their row numbers: ids repeat in some files, and dedup names rows.
-            numbered = [s.model_copy(update={"id": str(index + i)}) for i, s in enumerate(chunk)]
-            result = run_stages(pipeline, numbered, context)
-            for sample, verdicts in zip(chunk, result.verdicts, strict=True):
-                verdict = _deciding(verdicts)
+            numbered = [
+                row.model_copy(update={"id": str(index + i)})
+                for i, row in enumerate(chunk)
+                if isinstance(row, Sample)
+            ]
+            judged = iter(run_stages(pipeline, numbered, context).verdicts)
+            for row in chunk:
+                if isinstance(row, Sample):
+                    verdict, row_id = _deciding(next(judged)), row.id
+                else:
+                    verdict, row_id = _unreadable(row), None
                 counts[verdict.reason or "accepted"] += 1
-                row = {"index": index, "id": sample.id, **verdict.model_dump()}
-                sink.write(orjson.dumps(row) + b"\n")
+                line = {"index": index, "id": row_id, **verdict.model_dump()}
+                sink.write(orjson.dumps(line) + b"\n")
                 index += 1
             progress.advance(task, len(chunk))
     print_counts(counts, out, names)
 
 
-def _chunks(samples: Iterator[Sample]) -> Iterator[list[Sample]]:
-    while chunk := list(islice(samples, CHUNK)):
+def _rows_in_order(reader: SampleReader) -> Iterator[Sample | RowError]:
+    """The reader's samples with the rows it skipped in between, in file order."""
+    skipped: list[RowError] = []
+    reader.report_skipped(skipped.append)
+    for sample in reader:
+        yield from skipped
+        skipped.clear()
+        yield sample
+    yield from skipped
+
+
+def _unreadable(error: RowError) -> Verdict:
+    return Verdict.reject(READ_STAGE, Reason.unreadable_row, error.message)
+
+
+def _chunks(rows: Iterator[Sample | RowError]) -> Iterator[list[Sample | RowError]]:
+    while chunk := list(islice(rows, CHUNK)):
         yield chunk
 
 
