@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from service.api.deps import require_api_key
+from service.api.documented_errors import INVALID, KEY_REQUIRED
 from service.api.errors import install_error_handlers
+from service.api.request_text import refuse_unsafe_text
 from service.api.routes import catalogs, export, health, jobs, models, samples
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
@@ -38,9 +40,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = session_factory(engine)
     install_error_handlers(app)
 
-    open_routes = APIRouter(prefix=API_PREFIX)
+    open_routes = APIRouter(prefix=API_PREFIX)  # health only, which takes no input
     open_routes.include_router(health.router)
-    keyed_routes = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
+    keyed_routes = APIRouter(
+        prefix=API_PREFIX,
+        # In this order: a caller without a key learns nothing about its input.
+        dependencies=[Depends(require_api_key), Depends(refuse_unsafe_text)],
+        responses={**KEY_REQUIRED, **INVALID},
+    )
     for module in (catalogs, jobs, samples, export, models):
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)

@@ -8,20 +8,25 @@
 - any other body (YAML, Python source, ...): the document as is.
 
 Query parameters `name` and `kind` name the document and its kind for the last two forms.
+
+A name holding a control or bidirectional control character is refused, as is text of a JSON body
+or of the loaded catalog that `service.api.safe_text` refuses (422 naming where).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 import orjson
 from fastapi import HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from service.api.safe_text import TextRule, json_problems, printable, text_problem
 from service.errors import InvalidRequest
 from unified.catalogs import Catalog
 
@@ -75,7 +80,7 @@ async def read_catalog_upload(
     elif content_type == "application/json" or content_type.endswith("+json"):
         upload = _from_json(body, name, kind)
     else:
-        upload = CatalogUpload(body, _clean_name(name, "catalog"), kind)
+        upload = CatalogUpload(body, _clean_name(name, "catalog", ("query", "name")), kind)
     if len(upload.raw) > max_bytes:
         raise too_large(len(upload.raw), max_bytes)
     return upload
@@ -116,18 +121,22 @@ async def _from_form(request: Request, body: bytes, kind: str | None) -> Catalog
     raw = await upload.read()
     form_kind = form.get("kind")
     chosen_kind = form_kind if isinstance(form_kind, str) and form_kind else kind
-    return CatalogUpload(raw, _clean_name(upload.filename, "catalog"), chosen_kind)
+    _refuse_problems([text_problem(chosen_kind or "", TextRule.PARAMETER, ("body", "kind"))])
+    file_name = _clean_name(upload.filename, "catalog", ("body", FORM_FIELD, "filename"))
+    return CatalogUpload(raw, file_name, chosen_kind)
 
 
 def _from_json(body: bytes, name: str | None, kind: str | None) -> CatalogUpload:
+    query_name = ("query", "name")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         # Not JSON after all: the catalog loader names the syntax error and where it is.
-        return CatalogUpload(body, _clean_name(name, "catalog.json"), kind)
+        return CatalogUpload(body, _clean_name(name, "catalog.json", query_name), kind)
     if isinstance(data, dict) and "content" in data and set(data) <= WRAPPER_KEYS:
         return _from_wrapper(data, kind)
-    return CatalogUpload(body, _clean_name(name, "catalog.json"), kind)
+    _refuse_problems(json_problems(data, ("body",)))
+    return CatalogUpload(body, _clean_name(name, "catalog.json", query_name), kind)
 
 
 def _from_wrapper(data: dict[str, Any], kind: str | None) -> CatalogUpload:
@@ -142,10 +151,48 @@ def _from_wrapper(data: dict[str, Any], kind: str | None) -> CatalogUpload:
             raise InvalidRequest(
                 f"field '{field}' of the request body must be a string; send it as text"
             )
-    return CatalogUpload(content.encode(), _clean_name(name, "catalog"), wrapped_kind or kind)
+    _refuse_problems(
+        [
+            text_problem(content, TextRule.VALUE, ("body", "content")),
+            text_problem(wrapped_kind or "", TextRule.PARAMETER, ("body", "kind")),
+        ]
+    )
+    clean_name = _clean_name(name, "catalog", ("body", "name"))
+    return CatalogUpload(content.encode(), clean_name, wrapped_kind or kind)
 
 
-def _clean_name(name: str | None, default: str) -> str:
-    """The file-name part of a client-given name, cut to a reasonable length."""
+def _clean_name(name: str | None, default: str, loc: tuple[str, ...]) -> str:
+    """The file-name part of a client-given name, cut to a reasonable length; a name holding a
+    control or bidirectional control character (which could make it show as another) is
+    refused, naming where it came from (`loc`)."""
+    _refuse_problems([text_problem(name or "", TextRule.NAME, loc)])
     base = PurePosixPath((name or "").replace("\\", "/")).name.strip()
     return (base or default)[:_MAX_NAME]
+
+
+def _refuse_problems(problems: Iterable[dict[str, Any] | None]) -> None:
+    found = [problem for problem in problems if problem is not None]
+    if found:
+        raise RequestValidationError(found)
+
+
+def refuse_unsafe_catalog_text(catalog: Catalog, name: str) -> None:
+    """Refuse (422) a loaded catalog whose title or tools hold text `service.api.safe_text`
+    refuses: YAML escapes and Python string escapes can write a NUL that the document's bytes
+    do not show."""
+    if catalog.title is not None and (problem := text_problem(catalog.title, TextRule.VALUE, ())):
+        raise InvalidRequest(f"{name}: the title {problem['msg']}; remove it from the document")
+    for tool in catalog.tools:
+        data = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for problem in json_problems(data, ()):
+            raise InvalidRequest(
+                f"{name}: tool '{printable(tool.name)}': {_place(problem['loc'])} "
+                f"{problem['msg']}; remove it from the document"
+            )
+
+
+def _place(loc: tuple[str | int, ...]) -> str:
+    *path, last = loc
+    if last == "[key]":
+        return "the key " + ".".join(map(str, path))
+    return ".".join(map(str, loc))

@@ -25,6 +25,23 @@ class Message(BaseModel):
     detail: str
 
 
+class Problem(BaseModel):
+    """One problem of a request that was refused."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    in_: str = Field(alias="in", description="Where: body, query, path or header.")
+    field: str = Field(description="The field, dotted ('generator_options.model'); '' for all.")
+    message: str = Field(description="What is wrong, where, and what to change.")
+
+
+class RequestRefused(Message):
+    """A request refused before it was carried out (400, 422): `detail` sums up, `errors` lists
+    each problem of a request that failed validation (absent for other refusals)."""
+
+    errors: list[Problem] = Field(default_factory=list)
+
+
 class Health(BaseModel):
     """Whether the API answers and reaches its database."""
 

@@ -10,14 +10,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service.api.catalog_upload import CatalogUpload, kept_source, read_catalog_upload
+from service.api.catalog_upload import (
+    CatalogUpload,
+    kept_source,
+    read_catalog_upload,
+    refuse_unsafe_catalog_text,
+)
 from service.api.deps import SessionDep, SessionsDep, SettingsDep
+from service.api.documented_errors import Responses, not_found, refused
+from service.api.pagination import Limit, Offset
 from service.api.schemas import CatalogPublic, CatalogsPublic, Message
 from service.db.models import CatalogRecord
 from service.errors import NotFound
 from unified.catalogs import load_catalog_bytes
 
 router = APIRouter(prefix="/catalogs", tags=["catalogs"])
+
+MAX_TITLE = 512  # the length of the title column; PostgreSQL refuses a longer one
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -58,9 +67,12 @@ _UPLOAD_BODY: dict[str, Any] = {
     }
 }
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: Responses = {
     413: {"model": Message, "description": "The catalog is over AF_MAX_CATALOG_BYTES."},
-    422: {"model": Message, "description": "The catalog cannot be loaded; the detail says where."},
+    **refused(
+        "The catalog cannot be loaded (the detail says where), or its name or a parameter "
+        "is not valid."
+    ),
 }
 
 
@@ -89,11 +101,12 @@ async def upload_catalog(
 
 def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int) -> CatalogRecord:
     catalog = load_catalog_bytes(upload.raw, upload.name, kind=upload.kind, max_bytes=max_bytes)
+    refuse_unsafe_catalog_text(catalog, upload.name)
     record = CatalogRecord(
         id=uuid.uuid4().hex,
         name=upload.name,
         kind=catalog.kind,
-        title=catalog.title,
+        title=None if catalog.title is None else catalog.title[:MAX_TITLE],
         sha256=catalog.sha256,
         tools=[
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in catalog.tools
@@ -108,8 +121,8 @@ def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: in
 @router.get("")
 def list_catalogs(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> CatalogsPublic:
     """The stored catalogs, newest first."""
     count = session.scalar(select(func.count()).select_from(CatalogRecord)) or 0
@@ -122,7 +135,7 @@ def list_catalogs(
     return CatalogsPublic(data=[CatalogPublic.model_validate(r) for r in records], count=count)
 
 
-@router.get("/{catalog_id}", responses={404: {"model": Message}})
+@router.get("/{catalog_id}", responses=not_found("No catalog has the id."))
 def read_catalog(session: SessionDep, catalog_id: str) -> CatalogPublic:
     """One stored catalog with its tools."""
     record = session.get(CatalogRecord, catalog_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from service.api.deps import JobDep, SessionsDep
-from service.api.schemas import Message
+from service.api.documented_errors import not_found, refused
 from service.db.models import FINISHED
 from service.errors import InvalidRequest
 from service.export.base import Exporter
@@ -58,11 +58,10 @@ ExporterDep = Annotated[Exporter, Depends(chosen_exporter)]
                 "preference pair {prompt, chosen, rejected, tools} per accepted sample."
             ),
         },
-        404: {"model": Message},
-        422: {
-            "model": Message,
-            "description": "The format is unknown; the detail lists those known.",
-        },
+        **not_found("No job has the id."),
+        **refused(
+            "The format is unknown (the detail lists those known), or a parameter is not valid."
+        ),
     },
 )
 def export_job(sessions: SessionsDep, job: JobDep, chosen: ExporterDep) -> StreamingResponse:

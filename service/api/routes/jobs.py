@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import func, select
 
 from service.api.deps import JobDep, SessionDep, SettingsDep
-from service.api.schemas import JobPublic, JobsPublic, Message
+from service.api.documented_errors import UNREADABLE_BODY, not_found, refused
+from service.api.pagination import Limit, Offset
+from service.api.schemas import JobPublic, JobsPublic
 from service.db.models import JobRecord, JobStatus
 from service.pipeline.lifecycle import cancel_job
 from service.pipeline.spec import JobCreate, JobSpec
@@ -17,15 +19,16 @@ from service.queue.dispatch import enqueue_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message}}
+_NOT_FOUND = not_found("No job has the id.")
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        404: {"model": Message, "description": "The catalog does not exist."},
-        422: {"model": Message, "description": "The spec is not valid; the detail says why."},
+        **UNREADABLE_BODY,
+        **not_found("The catalog does not exist."),
+        **refused("The spec is not valid; the detail says why."),
     },
 )
 def submit_job(
@@ -46,8 +49,8 @@ def list_jobs(
     job_status: Annotated[
         JobStatus | None, Query(alias="status", description="Only jobs in this status.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> JobsPublic:
     """The jobs, newest first."""
     where = [JobRecord.status == job_status] if job_status is not None else []
@@ -68,7 +71,10 @@ def read_job(job: JobDep) -> JobPublic:
     return JobPublic.model_validate(job)
 
 
-@router.post("/{job_id}/cancel", responses=_NOT_FOUND)
+@router.post(
+    "/{job_id}/cancel",
+    responses={**_NOT_FOUND, **refused("The job has finished: there is nothing to cancel.")},
+)
 def cancel(session: SessionDep, job: JobDep) -> JobPublic:
     """Stop a job: no new batch starts; batches already running finish."""
     cancelled = cancel_job(session, job.id)

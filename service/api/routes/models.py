@@ -7,14 +7,16 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from service.api.deps import SessionDep, SettingsDep
+from service.api.documented_errors import UNREADABLE_BODY, not_found, refused
 from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic, TrainRequest
+from service.api.pagination import Limit, Offset
 from service.api.schemas import Message
 from service.db.models import CatalogRecord, ModelVersionRecord, ModelVersionStatus
 from service.errors import NotFound
@@ -22,7 +24,7 @@ from service.training.versions import VersionBusy, create_version
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message}}
+_NOT_FOUND = not_found("No model version has the id.")
 _READ_SIZE = 1 << 20
 
 
@@ -39,7 +41,7 @@ def get_version(session: SessionDep, version_id: str) -> ModelVersionRecord:
 VersionDep = Annotated[ModelVersionRecord, Depends(get_version)]
 
 
-@router.get("", responses=_NOT_FOUND)
+@router.get("", responses=not_found("The catalog_id names no catalog."))
 def list_versions(
     session: SessionDep,
     catalog_id: Annotated[str | None, Query(description="Only this catalog's versions.")] = None,
@@ -47,8 +49,8 @@ def list_versions(
         ModelVersionStatus | None,
         Query(alias="status", description="Only versions in this status."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> ModelVersionsPublic:
     """The model versions with their metrics, newest first."""
     where = []
@@ -77,12 +79,10 @@ def list_versions(
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        404: {"model": Message, "description": "The catalog does not exist."},
+        **UNREADABLE_BODY,
+        **not_found("The catalog does not exist."),
         409: {"model": Message, "description": "A version of the catalog is already training."},
-        422: {
-            "model": Message,
-            "description": "Too few new samples (without force), or a bad config override.",
-        },
+        **refused("Too few new samples (without force), or a bad config override."),
     },
 )
 def request_training(
@@ -118,7 +118,7 @@ def read_version(version: VersionDep) -> ModelVersionPublic:
             "content": {"application/gzip": {}},
             "description": "The adapter folder as a .tar.gz (one top folder, <catalog>-v<n>).",
         },
-        404: {"model": Message},
+        **not_found("No model version has the id, or its adapter is not on this machine."),
         409: {"model": Message, "description": "The version is not ready."},
     },
 )

@@ -14,9 +14,12 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobDep, SessionDep
-from service.api.schemas import Message, SamplePublic, SamplesPublic, VerdictPublic
+from service.api.documented_errors import not_found
+from service.api.pagination import Limit
+from service.api.schemas import SamplePublic, SamplesPublic, VerdictPublic
 from service.db.models import SampleRecord, SampleStatus, VerdictRecord
 from service.errors import InvalidRequest
+from service.pipeline.spec import MAX_SAMPLES_PER_JOB
 from unified.model import Sample
 
 router = APIRouter(prefix="/jobs", tags=["samples"])
@@ -34,6 +37,8 @@ def decode_cursor(cursor: str) -> int:
         after = data["after"]
         if not isinstance(after, int) or isinstance(after, bool):
             raise TypeError(after)
+        if not 0 <= after < MAX_SAMPLES_PER_JOB:  # beyond the integer column: a 500 otherwise
+            raise ValueError(after)
         return after
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         raise InvalidRequest(
@@ -42,7 +47,7 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-@router.get("/{job_id}/samples", responses={404: {"model": Message}})
+@router.get("/{job_id}/samples", responses=not_found("No job has the id."))
 def list_samples(
     session: SessionDep,
     job: JobDep,
@@ -52,7 +57,7 @@ def list_samples(
     reason: Annotated[
         str | None, Query(description="Only samples rejected for this reason code.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     cursor: Annotated[
         str | None, Query(description="The next_cursor of the previous page.")
     ] = None,
