@@ -128,17 +128,23 @@ def worker_command(queues: Sequence[str], concurrency: int | None = None) -> lis
 def start_embedded_workers(
     settings: Settings, concurrency: int | None = None, output: IO[bytes] | None = None
 ) -> list[subprocess.Popen[bytes]]:
-    """Start the `actionforge worker` processes that work every queue of the embedded broker.
+    """Start the `actionforge worker` processes that work every queue of the embedded broker
+    (one, with a pool of `concurrency` processes; see `start_embedded_worker`)."""
+    return [start_embedded_worker(settings, concurrency, output)]
 
-    Their output goes to `output` (default: this process's). They run in a session of their
-    own, so a Ctrl-C meant for the caller does not reach them (or their pool processes, which
-    would die holding the pool's locks): the caller stops them with `stop_workers` as it exits.
+
+def start_embedded_worker(
+    settings: Settings, concurrency: int | None = None, output: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start an `actionforge worker` process that works every queue of the embedded broker.
+
+    Its output goes to `output` (default: this process's). It runs in a session of its own, so
+    a Ctrl-C meant for the caller does not reach it (or its pool processes, which would die
+    holding the pool's locks): the caller stops it with `stop_workers` as it exits.
     """
     command = worker_command(QUEUES, concurrency)
     env = worker_environment(settings)
-    return [
-        subprocess.Popen(command, env=env, stdout=output, stderr=output, start_new_session=True)
-    ]
+    return subprocess.Popen(command, env=env, stdout=output, stderr=output, start_new_session=True)
 
 
 def stop_workers(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "VERIFY_TASK",
     "ActionForgeCelery",
     "celery_for",
+    "declare_embedded_queues",
     "make_celery",
     "prepare_embedded_queue",
     "send_batches",
@@ -76,6 +77,20 @@ def make_celery(settings: Settings) -> ActionForgeCelery:
         app.steps["consumer"].add(AdaptivePolling)
     register_tasks(app)
     return app
+
+
+def declare_embedded_queues(settings: Settings) -> None:
+    """Create the embedded queue's queues. Whoever first sends to or reads a queue creates it,
+    and two processes doing so at once collide on the queue's name (an IntegrityError from the
+    API's first submission as the workers start): declared before either starts, they exist.
+    A no-op with an external broker."""
+    if not settings.embedded_broker:
+        return
+    app = celery_for(settings)
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in app.amqp.queues.values():
+            queue.bind(channel).declare()
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:

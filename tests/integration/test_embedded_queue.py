@@ -60,3 +60,17 @@ def test_the_celery_app_takes_its_broker_and_reliability_options_from_settings(
     redis_app = celery_for(settings.model_copy(update={"broker_url": "redis://127.0.0.1:6379/3"}))
     assert redis_app.conf.broker_url == "redis://127.0.0.1:6379/3"
     assert redis_app.conf.broker_transport_options["visibility_timeout"] >= 3600
+
+
+def test_serve_declares_the_queues_before_the_api_or_a_worker_uses_them(tmp_path: Path) -> None:
+    """Whoever first touches a queue of the embedded broker creates it; the API's first send and
+    a starting worker doing it at once collided on the queue's name. `prepare` (what `serve` and
+    `run` do first) leaves every queue in place, so neither has to create one."""
+    from service.cli.commands.local import prepare
+
+    settings = Settings(data_dir=tmp_path / "data")
+    prepare(settings)
+    with sqlite3.connect(tmp_path / "data" / "queue.db") as db:
+        names = [row[0] for row in db.execute("SELECT name FROM kombu_queue ORDER BY id")]
+    assert names == ["generate", "verify", "train"]
+    prepare(settings)  # again, as the next start does: nothing to create, nothing fails

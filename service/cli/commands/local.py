@@ -29,36 +29,39 @@ def load_settings() -> Settings:
 
 
 def prepare(settings: Settings) -> None:
-    """Create the data directory and the embedded queue's file, and migrate the database."""
-    from service.queue.app import prepare_embedded_queue
+    """Create the data directory and the embedded queue's file with its queues, and migrate the
+    database: all before the API takes a request or a worker starts."""
+    from service.queue.app import declare_embedded_queues, prepare_embedded_queue
 
     prepare_embedded_queue(settings)
+    declare_embedded_queues(settings)
     upgrade_to_head(settings.resolved_database_url())
 
 
 @contextmanager
 def embedded_workers(settings: Settings, log_path: Path | None = None) -> Iterator[None]:
-    """Run worker processes on the embedded queue while inside; nothing with a real broker.
+    """Run worker processes on the embedded queue while inside, replacing any that dies;
+    nothing with a real broker.
 
     Their output goes to this terminal, or to `log_path` when given.
     """
     if not settings.embedded_broker:
         yield
         return
-    from service.worker import start_embedded_workers, stop_workers
+    from service.worker import start_embedded_worker
+    from service.worker_supervisor import WorkerSupervisor
 
     with ExitStack() as stack:
         log = stack.enter_context(log_path.open("ab")) if log_path is not None else None
-        processes = start_embedded_workers(settings, output=log)
+        supervisor = WorkerSupervisor(lambda: start_embedded_worker(settings, output=log))
+        stack.enter_context(supervisor)
         where = f", logging to {log_path}" if log_path else ""
         err_console.print(
-            f"embedded queue in {settings.data_dir}: {len(processes)} worker process(es){where}",
+            f"embedded queue in {settings.data_dir}: {len(supervisor.processes)} worker "
+            f"process(es){where}",
             highlight=False,
         )
-        try:
-            yield
-        finally:
-            stop_workers(processes)
+        yield
 
 
 def stop_on_sigterm() -> None:
