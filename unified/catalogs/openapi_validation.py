@@ -13,26 +13,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
 from openapi_spec_validator import schemas
 
 from unified.catalogs.openapi_refs import json_pointer
 from unified.errors import CatalogError
 
-# A version whose schema this openapi-spec-validator does not bundle is loaded unvalidated.
-_VALIDATORS: dict[str, Validator] = {
-    version: getattr(schemas, name)
-    for version, name in (
-        ("2.0", "openapi_v2_schema_validator"),
-        ("3.0", "openapi_v30_schema_validator"),
-        ("3.1", "openapi_v31_schema_validator"),
-        ("3.2", "openapi_v32_schema_validator"),
-    )
-    if hasattr(schemas, name)
+_SCHEMA_CONTENTS = {
+    "2.0": "get_schema_content_v2",
+    "3.0": "get_schema_content_v30",
+    "3.1": "get_schema_content_v31",
+    "3.2": "get_schema_content_v32",
 }
+
+
+@cache
+def _validator(version: str) -> Validator | None:
+    """The validator of an OpenAPI version's official schema; None for a version whose schema
+    this openapi-spec-validator does not bundle (such a document is loaded unvalidated)."""
+    content = getattr(schemas, _SCHEMA_CONTENTS.get(version, ""), None)
+    if content is None:
+        return None
+    # Built with jsonschema itself: openapi-spec-validator's ready validators switch to
+    # jsonschema-rs, whose errors read differently, wherever that package happens to be installed.
+    schema = content()
+    validator: Validator = validator_for(schema)(schema)
+    return validator
+
+
 _READ_ROOTS = frozenset({"paths", "components", "definitions", "parameters", "responses"})
 _UNREAD_KEYS = frozenset(
     {
@@ -118,7 +131,7 @@ def _tolerated(error: ValidationError) -> bool:
 
 def find_problems(data: Any, version: str) -> list[Problem]:
     """The problems of the document that the loader must not ignore, in document order."""
-    validator = _VALIDATORS.get(version)
+    validator = _validator(version)
     if validator is None:
         return []
     problems = []
