@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="Keys accepted in the X-API-Key header, comma-separated or a JSON list; "
         "empty: the API is open.",
     )
+    templates_root: Path | None = Field(
+        None,
+        description="The folder a job's generator_options.templates_dir is a name under "
+        "(a client cannot point a worker anywhere else); default: data_dir/templates.",
+    )
     batch_size: int = Field(50, ge=1, le=10_000, description="Samples per generate/verify task.")
     llm_batch_size: int = Field(
         256,
@@ -170,6 +175,9 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'actionforge.db').resolve()}"
+
+    def resolved_templates_root(self) -> Path:
+        return self.templates_root or self.data_dir / "templates"
 
     def resolved_broker_url(self) -> str:
         if self.embedded_broker:

@@ -113,6 +113,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         AF_BROKER_URL=settings.broker_url,
         AF_BATCH_SIZE=str(settings.batch_size),
         AF_TASK_TIME_LIMIT=str(settings.task_time_limit),
+        AF_TEMPLATES_ROOT=str(settings.resolved_templates_root().resolve()),
     )
     return env
 

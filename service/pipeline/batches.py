@@ -10,6 +10,7 @@ generator or the verifiers, runs outside any transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
@@ -37,6 +38,11 @@ from service.pipeline.counts import refresh_progress
 from service.pipeline.judge_calibration import judge_trusted
 from service.pipeline.lifecycle import fail_job, finish_if_done, lock_job
 from service.pipeline.spec import JobSpec
+from service.pipeline.templates_root import (
+    DEFAULT_TEMPLATES_ROOT,
+    with_templates_dir_resolved,
+    without_server_paths,
+)
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
@@ -87,11 +93,14 @@ def batch_position_offset(spec: JobSpec, batch: BatchRecord) -> int:
 
 
 def generate_batch(
-    sessions: Sessions, batch_id: str, heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
+    sessions: Sessions,
+    batch_id: str,
+    heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
+    templates_root: Path = DEFAULT_TEMPLATES_ROOT,
 ) -> bool:
     """Generate and store a planned batch's samples; True when stored now (verify it next).
     Samples of the held-out split (`heldout_fraction`) are never given to the generator as
-    examples.
+    examples; a `templates_dir` option names a folder under `templates_root`.
 
     Returns False without work when the batch is unknown, not planned any more, or its job is
     finished (cancelled, failed). Raises `ActionForgeError` for a job that cannot be done (a
@@ -111,6 +120,7 @@ def generate_batch(
         spec = JobSpec.model_validate(job.spec)
         tools = _catalog_tools(session, job)
         options = with_catalog_examples(session, job, spec.generator_options, heldout_fraction)
+        options = with_templates_dir_resolved(options, templates_root)
         session.commit()  # end the read transaction before the slow part (keeps objects loaded)
 
         prefix = f"{batch.id}-"
@@ -121,7 +131,11 @@ def generate_batch(
             id_prefix=prefix,
             options=options,
         )
-        samples, usage = _generate(_generator(spec.generator), tools, request)
+        try:
+            samples, usage = _generate(_generator(spec.generator), tools, request)
+        except ActionForgeError as exc:  # the job fails with this: say it without server paths
+            exc.args = (without_server_paths(str(exc), templates_root),)
+            raise
         if len(samples) > batch.size:
             raise RuntimeError(
                 f"generator '{spec.generator}' returned {len(samples)} samples for a batch "

@@ -17,6 +17,7 @@ from service.db.models import BatchRecord, BatchStatus, CatalogRecord, JobRecord
 from service.errors import InvalidRequest, NotFound
 from service.pipeline.counts import empty_counts
 from service.pipeline.spec import JobSpec
+from service.pipeline.templates_root import with_templates_dir_resolved, without_server_paths
 from service.settings import Settings
 from unified.errors import ActionForgeError, UnknownNameError
 from verifiers.stages import (
@@ -74,10 +75,13 @@ def create_job(session: Session, catalog_id: str, spec: JobSpec, settings: Setti
     llm = LlmDefaults(settings.llm_base_url, settings.llm_model)
     spec = _with_stage_options(_with_required_stages(spec, generator), llm)
     options = generator.with_llm_defaults(spec.generator_options, llm)
+    root = settings.resolved_templates_root()
     try:
-        generator.check_options(options)
+        generator.check_options(with_templates_dir_resolved(options, root))
+    except InvalidRequest:
+        raise
     except ActionForgeError as exc:
-        raise InvalidRequest(f"generator_options: {exc}") from None
+        raise InvalidRequest(f"generator_options: {without_server_paths(str(exc), root)}") from None
     batch_size = spec.batch_size or (
         settings.llm_batch_size if generator.uses_llm else settings.batch_size
     )

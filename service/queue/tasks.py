@@ -47,8 +47,13 @@ MAX_RETRIES = 3
 
 def generate_batch(task: Any, batch_id: str) -> None:
     """Generate one planned batch, then enqueue its verification."""
-    fraction = task.app.settings.train_heldout_fraction
-    if _run(task, partial(batches.generate_batch, heldout_fraction=fraction), batch_id):
+    settings = task.app.settings
+    generate = partial(
+        batches.generate_batch,
+        heldout_fraction=settings.train_heldout_fraction,
+        templates_root=settings.resolved_templates_root(),
+    )
+    if _run(task, generate, batch_id):
         send_batches(task.app, VERIFY_TASK, [batch_id])
 
 
