@@ -220,3 +220,36 @@ def test_a_body_far_over_the_limit_is_refused_by_its_declared_length(
 
 def _json_type() -> dict[str, str]:
     return {"content-type": "application/json"}
+
+
+def test_a_billion_laughs_upload_is_a_422_naming_the_alias(api: Api) -> None:
+    lines = [
+        "openapi: 3.0.0",
+        'info: {title: t, version: "1"}',
+        "x-lol:",
+        "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+    ]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    lines.append('paths: {/x: {get: {responses: {"200": {description: ok}}}}}')
+    response = api.http.post(
+        "/v1/catalogs?name=bomb.yaml",
+        content="\n".join(lines).encode(),
+        headers={"content-type": "application/yaml"},
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "bomb.yaml: line 9, column 10: the alias *e brings in 66,430 nodes, and "
+        "aliases may bring in 100,000 in all; write the repeated parts out, or use fewer aliases"
+    }
+
+
+def test_a_document_nested_200_levels_is_a_422(api: Api) -> None:
+    response = api.http.post(
+        "/v1/catalogs",
+        content=b'{"openapi": "3.0.0", "x-deep": ' + b"[" * 200 + b"]" * 200 + b"}",
+        headers=_json_type(),
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("catalog.json: /x-deep/0/0/0/0/0/0/0/0/0/... ")
+    assert "nests more than 100 levels deep" in response.json()["detail"]

@@ -51,6 +51,20 @@ def test_bad_catalog_is_one_readable_line_and_exit_2(tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+def test_an_alias_bomb_is_one_readable_line_and_exit_2(tmp_path: Path) -> None:
+    lines = ["openapi: 3.0.0", "x-lol:", "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    code, _, err = invoke("catalog", "show", str(bomb))
+    assert code == 2
+    assert err == (
+        f"error: {bomb}: line 8, column 10: the alias *e brings in 66,430 nodes, and aliases "
+        "may bring in 100,000 in all; write the repeated parts out, or use fewer aliases\n"
+    )
+
+
 def test_missing_file_is_one_readable_line(tmp_path: Path) -> None:
     code, _, err = invoke("catalog", "show", str(tmp_path / "nope.yaml"))
     assert code == 2

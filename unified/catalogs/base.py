@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field
 
+from unified.catalogs.limits import DEFAULT_LIMITS, DocumentLimits, JsonShape, too_deep
+from unified.catalogs.safe_yaml import load_yaml
 from unified.errors import CatalogError
 from unified.model import Tool
 from unified.registry import Registry
@@ -23,23 +24,16 @@ NOT_PARSED: Any = object()
 """`CatalogDocument.data` of a document that is not JSON/YAML (a Python module)."""
 
 
-class CatalogYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML that keeps timestamps as the text they were written as, as a JSON document
-    would: a catalog's examples and defaults come back unchanged, and the result does not
-    depend on whether some imported library re-registered PyYAML's timestamp constructor."""
-
-
-CatalogYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
-
-
 @dataclass(frozen=True)
 class CatalogDocument:
-    """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML."""
+    """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML,
+    and the limits it was parsed under."""
 
     name: str
     text: str
     data: Any
     suffix: str
+    limits: DocumentLimits = DEFAULT_LIMITS
 
 
 class CatalogLoader(Protocol):
@@ -77,8 +71,11 @@ LOADERS = Registry(
 DETECTION_ORDER = ["python", "openapi", "openai", "bfcl", "xlam"]
 
 
-def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocument:
-    """Decode and parse a catalog document: JSON, else YAML, except Python sources."""
+def parse_document(
+    name: str, raw: bytes, *, suffix: str = "", limits: DocumentLimits = DEFAULT_LIMITS
+) -> CatalogDocument:
+    """Decode and parse a catalog document: JSON, else JSON Lines, else YAML, except Python
+    sources; raises `CatalogError` when its shape is over `limits`."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -86,32 +83,33 @@ def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocumen
             name, None, f"not UTF-8 text (byte {exc.start}); save the catalog as UTF-8"
         ) from None
     if suffix == ".py":
-        return CatalogDocument(name, text, NOT_PARSED, suffix)
+        return CatalogDocument(name, text, NOT_PARSED, suffix, limits)
+    shape = JsonShape(name, limits)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as json_exc:
-        rows = _json_lines(name, text)
+        if str(json_exc).startswith("depth limit exceeded"):
+            raise too_deep(
+                name, f"line {json_exc.lineno}, column {json_exc.colno}", limits
+            ) from None
+        rows = _json_lines(text, shape)
         if rows is not None:
-            return CatalogDocument(name, text, rows, suffix)
+            return CatalogDocument(name, text, rows, suffix, limits)
         if suffix == ".json":
             raise CatalogError(
                 name, None, f"not valid JSON: {json_exc}; fix the JSON syntax"
             ) from None
-        try:
-            data = yaml.load(text, Loader=CatalogYamlLoader)
-        except yaml.YAMLError as yaml_exc:
-            mark = getattr(yaml_exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-            problem = getattr(yaml_exc, "problem", None) or str(yaml_exc)
-            raise CatalogError(
-                name, where, f"neither JSON nor YAML ({problem}); fix the syntax there"
-            ) from None
-    return CatalogDocument(name, text, data, suffix)
+        data = load_yaml(text, name, limits)
+    else:
+        shape.check(data)
+    return CatalogDocument(name, text, data, suffix, limits)
 
 
-def _json_lines(name: str, text: str) -> list[Any] | None:
+def _json_lines(text: str, shape: JsonShape) -> list[Any] | None:
     """The rows of a JSON Lines document (two or more lines, the first a JSON object or list),
     or None when the text is not JSON Lines. A later line that is not JSON is an error."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
     lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if len(lines) < 2:
         return None
@@ -123,10 +121,13 @@ def _json_lines(name: str, text: str) -> list[Any] | None:
             if not rows:
                 return None
             raise CatalogError(
-                name, f"line {n}", f"not valid JSON Lines: {exc}; fix the JSON on this line"
+                shape.document,
+                f"line {n}",
+                f"not valid JSON Lines: {exc}; fix the JSON on this line",
             ) from None
         if not rows and not isinstance(row, dict | list):
             return None
+        shape.check(row, f"line {n} ")
         rows.append(row)
     return rows
 
@@ -266,6 +267,7 @@ def load_catalog_bytes(
     *,
     kind: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> Catalog:
     """Load a catalog from the bytes of a document called `name` (used in messages)."""
     if len(raw) > max_bytes:
@@ -275,7 +277,7 @@ def load_catalog_bytes(
             f"file is {len(raw):,} bytes, more than the limit of {max_bytes:,}; "
             "split the catalog or raise the limit",
         )
-    doc = parse_document(name, raw, suffix=Path(name).suffix.lower())
+    doc = parse_document(name, raw, suffix=Path(name).suffix.lower(), limits=limits)
     kind_name, loader = pick_loader(doc, kind)
     tools = loader.load(doc)
     check_unique_names(tools, name)
@@ -296,7 +298,11 @@ def load_catalog_bytes(
 
 
 def load_catalog(
-    path: str | Path, *, kind: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | Path,
+    *,
+    kind: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> Catalog:
     """Load the catalog file at `path`; the loader is picked by content unless `kind` names it."""
     path = Path(path)
@@ -311,4 +317,6 @@ def load_catalog(
             f"file is {size:,} bytes, more than the limit of {max_bytes:,}; "
             "split the catalog or raise the limit",
         )
-    return load_catalog_bytes(path.read_bytes(), str(path), kind=kind, max_bytes=max_bytes)
+    return load_catalog_bytes(
+        path.read_bytes(), str(path), kind=kind, max_bytes=max_bytes, limits=limits
+    )
