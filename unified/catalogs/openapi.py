@@ -33,16 +33,32 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _MAX_NAME = 128
 
 
-def openapi_version(data: Any) -> str | None:
-    """ "2.0", "3.0", "3.1", ... for a Swagger 2.0 / OpenAPI 3.x document, else None."""
+_SUPPORTED = ("3.0", "3.1", "3.2")
+SUPPORTED_VERSIONS = "Swagger 2.0 and OpenAPI 3.0.x, 3.1.x and 3.2.x"
+
+
+def declared_version(data: Any) -> tuple[str, str] | None:
+    """("OpenAPI", "4.0.0") or ("Swagger", "1.2"): the version a document declares, supported
+    or not; None when it declares neither `openapi` nor `swagger`."""
     if not isinstance(data, dict):
         return None
-    openapi, swagger = data.get("openapi"), data.get("swagger")
-    if openapi is not None and str(openapi).startswith("3."):
-        return ".".join(str(openapi).split(".")[:2])
-    if swagger is not None and str(swagger) == "2.0":
-        return "2.0"
+    for key, label in (("openapi", "OpenAPI"), ("swagger", "Swagger")):
+        value = data.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return label, str(value)
     return None
+
+
+def openapi_version(data: Any) -> str | None:
+    """ "2.0", "3.0", "3.1", ... for a supported Swagger 2.0 / OpenAPI 3.x document, else None."""
+    declared = declared_version(data)
+    if declared is None:
+        return None
+    label, value = declared
+    if label == "Swagger":
+        return "2.0" if value == "2.0" else None
+    minor = ".".join(value.split(".")[:2])
+    return minor if minor in _SUPPORTED else None
 
 
 def tool_name(operation_id: Any, method: str, path: str) -> str:
@@ -156,19 +172,15 @@ class OpenApiLoader:
     """Loads OpenAPI 3.x and Swagger 2.0 documents (JSON or YAML): one tool per operation."""
 
     def detect(self, doc: CatalogDocument) -> bool:
-        """Whether the document declares `openapi: 3.x` or `swagger: "2.0"`."""
-        return openapi_version(doc.data) is not None
+        """Whether the document declares an `openapi` or `swagger` version (an unsupported
+        one is then refused by `load`, naming it)."""
+        return declared_version(doc.data) is not None
 
     def load(self, doc: CatalogDocument) -> list[Tool]:
         """The tools of the document's operations; raises `CatalogError`."""
         version = openapi_version(doc.data)
         if version is None:
-            raise CatalogError(
-                doc.name,
-                None,
-                'not an OpenAPI document: expected a top-level `openapi: "3.x"` or '
-                '`swagger: "2.0"`; add it, or load the file as another catalog kind',
-            )
+            raise _unsupported(doc)
         data = _json_data(doc)
         problems = find_problems(data, version)
         raise_first(in_operations(problems), doc.name, version)
@@ -214,6 +226,24 @@ class OpenApiLoader:
             response=reader.response(op),
             source=ToolSource(kind="openapi", document=doc.name, place=op.place, http=http),
         )
+
+
+def _unsupported(doc: CatalogDocument) -> CatalogError:
+    declared = declared_version(doc.data)
+    if declared is None:
+        return CatalogError(
+            doc.name,
+            None,
+            'not an OpenAPI document: expected a top-level `openapi: "3.x"` or '
+            '`swagger: "2.0"`; add it, or load the file as another catalog kind',
+        )
+    label, value = declared
+    return CatalogError(
+        doc.name,
+        f"/{label.lower()}",
+        f"{label} {value} is not supported: ActionForge reads {SUPPORTED_VERSIONS}; "
+        "convert the document to one of them",
+    )
 
 
 loader = OpenApiLoader()

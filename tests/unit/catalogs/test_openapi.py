@@ -612,7 +612,32 @@ def test_detects_openapi_and_swagger_documents_only() -> None:
     assert loader.detect(parse_document("a.yaml", (DATA / "oai-v3.0-petstore.yaml").read_bytes()))
     assert loader.detect(parse_document("b.json", (DATA / "oai-v2.0-uber.json").read_bytes()))
     assert not loader.detect(parse_document("c.json", b'[{"name": "f"}]'))
-    assert not loader.detect(parse_document("d.json", b'{"swagger": "1.2"}'))
+    # Declaring a version is enough to be an OpenAPI document; `load` refuses unsupported ones.
+    assert loader.detect(parse_document("d.json", b'{"swagger": "1.2"}'))
+    assert not loader.detect(parse_document("e.json", b'{"openapi": null, "paths": {}}'))
+
+
+@pytest.mark.parametrize(
+    ("declared", "named"),
+    [
+        ("openapi: 4.0.0", "/openapi: OpenAPI 4.0.0"),
+        ("openapi: 2.0.0", "/openapi: OpenAPI 2.0.0"),
+        ('swagger: "1.2"', "/swagger: Swagger 1.2"),
+    ],
+)
+def test_an_unsupported_version_is_named_with_the_supported_ones(declared: str, named: str) -> None:
+    error = error_of(f'{declared}\ninfo: {{title: t, version: "1"}}\npaths: {{}}\n', "api.yaml")
+    assert str(error) == (
+        f"api.yaml: {named} is not supported: ActionForge reads Swagger 2.0 and OpenAPI 3.0.x, "
+        "3.1.x and 3.2.x; convert the document to one of them"
+    )
+
+
+@pytest.mark.parametrize("declared", ["3.0.3", "3.1.0", "3.1", 3.0])
+def test_supported_versions_load_however_they_are_written(declared: object) -> None:
+    document = v3({"/x": {"get": {"responses": {"200": {"description": "ok"}}}}})
+    document["openapi"] = declared
+    assert [t.name for t in load_dict(document).tools] == ["get_x"]
 
 
 # --- errors --------------------------------------------------------------------------------
