@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field
 
+from unified.catalogs.enum_types import find_enum_mismatch
 from unified.catalogs.limits import DEFAULT_LIMITS, DocumentLimits, JsonShape, too_deep
 from unified.catalogs.safe_yaml import load_yaml
 from unified.errors import CatalogError
@@ -234,6 +235,9 @@ def check_tool(tool: Tool, document: str) -> None:
                 place,
                 f"tool '{tool.name}': {label} is not valid JSON Schema at {at}: {exc.message}",
             ) from None
+    mismatch = find_enum_mismatch(params)
+    if mismatch is not None:
+        raise CatalogError(document, place, f"tool '{tool.name}': {mismatch.message()}")
     missing = _walk_required(params, "")
     if missing:
         at, name = missing
