@@ -35,6 +35,8 @@ def test_multipart_upload_stores_the_normalised_tools(api: Api) -> None:
     assert weather["parameters"]["required"] == ["city"]
     assert weather["source"]["http"]["in"]["city"] == "path"
 
+    assert body.pop("warnings") == []  # only the upload's answer carries them
+
     stored = api.http.get(f"/v1/catalogs/{body['id']}")
     assert stored.status_code == 200
     assert stored.json() == body
@@ -253,3 +255,26 @@ def test_a_document_nested_200_levels_is_a_422(api: Api) -> None:
     assert response.status_code == 422
     assert response.json()["detail"].startswith("catalog.json: /x-deep/0/0/0/0/0/0/0/0/0/... ")
     assert "nests more than 100 levels deep" in response.json()["detail"]
+
+
+def test_the_upload_answer_lists_what_the_loader_renamed(api: Api) -> None:
+    document = (
+        'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n  /x/{id}:\n    get:\n'
+        "      parameters:\n"
+        "        - {name: id, in: path, required: true, schema: {type: string}}\n"
+        "        - {name: id, in: query, schema: {type: integer}}\n"
+        '      responses: {"200": {description: ok}}\n'
+    )
+    response = api.http.post("/v1/catalogs", json={"name": "clash.yaml", "content": document})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["warnings"] == [
+        "/paths/~1x~1{id}/get/parameters/1: query parameter 'id' has the same name as a path "
+        "parameter (operation GET /x/{id}); its argument is named 'id_query' and is still sent "
+        "as query parameter 'id'"
+    ]
+    (tool,) = body["tools"]
+    assert tool["source"]["http"]["in"] == {"id": "path", "id_query": "query"}
+    assert tool["source"]["http"]["sent_as"] == {"id_query": "id"}
+    stored = api.http.get(f"/v1/catalogs/{body['id']}").json()
+    assert "warnings" not in stored and stored["tools"] == body["tools"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,13 +28,18 @@ NOT_PARSED: Any = object()
 @dataclass(frozen=True)
 class CatalogDocument:
     """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML,
-    and the limits it was parsed under."""
+    the limits it was parsed under, and the warnings its loader gives (`warn`)."""
 
     name: str
     text: str
     data: Any
     suffix: str
     limits: DocumentLimits = DEFAULT_LIMITS
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, place: str | None, message: str) -> None:
+        """Record something the loader skipped or changed instead of refusing the document."""
+        self.warnings.append(f"{place}: {message}" if place else message)
 
 
 class CatalogLoader(Protocol):
@@ -53,6 +58,10 @@ class Catalog(BaseModel):
     sha256: str
     title: str | None = None
     tools: list[Tool] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the loader skipped or renamed, one line each: place, then what.",
+    )
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -298,6 +307,7 @@ def load_catalog_bytes(
         sha256=hashlib.sha256(raw).hexdigest(),
         title=title,
         tools=tools,
+        warnings=doc.warnings,
     )
 
 

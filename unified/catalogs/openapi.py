@@ -185,7 +185,7 @@ class OpenApiLoader:
         problems = find_problems(data, version)
         raise_first(in_operations(problems), doc.name, version)
         refs = LocalRefs(data, doc.name)
-        reader = OperationReader(doc.name, data, version, refs)
+        reader = OperationReader(doc.name, data, version, refs, doc.warn)
         tools = [
             self._tool(doc, data, version, reader, op) for op in _operations(data, refs, doc.name)
         ]
@@ -218,6 +218,7 @@ class OpenApiLoader:
             **{"in": args.places},
             body_argument=args.body_argument,
             content_type=args.content_type,
+            sent_as=args.sent_as or None,
         )
         return Tool(
             name=tool_name(op.node.get("operationId"), op.method, op.path),
