@@ -20,11 +20,15 @@ _SHOWN_TOKENS = 10
 
 @dataclass(frozen=True)
 class DocumentLimits:
-    """How deep a catalog document may nest and how many nodes it may hold."""
+    """How deep a catalog document may nest and how many nodes it may hold; and, for OpenAPI
+    documents, how many subschemas one schema and all tools may hold once `$ref`s are
+    inlined (inlining multiplies a document as aliases do)."""
 
     max_depth: int = 100
     max_nodes: int = 1_000_000
     max_alias_nodes: int = 100_000
+    max_schema_size: int = 5_000
+    max_schemas: int = 100_000
 
 
 DEFAULT_LIMITS = DocumentLimits()

@@ -5,7 +5,8 @@ its method and path (`GET /pets/{petId}` -> `get_pets_by_petId`); its descriptio
 summary and description (or `GET /path` when it has neither). Its parameters and response are
 self-contained JSON Schema 2020-12 (see `openapi_operation` and `openapi_schema`), and
 `source.http` says how to call it. Only local `$ref`s are followed. What makes a document fatal
-is described in `openapi_validation`. Webhooks and callbacks are calls the API makes, not
+is described in `openapi_validation`; an operation whose schema expands too far once its
+`$ref`s are inlined is skipped with a warning. Webhooks and callbacks are calls the API makes, not
 tools, and are skipped.
 """
 
@@ -20,6 +21,7 @@ import orjson
 from unified.catalogs.base import CatalogDocument
 from unified.catalogs.openapi_operation import Operation, OperationReader
 from unified.catalogs.openapi_refs import LocalRefs, json_pointer
+from unified.catalogs.openapi_schema import SchemaBudget, SchemaTooLarge
 from unified.catalogs.openapi_validation import (
     find_problems,
     in_operations,
@@ -185,10 +187,18 @@ class OpenApiLoader:
         problems = find_problems(data, version)
         raise_first(in_operations(problems), doc.name, version)
         refs = LocalRefs(data, doc.name)
-        reader = OperationReader(doc.name, data, version, refs, doc.warn)
-        tools = [
-            self._tool(doc, data, version, reader, op) for op in _operations(data, refs, doc.name)
-        ]
+        budget = SchemaBudget(doc.limits.max_schema_size, doc.limits.max_schemas)
+        reader = OperationReader(doc.name, data, version, refs, doc.warn, budget)
+        tools: list[Tool] = []
+        skipped: list[SchemaTooLarge] = []
+        for op in _operations(data, refs, doc.name):
+            try:
+                tools.append(self._tool(doc, data, version, reader, op))
+            except SchemaTooLarge as exc:
+                skipped.append(exc)
+                doc.warn(op.place, f"skipped: {exc.message}")
+        if skipped and not tools:
+            raise skipped[0]
         if not tools:
             webhooks = (
                 " (webhooks are calls the API makes, not tools)" if data.get("webhooks") else ""

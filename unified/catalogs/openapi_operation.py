@@ -29,7 +29,7 @@ from unified.catalogs.openapi_media import (
     pick_media_type,
 )
 from unified.catalogs.openapi_refs import LocalRefs, escape_token
-from unified.catalogs.openapi_schema import SchemaRoot, swagger2_parameter_schema
+from unified.catalogs.openapi_schema import SchemaBudget, SchemaRoot, swagger2_parameter_schema
 from unified.errors import CatalogError
 
 _V3_LOCATIONS = ("path", "query", "header", "cookie")
@@ -137,6 +137,7 @@ class OperationReader:
         version: str,
         refs: LocalRefs,
         warn: Callable[[str | None, str], None],
+        budget: SchemaBudget,
     ) -> None:
         self._document = document
         self._warn = warn
@@ -145,6 +146,7 @@ class OperationReader:
         self._swagger2 = version == "2.0"
         self._ref_siblings_apply = version not in ("2.0", "3.0")
         self._circular: set[str] = set()
+        self._budget = budget
 
     def arguments(self, op: Operation) -> Arguments:
         """The operation's arguments as one object schema, with where each one goes."""
@@ -213,6 +215,7 @@ class OperationReader:
             op.label,
             self._circular,
             ref_siblings_apply=self._ref_siblings_apply,
+            budget=self._budget,
         )
 
     def _deref(self, node: Any, at: str, op: Operation) -> tuple[Any, str]:

@@ -170,3 +170,53 @@ def test_a_document_at_the_depth_limit_loads() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": schema}}]
     (tool,) = load_catalog_bytes(json.dumps(tools).encode(), "tools.json").tools
     assert tool.name == "f"
+
+
+def ref_fan_out(levels: int, operations: int) -> bytes:
+    """Each schema refers to the next twice: 2**levels leaves per operation once inlined."""
+    schemas: dict[str, object] = {f"S{levels}": {"type": "string"}}
+    for i in range(levels):
+        following = {"$ref": f"#/components/schemas/S{i + 1}"}
+        schemas[f"S{i}"] = {"type": "object", "properties": {"a": following, "b": following}}
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}
+    ok = {"responses": {"200": {"description": "ok"}}}
+    paths = {f"/bomb{k}": {"post": {"requestBody": body, **ok}} for k in range(operations)}
+    paths["/fine"] = {"get": ok}
+    document = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": paths}
+    return json.dumps({**document, "components": {"schemas": schemas}}).encode()
+
+
+def test_an_operation_whose_refs_expand_too_far_is_skipped_with_a_warning() -> None:
+    catalog = load_catalog_bytes(ref_fan_out(40, 1), "api.json")
+    assert [tool.name for tool in catalog.tools] == ["get_fine"]
+    assert catalog.warnings == [
+        "/paths/~1bomb0/post: skipped: a schema of operation POST /bomb0 expands to more than "
+        "5,000 subschemas once its $refs are inlined; simplify it"
+    ]
+
+
+def test_refs_that_expand_too_far_across_operations_refuse_the_document() -> None:
+    limits = DocumentLimits(max_schemas=1_000)
+    assert error_of(ref_fan_out(6, 20), "api.json", limits=limits) == (
+        "api.json: /components/schemas/S5/properties/b: the document's tools expand to more "
+        "than 1,000 subschemas once their $refs are inlined (the last in operation POST "
+        "/bomb7); split the catalog or simplify its schemas"
+    )
+
+
+def test_a_chain_of_refs_nesting_too_deep_is_refused_when_no_operation_is_left() -> None:
+    schemas: dict[str, object] = {"S200": {"type": "string"}}
+    for i in range(200):
+        following = {"$ref": f"#/components/schemas/S{i + 1}"}
+        schemas[f"S{i}"] = {"type": "object", "properties": {"a": following}}
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {"/x": {"post": {"requestBody": body, "responses": {}}}},
+        "components": {"schemas": schemas},
+    }
+    assert error_of(json.dumps(document).encode(), "api.json") == (
+        "api.json: /components/schemas/S63/properties/a: a schema of operation POST /x nests "
+        "more than 64 levels deep once its $refs are inlined; simplify it"
+    )
