@@ -220,3 +220,56 @@ def test_a_chain_of_refs_nesting_too_deep_is_refused_when_no_operation_is_left()
         "api.json: /components/schemas/S63/properties/a: a schema of operation POST /x nests "
         "more than 64 levels deep once its $refs are inlined; simplify it"
     )
+
+
+# --- Python modules and type strings --------------------------------------------------------
+
+DOCSTRING = '    """Do it."""\n'
+
+
+def test_a_deeply_nested_annotation_is_refused_with_its_line() -> None:
+    annotation = "List[" * 150 + "int" + "]" * 150
+    source = f"from typing import List\n\n\ndef f(x: {annotation}) -> None:\n{DOCSTRING}"
+    assert error_of(source.encode(), "tools.py") == (
+        "tools.py: line 4: the type annotation nests more than 32 levels deep; simplify it"
+    )
+
+
+def test_source_too_deep_for_pythons_parser_is_refused() -> None:
+    source = "def f(x: int = " + "-" * 100_000 + "1) -> None:\n" + DOCSTRING
+    assert error_of(source.encode(), "tools.py") == (
+        "tools.py: the module nests too deeply for Python to parse; simplify it"
+    )
+
+
+def test_classes_whose_fields_multiply_are_refused() -> None:
+    """Each class has two fields of the next one: 2**30 leaves once written out."""
+    lines = ["from typing import TypedDict", "", "class C30(TypedDict):", "    x: int"]
+    for i in range(29, -1, -1):
+        lines += [f"class C{i}(TypedDict):", f"    a: C{i + 1}", f"    b: C{i + 1}"]
+    source = "\n".join(lines) + "\n\ndef f(a: C0) -> None:\n" + DOCSTRING
+    assert error_of(source.encode(), "tools.py") == (
+        "tools.py: line 32: class C20 expands to more than 10,000 schema nodes through the "
+        "classes of its fields; simplify it"
+    )
+
+
+def test_a_long_chain_of_classes_is_refused() -> None:
+    lines = ["from typing import TypedDict", "", "class C0(TypedDict):"]
+    for i in range(200):
+        lines += [f"    x: C{i + 1}", "", f"class C{i + 1}(TypedDict):"]
+    source = "\n".join(lines) + "\n    x: int\n\ndef f(a: C0) -> None:\n" + DOCSTRING
+    assert error_of(source.encode(), "tools.py") == (
+        "tools.py: line 99: class C32 is nested more than 32 classes deep in the fields of "
+        "others; simplify it"
+    )
+
+
+def test_a_deeply_nested_xlam_type_string_is_refused() -> None:
+    kind = "List[" * 40 + "int" + "]" * 40
+    tools = [{"name": "f", "description": "d", "parameters": {"x": {"type": kind}}}]
+    message = error_of(json.dumps(tools).encode(), "tools.json")
+    assert message.startswith(
+        "tools.json: /0/parameters/x/type: type 'List[List[List[List[List[List[List[List[...' "
+        "nests more than 32 levels deep; write a Python type such as str"
+    )
