@@ -6,7 +6,8 @@ document's servers (`/v1/pets` as well as `/pets`); a concrete path wins over a 
 Arguments are read from where the tool's HTTP binding puts them: path, query, header and cookie
 values are strings, converted to the argument schema's type (integer, number, boolean, null,
 JSON for objects; an array from repeated query parameters or one comma-separated value); the
-body is JSON (its properties, or the whole of it for a `body_argument`) or a form. Query
+body is JSON (its properties, or the whole of it for a `body_argument`) or a form. A renamed
+argument (`id_query`) is read from the name the request uses (`sent_as`: `id`). Query
 parameters the tool does not declare become arguments too, so the check rejects them.
 Answers: 200 with the response as JSON; 404 or 422 with `{"error": {"reason", "detail", "tool"}}`.
 `GET /tools` lists the tools in the OpenAI tools format.
@@ -195,16 +196,21 @@ class MockRouter:
         properties = tool.parameters.get("properties")
         schemas: dict[str, Any] = properties if isinstance(properties, dict) else {}
         arguments: dict[str, Any] = {}
-        for index, name in enumerate(route.names):
+        for index, sent in enumerate(route.names):
+            name = http.argument_for("path", sent) or sent
             arguments[name] = coerce(match.group(f"p{index}"), schemas.get(name))
-        for name in request.query_params:
-            if http.in_.get(name, "query") == "query":
-                values = request.query_params.getlist(name)
-                arguments[name] = _coerce_many(values, schemas.get(name))
+        for sent in request.query_params:
+            declared = http.argument_for("query", sent)
+            if declared is None and sent in http.in_:
+                continue  # the name of an argument sent elsewhere
+            name = declared or sent  # an undeclared one: the argument check rejects it
+            values = request.query_params.getlist(sent)
+            arguments[name] = _coerce_many(values, schemas.get(name))
         for name, place in http.in_.items():
             source = request.headers if place == "header" else request.cookies
-            if place in ("header", "cookie") and name in source:
-                arguments[name] = coerce(source[name], schemas.get(name))
+            sent = http.sent_name(name)
+            if place in ("header", "cookie") and sent in source:
+                arguments[name] = coerce(source[sent], schemas.get(name))
         if "body" in http.in_.values():
             body = await self._body(request, tool.name, http, schemas)
             if isinstance(body, Response):
@@ -220,8 +226,9 @@ class MockRouter:
         if content_type in _FORM_TYPES:
             form = await request.form()
             found: dict[str, Any] = {}
-            for key in form:
-                values = [await _form_text(v) for v in form.getlist(key)]
+            for sent in form:
+                key = http.argument_for("body", sent) or sent
+                values = [await _form_text(v) for v in form.getlist(sent)]
                 found[key] = _coerce_many(values, schemas.get(key))
             return found
         raw = await request.body()

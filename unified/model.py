@@ -37,7 +37,9 @@ class _Model(BaseModel):
 class HttpBinding(_Model):
     """Where each argument of an HTTP tool goes: `in_` maps argument name to
     `path`, `query`, `header`, `cookie` or `body` (a property of the JSON body);
-    `body_argument` names the argument that carries the whole body when it is not an object."""
+    `body_argument` names the argument that carries the whole body when it is not an object;
+    `sent_as` maps an argument renamed because two places share a parameter name (`id_query`)
+    to the name the request uses for it (`id`)."""
 
     method: str
     path: str
@@ -45,6 +47,18 @@ class HttpBinding(_Model):
     in_: dict[str, str] = Field(default_factory=dict, alias="in")
     body_argument: str | None = None
     content_type: str | None = None
+    sent_as: dict[str, str] | None = None
+
+    def sent_name(self, argument: str) -> str:
+        """The name the request uses for `argument`."""
+        return (self.sent_as or {}).get(argument, argument)
+
+    def argument_for(self, place: str, name: str) -> str | None:
+        """The argument the request sends in `place` under `name`, if the tool has one."""
+        for argument, where in self.in_.items():
+            if where == place and self.sent_name(argument) == name:
+                return argument
+        return None
 
 
 class ToolSource(_Model):

@@ -62,6 +62,17 @@ class CatalogPublic(_Public):
     created_at: UtcDatetime
 
 
+class CatalogUploaded(CatalogPublic):
+    """A catalog just uploaded, with what its loader skipped or renamed."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the loader skipped or renamed instead of refusing the document, "
+        "one line each: the place (a JSON pointer), then what it did. Only the upload's "
+        "answer carries them; they are not stored.",
+    )
+
+
 class CatalogsPublic(BaseModel):
     """A page of catalogs, newest first, and how many there are in all."""
 

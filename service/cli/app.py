@@ -17,7 +17,7 @@ from service.cli.commands.companions import note_companion_files
 from service.cli.commands.mock import mock
 from service.cli.commands.models import register_models_commands
 from service.cli.commands.train import register_train_commands
-from service.cli.console import err_console, out_console, readable_errors
+from service.cli.console import err_console, out_console, readable_errors, warn
 from service.export.registry import export_format_names
 from unified.catalogs import DEFAULT_MAX_BYTES, LOADERS, load_catalog
 from unified.formats import FORMATS, read_samples, write_samples
@@ -74,6 +74,8 @@ def catalog_show(
     """Show the tools of a catalog."""
     with readable_errors():
         catalog = load_catalog(file, kind=kind, max_bytes=max_bytes)
+    for warning in catalog.warnings:
+        warn(f"{file}: {warning}")
     if as_json:
         sys.stdout.write(
             orjson.dumps([t.openai() for t in catalog.tools], option=orjson.OPT_INDENT_2).decode()

@@ -15,7 +15,13 @@ import httpx
 
 from service.api.deps import API_KEY_HEADER
 from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic
-from service.api.schemas import CatalogPublic, JobPublic, SamplePublic, SamplesPublic
+from service.api.schemas import (
+    CatalogPublic,
+    CatalogUploaded,
+    JobPublic,
+    SamplePublic,
+    SamplesPublic,
+)
 from service.db.models import FINISHED
 from service.export.registry import exporter
 from service.pipeline.spec import JobSpec
@@ -83,13 +89,13 @@ class ActionForgeClient:
         result: dict[str, Any] = self._request("GET", "/v1/health").json()
         return result
 
-    def upload_catalog(self, path: Path, kind: str | None = None) -> CatalogPublic:
+    def upload_catalog(self, path: Path, kind: str | None = None) -> CatalogUploaded:
         """Upload a catalog file; the API loads and stores it."""
         with path.open("rb") as stream:
             files = {"file": (path.name, stream, "application/octet-stream")}
             data = {"kind": kind} if kind else {}
             response = self._request("POST", "/v1/catalogs", files=files, data=data)
-        return CatalogPublic.model_validate_json(response.content)
+        return CatalogUploaded.model_validate_json(response.content)
 
     def submit_job(self, catalog_id: str, spec: JobSpec | dict[str, Any]) -> JobPublic:
         """Submit a job over a stored catalog; a spec given as a dict is checked by the API."""

@@ -23,6 +23,13 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def warn(message: str) -> None:
+    """Print one warning line, shown as written."""
+    err_console.print(
+        f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+    )
+
+
 @contextmanager
 def readable_errors() -> Iterator[None]:
     """Turn ActionForge errors and OS errors raised inside into one line and exit 2."""

@@ -35,6 +35,8 @@ def test_multipart_upload_stores_the_normalised_tools(api: Api) -> None:
     assert weather["parameters"]["required"] == ["city"]
     assert weather["source"]["http"]["in"]["city"] == "path"
 
+    assert body.pop("warnings") == []  # only the upload's answer carries them
+
     stored = api.http.get(f"/v1/catalogs/{body['id']}")
     assert stored.status_code == 200
     assert stored.json() == body
@@ -220,3 +222,59 @@ def test_a_body_far_over_the_limit_is_refused_by_its_declared_length(
 
 def _json_type() -> dict[str, str]:
     return {"content-type": "application/json"}
+
+
+def test_a_billion_laughs_upload_is_a_422_naming_the_alias(api: Api) -> None:
+    lines = [
+        "openapi: 3.0.0",
+        'info: {title: t, version: "1"}',
+        "x-lol:",
+        "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+    ]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    lines.append('paths: {/x: {get: {responses: {"200": {description: ok}}}}}')
+    response = api.http.post(
+        "/v1/catalogs?name=bomb.yaml",
+        content="\n".join(lines).encode(),
+        headers={"content-type": "application/yaml"},
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "bomb.yaml: line 9, column 10: the alias *e brings in 66,430 nodes, and "
+        "aliases may bring in 100,000 in all; write the repeated parts out, or use fewer aliases"
+    }
+
+
+def test_a_document_nested_200_levels_is_a_422(api: Api) -> None:
+    response = api.http.post(
+        "/v1/catalogs",
+        content=b'{"openapi": "3.0.0", "x-deep": ' + b"[" * 200 + b"]" * 200 + b"}",
+        headers=_json_type(),
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("catalog.json: /x-deep/0/0/0/0/0/0/0/0/0/... ")
+    assert "nests more than 100 levels deep" in response.json()["detail"]
+
+
+def test_the_upload_answer_lists_what_the_loader_renamed(api: Api) -> None:
+    document = (
+        'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n  /x/{id}:\n    get:\n'
+        "      parameters:\n"
+        "        - {name: id, in: path, required: true, schema: {type: string}}\n"
+        "        - {name: id, in: query, schema: {type: integer}}\n"
+        '      responses: {"200": {description: ok}}\n'
+    )
+    response = api.http.post("/v1/catalogs", json={"name": "clash.yaml", "content": document})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["warnings"] == [
+        "/paths/~1x~1{id}/get/parameters/1: query parameter 'id' has the same name as a path "
+        "parameter (operation GET /x/{id}); its argument is named 'id_query' and is still sent "
+        "as query parameter 'id'"
+    ]
+    (tool,) = body["tools"]
+    assert tool["source"]["http"]["in"] == {"id": "path", "id_query": "query"}
+    assert tool["source"]["http"]["sent_as"] == {"id_query": "id"}
+    stored = api.http.get(f"/v1/catalogs/{body['id']}").json()
+    assert "warnings" not in stored and stored["tools"] == body["tools"]

@@ -65,6 +65,23 @@ def test_submit_uploads_the_catalog_and_queues_the_job(sqlite_api: Api) -> None:
     sqlite_api.http.post(f"/v1/jobs/{job_id}/cancel")
 
 
+def test_submit_prints_the_loaders_warnings(sqlite_api: Api, tmp_path: Path) -> None:
+    catalog = tmp_path / "clash.yaml"
+    catalog.write_text(
+        'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n  /x/{id}:\n    get:\n'
+        "      parameters: [{name: id, in: query, schema: {type: integer}}]\n"
+        '      responses: {"200": {description: ok}}\n'
+    )
+    code, out, err = invoke("submit", str(catalog), "--n", "2", "--url", sqlite_api.url)
+    assert code == 0, err
+    assert (
+        "warning: clash.yaml: /paths/~1x~1{id}/get/parameters/0: query parameter 'id' has the "
+        "same name as a path parameter (operation GET /x/{id}); its argument is named "
+        "'id_query' and is still sent as query parameter 'id'"
+    ) in one_line(err)
+    sqlite_api.http.post(f"/v1/jobs/{out.strip()}/cancel")
+
+
 def test_status_prints_the_funnel_and_the_reasons(sqlite_api: Api) -> None:
     job_id, _ = finished_job(sqlite_api)
     code, out, err = invoke("status", job_id, "--url", sqlite_api.url)

@@ -51,6 +51,38 @@ def test_bad_catalog_is_one_readable_line_and_exit_2(tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+def test_an_alias_bomb_is_one_readable_line_and_exit_2(tmp_path: Path) -> None:
+    lines = ["openapi: 3.0.0", "x-lol:", "  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    code, _, err = invoke("catalog", "show", str(bomb))
+    assert code == 2
+    assert err == (
+        f"error: {bomb}: line 8, column 10: the alias *e brings in 66,430 nodes, and aliases "
+        "may bring in 100,000 in all; write the repeated parts out, or use fewer aliases\n"
+    )
+
+
+def test_catalog_show_prints_the_loaders_warnings_on_stderr(tmp_path: Path) -> None:
+    api = tmp_path / "clash.yaml"
+    api.write_text(
+        'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n  /x/{id}:\n    get:\n'
+        "      parameters: [{name: id, in: query, schema: {type: integer}}]\n"
+        '      responses: {"200": {description: ok}}\n'
+    )
+    code, out, err = invoke("catalog", "show", str(api), "--json")
+    assert code == 0
+    (tool,) = json.loads(out)
+    assert list(tool["function"]["parameters"]["properties"]) == ["id_query", "id"]
+    assert err == (
+        f"warning: {api}: /paths/~1x~1{{id}}/get/parameters/0: query parameter 'id' has the "
+        "same name as a path parameter (operation GET /x/{id}); its argument is named "
+        "'id_query' and is still sent as query parameter 'id'\n"
+    )
+
+
 def test_missing_file_is_one_readable_line(tmp_path: Path) -> None:
     code, _, err = invoke("catalog", "show", str(tmp_path / "nope.yaml"))
     assert code == 2

@@ -10,13 +10,16 @@ from unified.catalogs.base import (
     load_catalog,
     load_catalog_bytes,
 )
+from unified.catalogs.limits import DEFAULT_LIMITS, DocumentLimits
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_BYTES",
     "LOADERS",
     "Catalog",
     "CatalogDocument",
     "CatalogLoader",
+    "DocumentLimits",
     "check_tool",
     "load_catalog",
     "load_catalog_bytes",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field
 
+from unified.catalogs.enum_types import find_enum_mismatch
+from unified.catalogs.limits import DEFAULT_LIMITS, DocumentLimits, JsonShape, too_deep
+from unified.catalogs.safe_yaml import load_yaml
 from unified.errors import CatalogError
 from unified.model import Tool
 from unified.registry import Registry
@@ -23,23 +25,21 @@ NOT_PARSED: Any = object()
 """`CatalogDocument.data` of a document that is not JSON/YAML (a Python module)."""
 
 
-class CatalogYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML that keeps timestamps as the text they were written as, as a JSON document
-    would: a catalog's examples and defaults come back unchanged, and the result does not
-    depend on whether some imported library re-registered PyYAML's timestamp constructor."""
-
-
-CatalogYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
-
-
 @dataclass(frozen=True)
 class CatalogDocument:
-    """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML."""
+    """A catalog file as loaders see it: its name (for messages), text, and parsed JSON/YAML,
+    the limits it was parsed under, and the warnings its loader gives (`warn`)."""
 
     name: str
     text: str
     data: Any
     suffix: str
+    limits: DocumentLimits = DEFAULT_LIMITS
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, place: str | None, message: str) -> None:
+        """Record something the loader skipped or changed instead of refusing the document."""
+        self.warnings.append(f"{place}: {message}" if place else message)
 
 
 class CatalogLoader(Protocol):
@@ -58,6 +58,10 @@ class Catalog(BaseModel):
     sha256: str
     title: str | None = None
     tools: list[Tool] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the loader skipped or renamed, one line each: place, then what.",
+    )
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -77,8 +81,11 @@ LOADERS = Registry(
 DETECTION_ORDER = ["python", "openapi", "openai", "bfcl", "xlam"]
 
 
-def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocument:
-    """Decode and parse a catalog document: JSON, else YAML, except Python sources."""
+def parse_document(
+    name: str, raw: bytes, *, suffix: str = "", limits: DocumentLimits = DEFAULT_LIMITS
+) -> CatalogDocument:
+    """Decode and parse a catalog document: JSON, else JSON Lines, else YAML, except Python
+    sources; raises `CatalogError` when its shape is over `limits`."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -86,32 +93,33 @@ def parse_document(name: str, raw: bytes, *, suffix: str = "") -> CatalogDocumen
             name, None, f"not UTF-8 text (byte {exc.start}); save the catalog as UTF-8"
         ) from None
     if suffix == ".py":
-        return CatalogDocument(name, text, NOT_PARSED, suffix)
+        return CatalogDocument(name, text, NOT_PARSED, suffix, limits)
+    shape = JsonShape(name, limits)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as json_exc:
-        rows = _json_lines(name, text)
+        if str(json_exc).startswith("depth limit exceeded"):
+            raise too_deep(
+                name, f"line {json_exc.lineno}, column {json_exc.colno}", limits
+            ) from None
+        rows = _json_lines(text, shape)
         if rows is not None:
-            return CatalogDocument(name, text, rows, suffix)
+            return CatalogDocument(name, text, rows, suffix, limits)
         if suffix == ".json":
             raise CatalogError(
                 name, None, f"not valid JSON: {json_exc}; fix the JSON syntax"
             ) from None
-        try:
-            data = yaml.load(text, Loader=CatalogYamlLoader)
-        except yaml.YAMLError as yaml_exc:
-            mark = getattr(yaml_exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-            problem = getattr(yaml_exc, "problem", None) or str(yaml_exc)
-            raise CatalogError(
-                name, where, f"neither JSON nor YAML ({problem}); fix the syntax there"
-            ) from None
-    return CatalogDocument(name, text, data, suffix)
+        data = load_yaml(text, name, limits)
+    else:
+        shape.check(data)
+    return CatalogDocument(name, text, data, suffix, limits)
 
 
-def _json_lines(name: str, text: str) -> list[Any] | None:
+def _json_lines(text: str, shape: JsonShape) -> list[Any] | None:
     """The rows of a JSON Lines document (two or more lines, the first a JSON object or list),
     or None when the text is not JSON Lines. A later line that is not JSON is an error."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
     lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if len(lines) < 2:
         return None
@@ -123,10 +131,13 @@ def _json_lines(name: str, text: str) -> list[Any] | None:
             if not rows:
                 return None
             raise CatalogError(
-                name, f"line {n}", f"not valid JSON Lines: {exc}; fix the JSON on this line"
+                shape.document,
+                f"line {n}",
+                f"not valid JSON Lines: {exc}; fix the JSON on this line",
             ) from None
         if not rows and not isinstance(row, dict | list):
             return None
+        shape.check(row, f"line {n} ")
         rows.append(row)
     return rows
 
@@ -233,6 +244,9 @@ def check_tool(tool: Tool, document: str) -> None:
                 place,
                 f"tool '{tool.name}': {label} is not valid JSON Schema at {at}: {exc.message}",
             ) from None
+    mismatch = find_enum_mismatch(params)
+    if mismatch is not None:
+        raise CatalogError(document, place, f"tool '{tool.name}': {mismatch.message()}")
     missing = _walk_required(params, "")
     if missing:
         at, name = missing
@@ -266,6 +280,7 @@ def load_catalog_bytes(
     *,
     kind: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> Catalog:
     """Load a catalog from the bytes of a document called `name` (used in messages)."""
     if len(raw) > max_bytes:
@@ -275,7 +290,7 @@ def load_catalog_bytes(
             f"file is {len(raw):,} bytes, more than the limit of {max_bytes:,}; "
             "split the catalog or raise the limit",
         )
-    doc = parse_document(name, raw, suffix=Path(name).suffix.lower())
+    doc = parse_document(name, raw, suffix=Path(name).suffix.lower(), limits=limits)
     kind_name, loader = pick_loader(doc, kind)
     tools = loader.load(doc)
     check_unique_names(tools, name)
@@ -292,11 +307,16 @@ def load_catalog_bytes(
         sha256=hashlib.sha256(raw).hexdigest(),
         title=title,
         tools=tools,
+        warnings=doc.warnings,
     )
 
 
 def load_catalog(
-    path: str | Path, *, kind: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | Path,
+    *,
+    kind: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> Catalog:
     """Load the catalog file at `path`; the loader is picked by content unless `kind` names it."""
     path = Path(path)
@@ -311,4 +331,6 @@ def load_catalog(
             f"file is {size:,} bytes, more than the limit of {max_bytes:,}; "
             "split the catalog or raise the limit",
         )
-    return load_catalog_bytes(path.read_bytes(), str(path), kind=kind, max_bytes=max_bytes)
+    return load_catalog_bytes(
+        path.read_bytes(), str(path), kind=kind, max_bytes=max_bytes, limits=limits
+    )

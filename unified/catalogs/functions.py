@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from unified.catalogs.base import NOT_PARSED, CatalogDocument
+from unified.catalogs.limits import JsonShape
 from unified.catalogs.pytypes import TypeExpressionError, type_string_schema
 from unified.errors import CatalogError
 from unified.model import TOOL_NAME_PATTERN, Tool, ToolSource
@@ -210,6 +211,7 @@ def _expand(doc: CatalogDocument, where: _Where, item: Any) -> list[_Entry]:
                     where.child("tools"),
                     f"'tools' is a JSON string that does not parse ({exc}); fix the JSON",
                 ) from None
+            JsonShape(doc.name, doc.limits).check(tools, str(where.child("tools")))
         if not isinstance(tools, list):
             raise _fail(
                 doc,

@@ -5,7 +5,8 @@ its method and path (`GET /pets/{petId}` -> `get_pets_by_petId`); its descriptio
 summary and description (or `GET /path` when it has neither). Its parameters and response are
 self-contained JSON Schema 2020-12 (see `openapi_operation` and `openapi_schema`), and
 `source.http` says how to call it. Only local `$ref`s are followed. What makes a document fatal
-is described in `openapi_validation`. Webhooks and callbacks are calls the API makes, not
+is described in `openapi_validation`; an operation whose schema expands too far once its
+`$ref`s are inlined is skipped with a warning. Webhooks and callbacks are calls the API makes, not
 tools, and are skipped.
 """
 
@@ -20,6 +21,7 @@ import orjson
 from unified.catalogs.base import CatalogDocument
 from unified.catalogs.openapi_operation import Operation, OperationReader
 from unified.catalogs.openapi_refs import LocalRefs, json_pointer
+from unified.catalogs.openapi_schema import SchemaBudget, SchemaTooLarge
 from unified.catalogs.openapi_validation import (
     find_problems,
     in_operations,
@@ -33,16 +35,32 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _MAX_NAME = 128
 
 
-def openapi_version(data: Any) -> str | None:
-    """ "2.0", "3.0", "3.1", ... for a Swagger 2.0 / OpenAPI 3.x document, else None."""
+_SUPPORTED = ("3.0", "3.1", "3.2")
+SUPPORTED_VERSIONS = "Swagger 2.0 and OpenAPI 3.0.x, 3.1.x and 3.2.x"
+
+
+def declared_version(data: Any) -> tuple[str, str] | None:
+    """("OpenAPI", "4.0.0") or ("Swagger", "1.2"): the version a document declares, supported
+    or not; None when it declares neither `openapi` nor `swagger`."""
     if not isinstance(data, dict):
         return None
-    openapi, swagger = data.get("openapi"), data.get("swagger")
-    if openapi is not None and str(openapi).startswith("3."):
-        return ".".join(str(openapi).split(".")[:2])
-    if swagger is not None and str(swagger) == "2.0":
-        return "2.0"
+    for key, label in (("openapi", "OpenAPI"), ("swagger", "Swagger")):
+        value = data.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return label, str(value)
     return None
+
+
+def openapi_version(data: Any) -> str | None:
+    """ "2.0", "3.0", "3.1", ... for a supported Swagger 2.0 / OpenAPI 3.x document, else None."""
+    declared = declared_version(data)
+    if declared is None:
+        return None
+    label, value = declared
+    if label == "Swagger":
+        return "2.0" if value == "2.0" else None
+    minor = ".".join(value.split(".")[:2])
+    return minor if minor in _SUPPORTED else None
 
 
 def tool_name(operation_id: Any, method: str, path: str) -> str:
@@ -156,27 +174,31 @@ class OpenApiLoader:
     """Loads OpenAPI 3.x and Swagger 2.0 documents (JSON or YAML): one tool per operation."""
 
     def detect(self, doc: CatalogDocument) -> bool:
-        """Whether the document declares `openapi: 3.x` or `swagger: "2.0"`."""
-        return openapi_version(doc.data) is not None
+        """Whether the document declares an `openapi` or `swagger` version (an unsupported
+        one is then refused by `load`, naming it)."""
+        return declared_version(doc.data) is not None
 
     def load(self, doc: CatalogDocument) -> list[Tool]:
         """The tools of the document's operations; raises `CatalogError`."""
         version = openapi_version(doc.data)
         if version is None:
-            raise CatalogError(
-                doc.name,
-                None,
-                'not an OpenAPI document: expected a top-level `openapi: "3.x"` or '
-                '`swagger: "2.0"`; add it, or load the file as another catalog kind',
-            )
+            raise _unsupported(doc)
         data = _json_data(doc)
         problems = find_problems(data, version)
         raise_first(in_operations(problems), doc.name, version)
         refs = LocalRefs(data, doc.name)
-        reader = OperationReader(doc.name, data, version, refs)
-        tools = [
-            self._tool(doc, data, version, reader, op) for op in _operations(data, refs, doc.name)
-        ]
+        budget = SchemaBudget(doc.limits.max_schema_size, doc.limits.max_schemas)
+        reader = OperationReader(doc.name, data, version, refs, doc.warn, budget)
+        tools: list[Tool] = []
+        skipped: list[SchemaTooLarge] = []
+        for op in _operations(data, refs, doc.name):
+            try:
+                tools.append(self._tool(doc, data, version, reader, op))
+            except SchemaTooLarge as exc:
+                skipped.append(exc)
+                doc.warn(op.place, f"skipped: {exc.message}")
+        if skipped and not tools:
+            raise skipped[0]
         if not tools:
             webhooks = (
                 " (webhooks are calls the API makes, not tools)" if data.get("webhooks") else ""
@@ -206,6 +228,7 @@ class OpenApiLoader:
             **{"in": args.places},
             body_argument=args.body_argument,
             content_type=args.content_type,
+            sent_as=args.sent_as or None,
         )
         return Tool(
             name=tool_name(op.node.get("operationId"), op.method, op.path),
@@ -214,6 +237,24 @@ class OpenApiLoader:
             response=reader.response(op),
             source=ToolSource(kind="openapi", document=doc.name, place=op.place, http=http),
         )
+
+
+def _unsupported(doc: CatalogDocument) -> CatalogError:
+    declared = declared_version(doc.data)
+    if declared is None:
+        return CatalogError(
+            doc.name,
+            None,
+            'not an OpenAPI document: expected a top-level `openapi: "3.x"` or '
+            '`swagger: "2.0"`; add it, or load the file as another catalog kind',
+        )
+    label, value = declared
+    return CatalogError(
+        doc.name,
+        f"/{label.lower()}",
+        f"{label} {value} is not supported: ActionForge reads {SUPPORTED_VERSIONS}; "
+        "convert the document to one of them",
+    )
 
 
 loader = OpenApiLoader()

@@ -2,7 +2,10 @@
 goes in the HTTP request, and the schema of its successful response.
 
 Arguments are the path, query, header and cookie parameters (path-level ones overridden by
-operation-level ones of the same name and place) plus the request body. A JSON or form body
+operation-level ones of the same name and place) plus the request body. Parameters of one name
+in two places become two arguments: the path parameter (else the first declared) keeps the
+name, the other is suffixed with its place (`id_query`), sent under its own name (`sent_as`),
+and a warning says so. A JSON or form body
 that is a plain object has its properties merged in as arguments; any other body, or one whose
 property names clash with a parameter, becomes one argument (`body`, or the Swagger 2.0 body
 parameter's name) recorded as `body_argument`. A body that is optional contributes no required
@@ -13,6 +16,7 @@ when the operation declares no 2xx response at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +29,7 @@ from unified.catalogs.openapi_media import (
     pick_media_type,
 )
 from unified.catalogs.openapi_refs import LocalRefs, escape_token
-from unified.catalogs.openapi_schema import SchemaRoot, swagger2_parameter_schema
+from unified.catalogs.openapi_schema import SchemaBudget, SchemaRoot, swagger2_parameter_schema
 from unified.errors import CatalogError
 
 _V3_LOCATIONS = ("path", "query", "header", "cookie")
@@ -33,6 +37,13 @@ _V2_LOCATIONS = ("path", "query", "header", "body", "formData")
 # OpenAPI: header parameters with these names are ignored; the client sets them.
 _CLIENT_HEADERS = frozenset({"accept", "content-type", "authorization"})
 _SUCCESS = re.compile(r"^2(\d\d|XX)$", re.IGNORECASE)
+_LABELS = {
+    "path": "path parameter",
+    "query": "query parameter",
+    "header": "header",
+    "cookie": "cookie",
+    "body": "form field",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class Arguments:
     properties: dict[str, Any] = field(default_factory=dict)
     required: list[str] = field(default_factory=list)
     places: dict[str, str] = field(default_factory=dict)
+    sent_as: dict[str, str] = field(default_factory=dict)
+    declared_at: dict[str, str] = field(default_factory=dict)
     body_argument: str | None = None
     content_type: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +84,31 @@ class Arguments:
         self.places[name] = place
         if required:
             self.required.append(name)
+
+    def has(self, place: str, sent_name: str) -> bool:
+        """Whether an argument is sent in `place` under `sent_name`."""
+        return any(
+            where == place and self.sent_as.get(name, name) == sent_name
+            for name, where in self.places.items()
+        )
+
+    def distinct_name(self, name: str, place: str) -> str:
+        """A name for a `place` parameter called `name` that no argument has yet."""
+        base = candidate = f"{name}_{place}"
+        n = 2
+        while candidate in self.places:
+            candidate, n = f"{base}_{n}", n + 1
+        return candidate
+
+    def rename(self, old: str, new: str) -> None:
+        """Give the argument `old` the name `new`; it keeps its place and is still sent as
+        before."""
+        self.properties = {new if k == old else k: v for k, v in self.properties.items()}
+        self.places = {new if k == old else k: v for k, v in self.places.items()}
+        self.required = [new if k == old else k for k in self.required]
+        self.sent_as[new] = self.sent_as.pop(old, old)
+        if old in self.declared_at:
+            self.declared_at[new] = self.declared_at.pop(old)
 
 
 def _annotated(schema: Any, parameter: dict[str, Any]) -> Any:
@@ -92,13 +130,23 @@ def _annotated(schema: Any, parameter: dict[str, Any]) -> Any:
 class OperationReader:
     """Reads the operations of one document into arguments and response schemas."""
 
-    def __init__(self, document: str, data: dict[str, Any], version: str, refs: LocalRefs) -> None:
+    def __init__(
+        self,
+        document: str,
+        data: dict[str, Any],
+        version: str,
+        refs: LocalRefs,
+        warn: Callable[[str | None, str], None],
+        budget: SchemaBudget,
+    ) -> None:
         self._document = document
+        self._warn = warn
         self._data = data
         self._refs = refs
         self._swagger2 = version == "2.0"
         self._ref_siblings_apply = version not in ("2.0", "3.0")
         self._circular: set[str] = set()
+        self._budget = budget
 
     def arguments(self, op: Operation) -> Arguments:
         """The operation's arguments as one object schema, with where each one goes."""
@@ -117,8 +165,8 @@ class OperationReader:
                 schema = self._parameter_schema(param, at, root)
                 self._add(args, name, schema, place, required, at, op)
         for name in re.findall(r"\{([^{}]+)\}", op.path):
-            if name not in args.places:
-                args.add(name, {"type": "string"}, "path", True)
+            if not args.has("path", name):
+                self._add(args, name, {"type": "string"}, "path", True, op.at, op)
         if form:
             args.content_type = self._form_content_type(op, form)
             for param, at in form:
@@ -129,7 +177,7 @@ class OperationReader:
         if not self._swagger2:
             body = self._request_body(op, root)
         if body is not None:
-            self._add_body(args, body, root)
+            self._add_body(args, body, root, op)
         parameters: dict[str, Any] = {"type": "object", "properties": args.properties}
         if args.required:
             parameters["required"] = args.required
@@ -167,6 +215,7 @@ class OperationReader:
             op.label,
             self._circular,
             ref_siblings_apply=self._ref_siblings_apply,
+            budget=self._budget,
         )
 
     def _deref(self, node: Any, at: str, op: Operation) -> tuple[Any, str]:
@@ -236,14 +285,30 @@ class OperationReader:
         at: str,
         op: Operation,
     ) -> None:
-        if name in args.places:
-            raise CatalogError(
-                self._document,
-                at,
-                f"parameter '{name}' ({place}) has the same name as a {args.places[name]} "
-                f"parameter ({op.label}); a tool argument goes to one place: rename one of them",
-            )
-        args.add(name, schema, place, required)
+        other = args.places.get(name)
+        if other is None:
+            args.add(name, schema, place, required)
+            args.declared_at[name] = at
+            return
+        if place == "path":
+            # The path keeps the plain name: it is what the route template calls it.
+            renamed = args.distinct_name(name, other)
+            args.rename(name, renamed)
+            args.add(name, schema, place, required)
+            args.declared_at[name] = at
+            renamed_at, renamed_place, kept_place = args.declared_at[renamed], other, place
+        else:
+            renamed = args.distinct_name(name, place)
+            args.add(renamed, schema, place, required)
+            args.sent_as[renamed] = name
+            args.declared_at[renamed] = at
+            renamed_at, renamed_place, kept_place = at, place, other
+        label = _LABELS[renamed_place]
+        self._warn(
+            renamed_at,
+            f"{label} '{name}' has the same name as a {_LABELS[kept_place]} ({op.label}); "
+            f"its argument is named '{renamed}' and is still sent as {label} '{name}'",
+        )
 
     def _parameter_schema(self, param: dict[str, Any], at: str, root: SchemaRoot) -> Any:
         if self._swagger2:
@@ -305,7 +370,7 @@ class OperationReader:
             return "multipart/form-data"
         return "application/x-www-form-urlencoded"
 
-    def _add_body(self, args: Arguments, body: Body, root: SchemaRoot) -> None:
+    def _add_body(self, args: Arguments, body: Body, root: SchemaRoot, op: Operation) -> None:
         args.content_type = body.content_type
         found = object_properties(body.schema, root)
         if found is not None and not set(found[0]) & set(args.places):
@@ -316,6 +381,12 @@ class OperationReader:
         name, n = body.name, 2
         while name in args.places:
             name, n = f"{body.name}_{n}", n + 1
+        if name != body.name:
+            self._warn(
+                op.at,
+                f"the request body's argument would be '{body.name}', the name of a "
+                f"{_LABELS[args.places[body.name]]} ({op.label}); it is named '{name}'",
+            )
         schema = body.schema
         description = body.description
         if isinstance(description, str) and description.strip() and isinstance(schema, dict):

@@ -7,11 +7,17 @@ adds "null", boolean `exclusiveMinimum`/`exclusiveMaximum` take the bound's numb
 becomes `examples`, `type: file` becomes a binary string, a list under `items` becomes
 `prefixItems`; `discriminator`, `xml`, `externalDocs`, `x-*` and identifiers that would move the
 base URI (`$id`, `$anchor`, ...) are dropped.
+
+Inlining can multiply a small document (a schema that refers to the next one twice, thirty
+times over, is two billion subschemas), so a `SchemaBudget` bounds what conversion builds: the
+subschemas of one schema and how deep they nest (over either: `SchemaTooLarge`, and the loader
+skips the operation), and the subschemas of the whole document.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from unified.catalogs.openapi_refs import LocalRefs, escape_token
@@ -123,6 +129,21 @@ def _fix_legacy_keywords(out: dict[str, Any], node: dict[str, Any]) -> None:
         del out["required"]
 
 
+@dataclass
+class SchemaBudget:
+    """How many subschemas conversion may build for one schema and for the whole document,
+    and how deep they may nest, once `$ref`s are inlined."""
+
+    per_schema: int = 5_000
+    per_document: int = 100_000
+    max_depth: int = 64
+    used: int = 0
+
+
+class SchemaTooLarge(CatalogError):
+    """One schema expands to more subschemas, or nests deeper, than `SchemaBudget` allows."""
+
+
 class SchemaRoot:
     """Converts the schemas that go into one JSON Schema document (a tool's parameters or its
     response); collects the `$defs` needed for circular references."""
@@ -135,8 +156,12 @@ class SchemaRoot:
         circular: set[str],
         *,
         ref_siblings_apply: bool,
+        budget: SchemaBudget,
     ) -> None:
         self.defs: dict[str, Any] = {}
+        self._budget = budget
+        self._built = 0
+        self._depth = 0
         self._refs = refs
         self._document = document
         self._operation = operation
@@ -148,6 +173,41 @@ class SchemaRoot:
 
     def convert(self, node: Any, at: str) -> Any:
         """The 2020-12 form of the schema `node`, found at JSON pointer `at` of the document."""
+        self._spend(at)
+        self._depth += 1
+        try:
+            return self._convert(node, at)
+        finally:
+            self._depth -= 1
+
+    def _spend(self, at: str) -> None:
+        budget = self._budget
+        self._built += 1
+        budget.used += 1
+        if self._built > budget.per_schema:
+            raise SchemaTooLarge(
+                self._document,
+                at,
+                f"a schema of {self._operation} expands to more than {budget.per_schema:,} "
+                "subschemas once its $refs are inlined; simplify it",
+            )
+        if budget.used > budget.per_document:
+            raise CatalogError(
+                self._document,
+                at,
+                f"the document's tools expand to more than {budget.per_document:,} subschemas "
+                f"once their $refs are inlined (the last in {self._operation}); split the "
+                "catalog or simplify its schemas",
+            )
+        if self._depth >= budget.max_depth:
+            raise SchemaTooLarge(
+                self._document,
+                at,
+                f"a schema of {self._operation} nests more than {budget.max_depth} levels deep "
+                "once its $refs are inlined; simplify it",
+            )
+
+    def _convert(self, node: Any, at: str) -> Any:
         if isinstance(node, bool):
             return node
         if not isinstance(node, dict):
@@ -199,6 +259,8 @@ class SchemaRoot:
         return schema
 
     def _reference(self, node: dict[str, Any], at: str) -> Any:
+        # The target and the siblings take the place of the `$ref` node, already counted by
+        # `convert`: they are converted without a level of their own.
         target, contents = self._refs.resolve(node["$ref"], f"{at}/$ref", self._operation)
         result = self._inline(target, contents, at)
         siblings = {
@@ -206,7 +268,7 @@ class SchemaRoot:
             for key, value in node.items()
             if key not in ("$ref", "nullable") and not key.startswith("x-")
         }
-        converted = self.convert(siblings, at) if siblings else {}
+        converted = self._convert(siblings, at) if siblings else {}
         annotations = {key: value for key, value in converted.items() if key in _ANNOTATIONS}
         rest = {key: value for key, value in converted.items() if key not in _ANNOTATIONS}
         if isinstance(result, dict):
@@ -228,14 +290,7 @@ class SchemaRoot:
             self._def_name(target)
         self._active.add(target)
         try:
-            body = self.convert(contents, target)
-        except RecursionError:
-            raise CatalogError(
-                self._document,
-                at,
-                f"schema nesting under {target} is too deep to convert ({self._operation}); "
-                "simplify the schema",
-            ) from None
+            body = self._convert(contents, target)
         finally:
             self._active.discard(target)
         if not (known_circular or target in self._recursive):

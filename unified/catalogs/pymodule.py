@@ -37,8 +37,10 @@ import docstring_parser
 
 from unified.catalogs.base import CatalogDocument
 from unified.catalogs.pytypes import (
+    MAX_TYPE_DEPTH,
     MappedType,
     TypeExpressionError,
+    TypeTooLarge,
     annotation_schema,
     type_string_schema,
 )
@@ -46,6 +48,7 @@ from unified.errors import CatalogError
 from unified.model import TOOL_NAME_PATTERN, Tool, ToolSource
 
 _RECORD_BASES = {"TypedDict", "NamedTuple", "BaseModel"}
+MAX_CLASS_SCHEMA_NODES = 10_000
 _ENUM_BASES = {"Enum", "StrEnum", "IntEnum", "Flag", "IntFlag"}
 _SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Params|Returns|Return|Raises|Yields):\s*$")
 
@@ -64,14 +67,22 @@ class PythonModuleLoader:
         functions = _public_functions(tree, exported)
         if not functions:
             raise CatalogError(doc.name, None, _no_functions_message(exported))
-        classes = _ClassSchemas(tree)
         module = Path(doc.name).stem
-        return [_tool(doc, node, classes, module) for node in functions]
+        try:
+            classes = _ClassSchemas(tree)
+            return [_tool(doc, node, classes, module) for node in functions]
+        except TypeTooLarge as exc:
+            where = f"line {exc.line}" if exc.line else None
+            raise CatalogError(doc.name, where, f"{exc}; simplify it") from None
 
 
 def _parse(doc: CatalogDocument) -> ast.Module:
     try:
         return ast.parse(doc.text, filename=doc.name)
+    except (MemoryError, RecursionError):  # what CPython's parser raises on extreme nesting
+        raise CatalogError(
+            doc.name, None, "the module nests too deeply for Python to parse; simplify it"
+        ) from None
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else None
         raise CatalogError(
@@ -219,6 +230,7 @@ class _ClassSchemas(dict[str, dict[str, Any]]):
         super().__init__()
         self._nodes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
         self._building: set[str] = set()
+        self._sizes = _ExpandedSizes()
         for name in self._nodes:
             self._resolve(name)
 
@@ -228,6 +240,12 @@ class _ClassSchemas(dict[str, dict[str, Any]]):
         if name in self._building:
             return {"type": "object"}  # a class that refers to itself
         node = self._nodes[name]
+        if len(self._building) >= MAX_TYPE_DEPTH:
+            raise TypeTooLarge(
+                f"class {name} is nested more than {MAX_TYPE_DEPTH} classes deep in the "
+                "fields of others",
+                node.lineno,
+            )
         bases = _base_names(node)
         if bases & _ENUM_BASES:
             schema = _enum_schema(node)
@@ -242,10 +260,57 @@ class _ClassSchemas(dict[str, dict[str, Any]]):
                 schema = _record_schema(node, bases, known)
             finally:
                 self._building.discard(name)
+            nodes, levels = self._sizes.of(schema)
+            if nodes > MAX_CLASS_SCHEMA_NODES:
+                raise TypeTooLarge(
+                    f"class {name} expands to more than {MAX_CLASS_SCHEMA_NODES:,} schema "
+                    "nodes through the classes of its fields",
+                    node.lineno,
+                )
+            if levels > 2 * MAX_TYPE_DEPTH:  # each class is two levels: itself, its fields
+                raise TypeTooLarge(
+                    f"class {name} nests more than {MAX_TYPE_DEPTH} levels of classes and "
+                    "types in its fields",
+                    node.lineno,
+                )
         else:
             return None
         self[name] = schema
         return schema
+
+
+class _ExpandedSizes:
+    """How large and how deep a schema (its dicts, lists and values) is once written out.
+    Class schemas are shared between the classes that use them, so a module of a few lines
+    can stand for a schema of billions of nodes; each shared part is measured once."""
+
+    def __init__(self) -> None:
+        # id -> (the object, kept alive so that its id is not reused; nodes; levels)
+        self._known: dict[int, tuple[Any, int, int]] = {}
+
+    def of(self, schema: Any) -> tuple[int, int]:
+        """The nodes and the levels of dicts and lists of `schema`, written out."""
+        stack: list[tuple[Any, bool]] = [(schema, False)]
+        while stack:
+            value, children_done = stack.pop()
+            if not isinstance(value, dict | list) or id(value) in self._known:
+                continue
+            children = list(value.values() if isinstance(value, dict) else value)
+            if children_done:
+                measured = [self._measure(child) for child in children]
+                nodes = 1 + sum(n for n, _ in measured)
+                levels = 1 + max((depth for _, depth in measured), default=0)
+                self._known[id(value)] = (value, nodes, levels)
+            else:
+                stack.append((value, True))
+                stack.extend((child, False) for child in children)
+        return self._measure(schema)
+
+    def _measure(self, value: Any) -> tuple[int, int]:
+        if not isinstance(value, dict | list):
+            return 1, 0
+        _, nodes, levels = self._known[id(value)]
+        return nodes, levels
 
 
 def _names_in_fields(node: ast.ClassDef) -> set[str]:
@@ -358,6 +423,8 @@ def _json_literal(node: ast.expr) -> Any:
 def _safe_annotation(node: ast.expr, classes: dict[str, dict[str, Any]]) -> MappedType:
     try:
         return annotation_schema(node, classes=classes)
+    except TypeTooLarge:
+        raise
     except TypeExpressionError:
         return MappedType()  # an annotation that is not a type says nothing about the value
 

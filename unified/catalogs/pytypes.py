@@ -90,8 +90,20 @@ _PASS_THROUGH = {"annotated", "required", "notrequired", "readonly", "final", "c
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
 
 
+MAX_TYPE_DEPTH = 32
+
+
 class TypeExpressionError(ValueError):
     """A type annotation or type string that cannot be read as a type at all."""
+
+
+class TypeTooLarge(TypeExpressionError):
+    """A type nested more than `MAX_TYPE_DEPTH` levels (`List[List[...]]`), or a class whose
+    schema would grow too large: refused before mapping it. `line` is where it is written."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,33 @@ def annotation_schema(
     nullable: bool = True,
 ) -> MappedType:
     """Map a type annotation's AST to JSON Schema; `classes` names types defined alongside."""
+    if _ast_depth(node) > 2 * MAX_TYPE_DEPTH:  # `X[Y]` is two AST levels
+        raise TypeTooLarge(
+            f"the type annotation nests more than {MAX_TYPE_DEPTH} levels deep",
+            getattr(node, "lineno", None),
+        )
     return _Mapper(classes or {}, nullable=nullable, object_is_any=True).map(node)
+
+
+def _ast_depth(node: ast.AST) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
+def _text_depth(text: str) -> int:
+    """An upper bound of how deep a type string nests: its deepest bracket plus every "of"."""
+    deepest = depth = 0
+    for char in text:
+        if char in "[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "])":
+            depth -= 1
+    return deepest + len(re.findall(r"\bof\b", text, flags=re.IGNORECASE))
 
 
 def type_string_schema(
@@ -119,6 +157,9 @@ def type_string_schema(
     nullable: bool = False,
 ) -> MappedType:
     """Map a type written as text (``"List[int]"``, ``"str, optional"``) to JSON Schema."""
+    if _text_depth(text) > MAX_TYPE_DEPTH:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise TypeTooLarge(f"type {shown!r} nests more than {MAX_TYPE_DEPTH} levels deep")
     cleaned, optional = _strip_decorations(text)
     if not cleaned:
         raise TypeExpressionError(f"type {text!r} is empty")

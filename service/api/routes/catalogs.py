@@ -19,7 +19,7 @@ from service.api.catalog_upload import (
 from service.api.deps import SessionDep, SessionsDep, SettingsDep
 from service.api.documented_errors import Responses, not_found, refused
 from service.api.pagination import Limit, Offset
-from service.api.schemas import CatalogPublic, CatalogsPublic, Message
+from service.api.schemas import CatalogPublic, CatalogsPublic, CatalogUploaded, Message
 from service.db.models import CatalogRecord
 from service.errors import NotFound
 from unified.catalogs import load_catalog_bytes
@@ -92,14 +92,17 @@ async def upload_catalog(
     kind: Annotated[
         str | None, Query(description="Catalog kind; detected from the content when omitted.")
     ] = None,
-) -> CatalogPublic:
+) -> CatalogUploaded:
     """Load a catalog document into normalised tools and store it."""
     upload = await read_catalog_upload(request, settings.max_catalog_bytes, name, kind)
-    record = await run_in_threadpool(_store, sessions, upload, settings.max_catalog_bytes)
-    return CatalogPublic.model_validate(record)
+    record, warnings = await run_in_threadpool(_store, sessions, upload, settings.max_catalog_bytes)
+    stored = CatalogPublic.model_validate(record)
+    return CatalogUploaded(**dict(stored), warnings=warnings)
 
 
-def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int) -> CatalogRecord:
+def _store(
+    sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int
+) -> tuple[CatalogRecord, list[str]]:
     catalog = load_catalog_bytes(upload.raw, upload.name, kind=upload.kind, max_bytes=max_bytes)
     refuse_unsafe_catalog_text(catalog, upload.name)
     record = CatalogRecord(
@@ -115,7 +118,7 @@ def _store(sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: in
     )
     with sessions() as session, session.begin():
         session.add(record)
-    return record
+    return record, catalog.warnings
 
 
 @router.get("")

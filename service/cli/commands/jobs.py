@@ -17,7 +17,7 @@ from service.cli.commands.companions import note_companion_files
 from service.cli.commands.display import follow_job, print_funnel
 from service.cli.commands.json_options import parse_json_object
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
-from service.cli.console import err_console, fail, out_console, readable_errors
+from service.cli.console import err_console, fail, out_console, readable_errors, warn
 from service.db.models import JobStatus
 from service.export.dataset_card import CARD_FILE, data_file, dataset_card
 from service.export.registry import export_format_names, exporter
@@ -199,6 +199,8 @@ def _submit(
         f"catalog {catalog.name}: {len(uploaded.tools)} tools ({uploaded.kind}), id {uploaded.id}",
         highlight=False,
     )
+    for warning in uploaded.warnings:
+        warn(f"{catalog.name}: {warning}")
     job = client.submit_job(uploaded.id, spec)
     err_console.print(f"job {job.id} queued: {job.spec.n:,} samples", highlight=False)
     return job

@@ -1,6 +1,7 @@
 """Errors every catalog kind shares: reading, parsing, picking a loader, size limits."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,56 @@ def test_catalog_keeps_the_hash_of_the_original_document() -> None:
     weather = catalog.tool("get_weather")
     assert weather is not None and weather.source is not None and weather.source.http is not None
     assert weather.source.http.in_ == {"city": "path", "unit": "query", "days": "query"}
+
+
+# --- enums whose members are not of the declared type ---------------------------------------
+
+
+def enum_error(raw: bytes, name: str) -> str:
+    with pytest.raises(CatalogError) as caught:
+        load_catalog_bytes(raw, name)
+    return str(caught.value)
+
+
+def test_an_openapi_enum_member_of_another_type_names_the_parameter() -> None:
+    raw = (
+        b'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n  /x:\n    get:\n'
+        b"      parameters:\n"
+        b"        - {name: n, in: query, schema: {type: integer, enum: [1, two]}}\n"
+        b'      responses: {"200": {description: ok}}\n'
+    )
+    assert enum_error(raw, "api.yaml") == (
+        "api.yaml: /paths/~1x/get: tool 'get_x': parameter 'n' has type integer but its enum "
+        "lists 'two' (a string); make every member of type integer, or change the type"
+    )
+
+
+def test_a_nested_enum_mismatch_names_the_dotted_parameter_and_hints_at_yaml() -> None:
+    raw = (
+        b"- type: function\n  function:\n    name: f\n    parameters:\n      type: object\n"
+        b"      properties:\n        filter:\n          type: object\n          properties:\n"
+        b"            flags: {type: array, items: {type: string, enum: [on, off]}}\n"
+    )
+    assert enum_error(raw, "tools.yaml") == (
+        "tools.yaml: /0: tool 'f': parameter 'filter.flags[]' has type string but its enum "
+        "lists True (a boolean); make every member of type string, or change the type (YAML "
+        "reads unquoted yes, no, on, off, true, false and numbers as booleans and numbers: "
+        "quote them)"
+    )
+
+
+def test_enums_that_fit_their_types_load() -> None:
+    tools = [
+        {
+            "name": "f",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "whole": {"type": "integer", "enum": [1, 2.0]},
+                    "maybe": {"type": ["string", "null"], "enum": ["a", None]},
+                    "untyped": {"enum": [1, "a", None]},
+                },
+            },
+        }
+    ]
+    assert load_catalog_bytes(json.dumps(tools).encode(), "tools.json").tools[0].name == "f"

@@ -612,7 +612,32 @@ def test_detects_openapi_and_swagger_documents_only() -> None:
     assert loader.detect(parse_document("a.yaml", (DATA / "oai-v3.0-petstore.yaml").read_bytes()))
     assert loader.detect(parse_document("b.json", (DATA / "oai-v2.0-uber.json").read_bytes()))
     assert not loader.detect(parse_document("c.json", b'[{"name": "f"}]'))
-    assert not loader.detect(parse_document("d.json", b'{"swagger": "1.2"}'))
+    # Declaring a version is enough to be an OpenAPI document; `load` refuses unsupported ones.
+    assert loader.detect(parse_document("d.json", b'{"swagger": "1.2"}'))
+    assert not loader.detect(parse_document("e.json", b'{"openapi": null, "paths": {}}'))
+
+
+@pytest.mark.parametrize(
+    ("declared", "named"),
+    [
+        ("openapi: 4.0.0", "/openapi: OpenAPI 4.0.0"),
+        ("openapi: 2.0.0", "/openapi: OpenAPI 2.0.0"),
+        ('swagger: "1.2"', "/swagger: Swagger 1.2"),
+    ],
+)
+def test_an_unsupported_version_is_named_with_the_supported_ones(declared: str, named: str) -> None:
+    error = error_of(f'{declared}\ninfo: {{title: t, version: "1"}}\npaths: {{}}\n', "api.yaml")
+    assert str(error) == (
+        f"api.yaml: {named} is not supported: ActionForge reads Swagger 2.0 and OpenAPI 3.0.x, "
+        "3.1.x and 3.2.x; convert the document to one of them"
+    )
+
+
+@pytest.mark.parametrize("declared", ["3.0.3", "3.1.0", "3.1", 3.0])
+def test_supported_versions_load_however_they_are_written(declared: object) -> None:
+    document = v3({"/x": {"get": {"responses": {"200": {"description": "ok"}}}}})
+    document["openapi"] = declared
+    assert [t.name for t in load_dict(document).tools] == ["get_x"]
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -712,19 +737,65 @@ def test_invalid_schema_is_fatal_only_where_an_operation_uses_it() -> None:
     assert len(load_text(unused).tools) == 3
 
 
-def test_parameters_with_one_name_in_two_places_are_refused() -> None:
+def test_a_query_parameter_named_like_a_path_parameter_gets_its_own_argument() -> None:
+    operation = {
+        "parameters": [
+            {"name": "id", "in": "query", "schema": {"type": "integer"}},
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "responses": {"200": {"description": "ok"}},
+    }
+    paths = {"/items/{id}": {"get": operation}, "/other": {"get": {"responses": {}}}}
+    catalog = load_dict(v3(paths))
+    assert catalog.warnings == [
+        "/paths/~1items~1{id}/get/parameters/0: query parameter 'id' has the same name as a "
+        "path parameter (operation GET /items/{id}); its argument is named 'id_query' and is "
+        "still sent as query parameter 'id'"
+    ]
+    found = tool(catalog, "get_items_by_id")
+    assert found.parameters["properties"] == {
+        "id_query": {"type": "integer"},
+        "id": {"type": "string"},
+    }
+    assert found.parameters["required"] == ["id"]
+    assert found.source is not None and found.source.http is not None
+    http = found.source.http
+    assert http.in_ == {"id_query": "query", "id": "path"}
+    assert http.sent_as == {"id_query": "id"}
+    assert http.argument_for("query", "id") == "id_query"
+    assert http.argument_for("path", "id") == "id"
+    assert [t.name for t in catalog.tools] == ["get_items_by_id", "get_other"]
+
+
+def test_a_route_template_name_clashing_with_a_query_parameter_is_added_as_path() -> None:
+    operation = {
+        "parameters": [{"name": "id", "in": "query", "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "ok"}},
+    }
+    found = load_dict(v3({"/items/{id}": {"get": operation}})).tools[0]
+    assert found.parameters["properties"] == {
+        "id_query": {"type": "integer"},
+        "id": {"type": "string"},
+    }
+    assert found.source is not None and found.source.http is not None
+    assert found.source.http.in_ == {"id_query": "query", "id": "path"}
+
+
+def test_a_header_named_like_a_query_parameter_is_renamed_with_a_warning() -> None:
     source = text("oai-v3.0-petstore.yaml").replace(
         "          required: false\n          schema:\n            type: integer\n",
         "          required: false\n          schema:\n            type: integer\n"
         "        - name: limit\n          in: header\n"
         "          schema:\n            type: string\n",
     )
-    error = error_of(source)
-    assert error.place == "/paths/~1pets/get/parameters/1"
-    assert error.message == (
-        "parameter 'limit' (header) has the same name as a query parameter (operation GET /pets); "
-        "a tool argument goes to one place: rename one of them"
-    )
+    catalog = load_text(source)
+    assert catalog.warnings == [
+        "/paths/~1pets/get/parameters/1: header 'limit' has the same name as a query "
+        "parameter (operation GET /pets); its argument is named 'limit_header' and is still "
+        "sent as header 'limit'"
+    ]
+    assert places(tool(catalog, "listPets")) == {"limit": "query", "limit_header": "header"}
+    assert load("oai-v3.0-petstore.yaml").warnings == []
 
 
 def test_document_without_paths_is_refused() -> None:

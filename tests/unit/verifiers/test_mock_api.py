@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -20,7 +21,7 @@ from generators.base import GenerationRequest
 from generators.template.generator import TemplateGenerator
 from service.api.server import BackgroundServer
 from service.mock_http import coerce, mock_app
-from unified.catalogs import load_catalog
+from unified.catalogs import load_catalog, load_catalog_bytes
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.mock_api import MockApi, with_observations
 from verifiers.mock_responses import call_seed
@@ -303,6 +304,37 @@ def test_unknown_routes_and_methods(swagger2_client: httpx.Client) -> None:
     assert "DELETE, GET, POST" in wrong_method.json()["error"]["detail"]
     listed = swagger2_client.get("/tools").json()
     assert [t["function"]["name"] for t in listed] == [t.name for t in tools_of(SWAGGER2)]
+
+
+def test_arguments_renamed_for_a_name_clash_are_read_from_their_own_place() -> None:
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/items/{id}": {
+                "get": {
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {"name": "id", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "id", "in": "header", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    catalog = load_catalog_bytes(orjson.dumps(document), "clash.json")
+    assert len(catalog.warnings) == 2
+    app = mock_app(MockApi(catalog.tools))
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as client:  # type: ignore[arg-type]
+        answer = client.get("/items/abc?id=5", headers={"id": "true"})
+    assert answer.status_code == 200
+    assert answer.json()["result"] == {"id": "abc", "id_query": 5, "id_header": True}
 
 
 def test_function_list_catalogs_are_served_at_tools_name() -> None:
