@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from engine_helpers import JOB_DONE_SECONDS, TRAVEL_CATALOG, Worker
+from engine_helpers import JOB_DONE_SECONDS, TRAVEL_CATALOG
 
 from service.pipeline.spec import JobSpec
 from unified.formats import FORMATS
@@ -57,11 +57,16 @@ def read_job(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return job
 
 
+class HasLog(Protocol):
+    def tail(self) -> str: ...
+
+
 def wait_for_job_over_http(
-    http: httpx.Client, job_id: str, *workers: Worker, seconds: float = JOB_DONE_SECONDS
+    http: httpx.Client, job_id: str, *workers: HasLog, seconds: float = JOB_DONE_SECONDS
 ) -> dict[str, Any]:
     """Poll `GET /v1/jobs/{id}` until the job is finished; fail with where it stands and the
-    workers' logs if it is not within `seconds`."""
+    logs of `workers` (and of any other process given, such as an LLM server) if it is not
+    within `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         job = read_job(http, job_id)

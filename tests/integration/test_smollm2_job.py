@@ -55,6 +55,16 @@ def _show_funnel(job: dict[str, Any]) -> None:
     print("\n" + "\n".join(lines))
 
 
+class ServerLog:
+    """The vLLM server's last lines (its throughput every 10 s) for a failure message."""
+
+    def __init__(self, server: VllmServer) -> None:
+        self.server = server
+
+    def tail(self) -> str:
+        return f"vLLM server ({self.server.log}):\n{self.server.log_tail()}"
+
+
 def _service(
     tmp_path: Path,
     database_url: str,
@@ -96,7 +106,9 @@ def test_smollm2_job_is_rejected_for_meaning_and_accepts_only_grounded_samples(
         },
     )  # default stages: query, format, grounding, coverage (no judge)
     job_id = submit_job(api.http, catalog_id, spec)
-    job = wait_for_job_over_http(api.http, job_id, *workers, seconds=SMOLLM2_JOB_SECONDS)
+    job = wait_for_job_over_http(
+        api.http, job_id, *workers, ServerLog(smollm2_server), seconds=SMOLLM2_JOB_SECONDS
+    )
     _show_funnel(job)
 
     assert (job["status"], job["error"]) == ("succeeded", None)
@@ -144,7 +156,9 @@ def test_smollm2_as_judge_fails_calibration_before_judging_the_job(
         verify=["query", "format", "grounding", "coverage", {"semantic": {"judge": judge}}],
     )
     job_id = submit_job(api.http, catalog_id, spec)
-    job = wait_for_job_over_http(api.http, job_id, *workers, seconds=SMOLLM2_JOB_SECONDS)
+    job = wait_for_job_over_http(
+        api.http, job_id, *workers, ServerLog(smollm2_server), seconds=SMOLLM2_JOB_SECONDS
+    )
     calibration = job["judge_calibration"]
     print(f"\nSmolLM2 as judge: {calibration}")
 
