@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     )
     max_catalog_bytes: int = Field(DEFAULT_MAX_BYTES, ge=1, description="Largest catalog accepted.")
     task_time_limit: int = Field(600, ge=10, description="Hard time limit of one task, seconds.")
+    sweep_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="How often one worker of the fleet looks for batches left idle past their "
+        "lease and sends them again (lost messages, broker restarts, database outages).",
+    )
+    batch_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=86_400,
+        description="A batch sent this long ago and not yet started, or whose task stopped "
+        "renewing its lease (every third of it) this long ago, is sent again by the sweep.",
+    )
     api_url: str = Field(
         "http://127.0.0.1:8000",
         description="Where `actionforge submit`, `status` and `export` reach the API.",

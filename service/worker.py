@@ -1,7 +1,8 @@
 """Worker processes: `actionforge worker` itself, and the ones `serve` starts on the embedded queue.
 
-Both run the same code: apply migrations, recover what a lost queue or worker left unfinished,
-then work the queues in this process with Celery's prefork pool.
+Both run the same code: apply migrations, then work the queues in this process with Celery's
+prefork pool, while a timer thread sends again what a lost message, queue or worker left
+unfinished (`service.queue.sweep`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from service.db.engine import make_engine, session_factory
 from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
-from service.queue.app import QUEUES, celery_for, prepare_embedded_queue
-from service.queue.dispatch import recover_unfinished
+from service.queue.app import QUEUES, ActionForgeCelery, celery_for, prepare_embedded_queue
+from service.queue.sweep import SweepTimer
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,19 +50,30 @@ def _close_llm_backends(**_: object) -> None:
     close_shared_backends()
 
 
+def _run_sweep_while_working(app: ActionForgeCelery) -> None:
+    """Start the sweep timer once the worker is ready (its pool forked), stop it as it stops."""
+    timers: list[SweepTimer] = []
+
+    def start(sender: object = None, **_: object) -> None:
+        hostname = getattr(sender, "hostname", None) or f"actionforge-{os.getpid()}"
+        timers.append(SweepTimer(app, str(hostname)))
+        timers[-1].start()
+
+    def stop(**_: object) -> None:
+        for timer in timers:
+            timer.stop()
+
+    worker_ready.connect(start, weak=False)
+    worker_shutdown.connect(stop, weak=False)
+
+
 def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> None:
-    """Migrate the database, recover unfinished batches, then work `queues` until stopped."""
+    """Migrate the database, then work `queues` until stopped, sweeping for lost batches."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
     prepare_embedded_queue(settings)
-    database_url = settings.resolved_database_url()
-    upgrade_to_head(database_url)
-    engine = make_engine(database_url)
-    try:
-        recovered = recover_unfinished(session_factory(engine), settings)
-    finally:
-        engine.dispose()  # no pooled connection may cross the fork into pool processes
-    log.info("re-enqueued %d unfinished batch tasks", recovered)
+    upgrade_to_head(settings.resolved_database_url())
     app = celery_for(settings)
+    _run_sweep_while_working(app)
     worker_process_shutdown.connect(_close_llm_backends, weak=False)
     app.worker_main(
         [
@@ -114,6 +125,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         AF_BATCH_SIZE=str(settings.batch_size),
         AF_TASK_TIME_LIMIT=str(settings.task_time_limit),
         AF_TEMPLATES_ROOT=str(settings.resolved_templates_root().resolve()),
+        AF_SWEEP_INTERVAL_SECONDS=str(settings.sweep_interval_seconds),
+        AF_BATCH_LEASE_SECONDS=str(settings.batch_lease_seconds),
     )
     return env
 
@@ -150,7 +163,7 @@ def start_embedded_worker(
 
 def stop_workers(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
     """Ask workers to finish their current tasks and stop; kill those still running after
-    `timeout` seconds (their batches are recovered on the next start).
+    `timeout` seconds (the sweep sends their batches again).
 
     SIGTERM goes to each worker's main process only, which stops its own pool.
     """

@@ -1,9 +1,10 @@
 """The embedded queue's worker processes, kept running while `serve` or `run` runs.
 
 A worker that dies (killed, out of memory, a crash in a native library) is reaped with whatever
-is left of its process group and replaced within about `CHECK_SECONDS`; the replacement recovers
-the batches the dead one held, as every worker does when it starts. A worker that keeps dying
-right after its start is restarted less and less often, so a broken setup does not spin.
+is left of its process group and replaced within about `CHECK_SECONDS`; the batches the dead one
+held are sent again by the sweep (`service.queue.sweep`) once their lease runs out. A worker that
+keeps dying right after its start is restarted less and less often, so a broken setup does not
+spin.
 """
 
 from __future__ import annotations
@@ -106,6 +107,6 @@ class WorkerSupervisor:
 
 def _reap_group(process: subprocess.Popen[bytes]) -> None:
     """Kill what is left of a dead worker's process group (its pool processes, which would go
-    on holding tasks the replacement recovers). Workers lead their own group."""
+    on working batches the sweep sends again). Workers lead their own group."""
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)

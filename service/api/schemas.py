@@ -43,10 +43,19 @@ class RequestRefused(Message):
 
 
 class Health(BaseModel):
-    """Whether the API answers and reaches its database."""
+    """Whether the API answers and reaches its database and broker, and how the fleet does."""
 
     status: str = "ok"
-    database: str
+    database: str = Field(description="The database's dialect: sqlite or postgresql.")
+    broker: str = Field(description="'ok' for an external broker that answers, or 'embedded'.")
+    workers: int = Field(
+        description="Workers whose sweep timer reported within the last three sweep intervals."
+    )
+    waiting_messages: int = Field(description="Messages waiting in the generate and verify queues.")
+    stranded_batches: int = Field(
+        description="Open batches of active jobs idle past AF_BATCH_LEASE_SECONDS, which the "
+        "next sweep sends again; more than zero for long means no worker sweeps."
+    )
     version: str
 
 

@@ -133,6 +133,14 @@ class BatchRecord(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     """What generating the batch cost (LLM requests, tokens, seconds); None for generators
     that report nothing."""
+    sent_at: Mapped[datetime | None]
+    """When a message for the batch's next step was last sent (or the step before it ended);
+    the sweep re-sends a batch left idle past AF_BATCH_LEASE_SECONDS after it."""
+    running_until: Mapped[datetime | None]
+    """The lease of the task working on the batch's current step, renewed while it runs; a
+    copy of the task arriving meanwhile does nothing."""
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    """The task (Celery task id, the same across its retries) holding that lease."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -255,3 +263,36 @@ class ModelVersionSampleRecord(Base):
     sample_id: Mapped[str] = mapped_column(
         ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class LeaseRecord(Base):
+    """A named lease one process holds at a time across the fleet (the batch sweep)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
+class WorkerSeenRecord(Base):
+    """A worker process and when its sweep timer last said it was alive."""
+
+    __tablename__ = "workers_seen"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IdempotentRequestRecord(Base):
+    """The first answer to a request that carried an Idempotency-Key, given again to a retry."""
+
+    __tablename__ = "idempotent_requests"
+
+    route: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]]
+    location: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

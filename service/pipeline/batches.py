@@ -1,8 +1,9 @@
 """One batch's way through a job: generate its samples, verify them, store what came out.
 
-Each step is idempotent. It first claims the batch with a conditional UPDATE (planned ->
-generated, generated -> verified) in the same transaction that writes its rows, so of two
-copies of a task only one commits and the other finds nothing to do; and it replaces the
+Each step is idempotent. A task first takes the batch step's lease (`service.pipeline.leases`),
+so a second copy of the message arriving while the first runs does nothing; it then moves the
+batch on with a conditional UPDATE (planned -> generated, generated -> verified) in the same
+transaction that writes its rows, so of two copies only one commits; and it replaces the
 batch's rows (deterministic ids) instead of adding to them. The slow part, calling the
 generator or the verifiers, runs outside any transaction.
 """
@@ -36,6 +37,7 @@ from service.pipeline import dedup
 from service.pipeline.catalog_examples import with_catalog_examples
 from service.pipeline.counts import refresh_progress
 from service.pipeline.judge_calibration import judge_trusted
+from service.pipeline.leases import BatchClaim, claim_step, renewing, step_done_values
 from service.pipeline.lifecycle import fail_job, finish_if_done, lock_job
 from service.pipeline.spec import JobSpec
 from service.pipeline.templates_root import (
@@ -97,26 +99,31 @@ def generate_batch(
     batch_id: str,
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
     templates_root: Path = DEFAULT_TEMPLATES_ROOT,
+    claim: BatchClaim | None = None,
 ) -> bool:
     """Generate and store a planned batch's samples; True when stored now (verify it next).
     Samples of the held-out split (`heldout_fraction`) are never given to the generator as
     examples; a `templates_dir` option names a folder under `templates_root`.
 
-    Returns False without work when the batch is unknown, not planned any more, or its job is
-    finished (cancelled, failed). Raises `ActionForgeError` for a job that cannot be done (a
-    catalog without tools, a generator refusing the spec) and whatever the generator raises.
+    Returns False without work when the batch is unknown, not planned any more, its job is
+    finished (cancelled, failed), or another task holds its lease (`claim`). Raises
+    `ActionForgeError` for a job that cannot be done (a catalog without tools, a generator
+    refusing the spec) and whatever the generator raises.
     """
     with sessions() as session:
         loaded = _load(session, batch_id, BatchStatus.planned)
         if loaded is None:
             return False
         batch, job = loaded
+        claim = claim or BatchClaim()
+        if not _start_attempt(session, batch, BatchStatus.planned, claim):
+            return False
         session.execute(
             update(JobRecord)
             .where(JobRecord.id == job.id, JobRecord.status == JobStatus.queued)
             .values(status=JobStatus.running, started_at=utcnow(), updated_at=utcnow())
         )
-        _start_attempt(session, batch, BatchStatus.planned)
+        _commit_without_waiting_for_disk(session)
         spec = JobSpec.model_validate(job.spec)
         tools = _catalog_tools(session, job)
         options = with_catalog_examples(session, job, spec.generator_options, heldout_fraction)
@@ -132,7 +139,8 @@ def generate_batch(
             options=options,
         )
         try:
-            samples, usage = _generate(_generator(spec.generator), tools, request)
+            with renewing(sessions, batch.id, claim):
+                samples, usage = _generate(_generator(spec.generator), tools, request)
         except ActionForgeError as exc:  # the job fails with this: say it without server paths
             exc.args = (without_server_paths(str(exc), templates_root),)
             raise
@@ -150,7 +158,10 @@ def generate_batch(
 
 
 def verify_batch(
-    sessions: Sessions, batch_id: str, judge_min_accuracy: float = DEFAULT_JUDGE_MIN_ACCURACY
+    sessions: Sessions,
+    batch_id: str,
+    judge_min_accuracy: float = DEFAULT_JUDGE_MIN_ACCURACY,
+    claim: BatchClaim | None = None,
 ) -> bool:
     """Run the job's stages over a generated batch and store the verdicts, and the samples as
     the stages left them (the execution stage adds the results of their calls), in one
@@ -169,7 +180,10 @@ def verify_batch(
             _finish_after_duplicate(session, batch_id)
             return False
         batch, job = loaded
-        _start_attempt(session, batch, BatchStatus.generated)
+        claim = claim or BatchClaim()
+        if not _start_attempt(session, batch, BatchStatus.generated, claim):
+            return False
+        _commit_without_waiting_for_disk(session)
         spec = JobSpec.model_validate(job.spec)
         catalog = _catalog(session, job)
         context = StageContext.for_catalog(_tools(job, catalog), catalog.document)
@@ -184,17 +198,17 @@ def verify_batch(
         samples = [Sample.model_validate(record.data) for record in records]
         sample_ids = [record.id for record in records]
         session.commit()
-        if not judge_trusted(session, job, spec, context, judge_min_accuracy):
-            return False
-
-        names = list(spec.verify)
-        ordered = dedup.ordered_stage(names)
-        stages = [_stage(name) for name in (names[:-1] if ordered else names)]
-        pipeline = run_stages(stages, samples, context)
-        waiting: dict[str, bytes] = {}
-        if ordered is not None:
-            survivors = pipeline.survivors()
-            waiting = {sample_ids[i]: ordered.prepare(pipeline.samples[i]) for i in survivors}
+        with renewing(sessions, batch.id, claim):
+            if not judge_trusted(session, job, spec, context, judge_min_accuracy):
+                return False
+            names = list(spec.verify)
+            ordered = dedup.ordered_stage(names)
+            stages = [_stage(name) for name in (names[:-1] if ordered else names)]
+            pipeline = run_stages(stages, samples, context)
+            waiting: dict[str, bytes] = {}
+            if ordered is not None:
+                survivors = pipeline.survivors()
+                waiting = {sample_ids[i]: ordered.prepare(pipeline.samples[i]) for i in survivors}
         return _store_verdicts(
             session, batch, sample_ids, pipeline, waiting if ordered is not None else None
         )
@@ -210,7 +224,9 @@ def fail_batch(sessions: Sessions, batch_id: str, error: str) -> None:
         failed = session.execute(
             update(BatchRecord)
             .where(BatchRecord.id == batch_id, BatchRecord.status.in_(OPEN_BATCH))
-            .values(status=BatchStatus.failed, error=error, updated_at=utcnow())
+            .values(
+                status=BatchStatus.failed, error=error, updated_at=utcnow(), **step_done_values()
+            )
         )
         if failed.rowcount:  # type: ignore[attr-defined]
             fail_job(session, batch.job_id, f"batch {batch.index} failed: {error}")
@@ -229,26 +245,29 @@ def _load(
     return batch, job
 
 
-def _start_attempt(session: Session, batch: BatchRecord, expected: BatchStatus) -> None:
-    attempts = session.scalar(
-        update(BatchRecord)
-        .where(BatchRecord.id == batch.id, BatchRecord.status == expected)
-        .values(attempts=BatchRecord.attempts + 1, updated_at=utcnow())
-        .returning(BatchRecord.attempts)
-    )
-    if attempts is not None and attempts > MAX_ATTEMPTS:
+def _start_attempt(
+    session: Session, batch: BatchRecord, expected: BatchStatus, claim: BatchClaim
+) -> bool:
+    """Claim the batch step and count the attempt (not yet committed); False when another task
+    holds it. Raises `BatchAbandoned` past MAX_ATTEMPTS."""
+    attempts = claim_step(session, batch.id, expected, claim)
+    if attempts is None:
+        session.rollback()
+        return False
+    if attempts > MAX_ATTEMPTS:
         session.rollback()
         raise BatchAbandoned(
             f"batch {batch.index} was started {attempts - 1} times without finishing (its "
             "worker was lost, it ran past AF_TASK_TIME_LIMIT, or it kept failing); raise "
             "AF_TASK_TIME_LIMIT or lower the batch size, then submit the job again"
         )
-    _commit_without_waiting_for_disk(session)
+    return True
 
 
 def _commit_without_waiting_for_disk(session: Session) -> None:
-    # Only counters live in this transaction: after a database crash a lost increment costs
-    # nothing, and not waiting for the WAL flush saves a disk sync per task on PostgreSQL.
+    # Only a claim and counters live in this transaction: after a database crash a lost one
+    # costs nothing (the status update that stores a step decides who stored it), and not
+    # waiting for the WAL flush saves a disk sync per task on PostgreSQL.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     session.commit()
@@ -319,6 +338,7 @@ def _store_generated(
             error=None,
             usage=usage,
             updated_at=utcnow(),
+            **step_done_values(),
         )
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
@@ -348,7 +368,13 @@ def _store_verdicts(
     claimed = session.execute(
         update(BatchRecord)
         .where(BatchRecord.id == batch.id, BatchRecord.status == BatchStatus.generated)
-        .values(status=BatchStatus.verified, attempts=0, error=None, updated_at=utcnow())
+        .values(
+            status=BatchStatus.verified,
+            attempts=0,
+            error=None,
+            updated_at=utcnow(),
+            **step_done_values(),
+        )
     )
     if not claimed.rowcount:  # type: ignore[attr-defined]
         session.rollback()

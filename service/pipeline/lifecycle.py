@@ -1,5 +1,5 @@
 """A job after it was submitted: cancelled, finished when its last batch is done, failed, and
-found again after a worker or queue was lost (the open batches to send again).
+finished late when the worker that stored its last batch died first.
 
 Plain functions over a SQLAlchemy Session; functions that take a Session leave committing to the
 caller unless they say otherwise.
@@ -7,10 +7,8 @@ caller unless they say otherwise.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from service.db.models import (
     ACTIVE_JOB,
@@ -25,15 +23,6 @@ from service.db.models import (
 from service.errors import InvalidRequest, NotFound
 from service.pipeline import dedup
 from service.pipeline.counts import refresh_counts, store_final_counts
-
-
-class OpenBatches(NamedTuple):
-    """The open batches of the active jobs, in job and batch order, by what they wait for."""
-
-    planned: list[str]
-    """Waiting to be generated."""
-    generated: list[str]
-    """Generated, waiting to be verified."""
 
 
 def cancel_job(session: Session, job_id: str) -> JobRecord:
@@ -107,30 +96,18 @@ def fail_job(session: Session, job_id: str, error: str) -> None:
         store_final_counts(session, job_id)
 
 
-def open_batches(session_factory: sessionmaker[Session]) -> OpenBatches:
-    """The open batches of every active job, to send again; active jobs with no open batch left
-    (their finisher died) are finished here (committed).
-
-    Run when a worker or `serve` starts: messages of a queue that died with its process, or
-    held by a worker that was killed, are lost, but the database still knows what is left.
-    A batch that is also still queued runs once; its second copy finds nothing to do.
-    """
-    with session_factory() as session:
-        rows = session.execute(
-            select(BatchRecord.id, BatchRecord.status, BatchRecord.job_id)
-            .join(JobRecord, JobRecord.id == BatchRecord.job_id)
-            .where(JobRecord.status.in_(ACTIVE_JOB), BatchRecord.status.in_(OPEN_BATCH))
-            .order_by(JobRecord.created_at, BatchRecord.index)
-        ).all()
-        with_open = {row.job_id for row in rows}
-        active = session.scalars(select(JobRecord.id).where(JobRecord.status.in_(ACTIVE_JOB)))
-        for job_id in set(active) - with_open:
-            finish_if_done(session, job_id)
-        session.commit()
-    return OpenBatches(
-        planned=[row.id for row in rows if row.status == BatchStatus.planned],
-        generated=[row.id for row in rows if row.status == BatchStatus.generated],
+def finish_orphaned_jobs(session: Session) -> int:
+    """Finish the active jobs that have no open batch left (the worker that stored their last
+    batch died before finishing them); how many there were. Leaves committing to the caller."""
+    open_batch = (
+        select(BatchRecord.id)
+        .where(BatchRecord.job_id == JobRecord.id, BatchRecord.status.in_(OPEN_BATCH))
+        .exists()
     )
+    orphaned = session.scalars(
+        select(JobRecord.id).where(JobRecord.status.in_(ACTIVE_JOB), ~open_batch)
+    ).all()
+    return sum(finish_if_done(session, job_id) for job_id in orphaned)
 
 
 def _close_open_batches(session: Session, job_id: str) -> None:

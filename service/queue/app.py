@@ -1,8 +1,8 @@
 """The Celery application, built from Settings: queues, reliability options and task routes.
 
 The database holds every piece of state; the broker only says which batch to work on next, so
-results are ignored and a lost message is recovered from the database (see
-`service.queue.dispatch.recover_unfinished`).
+results are ignored and a lost message is sent again from the database (see
+`service.queue.sweep`).
 """
 
 from __future__ import annotations

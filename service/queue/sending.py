@@ -16,6 +16,9 @@ QUEUES = (GENERATE_QUEUE, VERIFY_QUEUE, TRAIN_QUEUE)
 GENERATE_TASK = "actionforge.generate_batch"
 VERIFY_TASK = "actionforge.verify_batch"
 TRAIN_TASK = "actionforge.train"
+# A broker that is away fails a send within about a second (the API answers meanwhile, and
+# the sweep sends the batch again once the broker is back).
+SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3}
 
 
 class ActionForgeCelery(Celery):
@@ -29,7 +32,9 @@ def send_batches(app: ActionForgeCelery, task_name: str, batch_ids: Iterable[str
     sent = 0
     with app.producer_or_acquire() as producer:
         for batch_id in batch_ids:
-            app.send_task(task_name, args=[batch_id], producer=producer)
+            app.send_task(
+                task_name, args=[batch_id], producer=producer, retry_policy=SEND_RETRY_POLICY
+            )
             sent += 1
     return sent
 

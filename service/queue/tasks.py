@@ -2,8 +2,10 @@
 enqueues the next.
 
 A task never holds state of its own. Bad input (`ActionForgeError`: a catalog without tools, a
-generator refusing the spec) fails the batch and its job at once; any other exception is retried
-a few times with a growing delay, then fails them with the exception's text.
+generator refusing the spec) fails the batch and its job at once; a database that does not
+answer is waited for (retries up to about a minute and a half, then the batch is left to the
+sweep, `service.queue.sweep`, which sends it again once the database answers); any other
+exception is retried a few times with a growing delay, then fails them with the exception's text.
 
 The train task runs `service.training.runs.maybe_train` for a catalog: it is sent after every stored
 verify batch when AF_TRAIN_ENABLED is set (the task decides whether there is enough to train
@@ -21,10 +23,12 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from service.db.engine import Sessions, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
 from service.pipeline import batches
+from service.pipeline.leases import BatchClaim
 from service.queue.database import sessions_for
 from service.queue.sending import (
     GENERATE_TASK,
@@ -43,25 +47,50 @@ log = logging.getLogger(__name__)
 
 # Retries after an unexpected exception; the first retry waits 1 s, then 2 s, 4 s.
 MAX_RETRIES = 3
+# Retries while the database does not answer: 1, 2, 4, 8, then every 15 s, about 90 s in all,
+# which outlasts a restart or a failover of the database server.
+DATABASE_RETRIES = 9
+DATABASE_RETRY_MAX_WAIT = 15
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached (not that a statement was wrong)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _claim(task: Any) -> BatchClaim:
+    # The task id stays the same across retries, so a retry takes over its own lease.
+    holder = task.request.id or BatchClaim().holder
+    return BatchClaim(holder=holder, seconds=task.app.settings.batch_lease_seconds)
 
 
 def generate_batch(task: Any, batch_id: str) -> None:
     """Generate one planned batch, then enqueue its verification."""
     settings = task.app.settings
-    generate = partial(
+    step = partial(
         batches.generate_batch,
         heldout_fraction=settings.train_heldout_fraction,
         templates_root=settings.resolved_templates_root(),
+        claim=_claim(task),
     )
-    if _run(task, generate, batch_id):
-        send_batches(task.app, VERIFY_TASK, [batch_id])
+    if _run(task, step, batch_id):
+        try:
+            send_batches(task.app, VERIFY_TASK, [batch_id])
+        except Exception as exc:  # the broker is away: the sweep sends it once it is back
+            log.warning("batch %s: verify not sent (%s); left to the sweep", batch_id, exc)
 
 
 def verify_batch(task: Any, batch_id: str) -> None:
     """Verify one generated batch; the last batch of a job finishes the job. With
     AF_TRAIN_ENABLED, then ask for a training run of the job's catalog."""
     settings = task.app.settings
-    verify = partial(batches.verify_batch, judge_min_accuracy=settings.judge_min_accuracy)
+    verify = partial(
+        batches.verify_batch,
+        judge_min_accuracy=settings.judge_min_accuracy,
+        claim=_claim(task),
+    )
     if _run(task, verify, batch_id) and settings.train_enabled:
         sessions = sessions_for(task.app.settings.resolved_database_url())
         with sessions() as session:
@@ -112,13 +141,40 @@ def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> boo
         batches.fail_batch(sessions, batch_id, str(exc))
     except Exception as exc:
         retries = task.request.retries
+        if database_unreachable(exc):
+            _wait_for_database(task, batch_id, exc)
+            return False
         if retries < MAX_RETRIES:
             log.warning("batch %s: %s: %s; retrying", batch_id, type(exc).__name__, exc)
             raise task.retry(exc=exc, countdown=2**retries, max_retries=MAX_RETRIES) from exc
         log.exception("batch %s failed after %d attempts", batch_id, retries + 1)
         error = f"{type(exc).__name__}: {exc} (after {retries + 1} attempts)"
-        batches.fail_batch(sessions, batch_id, error)
+        try:
+            batches.fail_batch(sessions, batch_id, error)
+        except Exception as fail_exc:
+            if not database_unreachable(fail_exc):
+                raise
+            # Left open: the sweep sends it again, and the batch fails for good once it was
+            # started MAX_ATTEMPTS times, with a reason the job keeps.
+            log.error("batch %s: failure not stored, the database does not answer", batch_id)
     return False
+
+
+def _wait_for_database(task: Any, batch_id: str, exc: Exception) -> None:
+    """Retry later while the database does not answer; past DATABASE_RETRIES, leave the batch,
+    still open in the database, to the sweep."""
+    retries = task.request.retries
+    if retries < DATABASE_RETRIES:
+        wait = min(2**retries, DATABASE_RETRY_MAX_WAIT)
+        log.warning(
+            "batch %s: the database does not answer (%s); retry in %d s", batch_id, exc, wait
+        )
+        raise task.retry(exc=exc, countdown=wait, max_retries=DATABASE_RETRIES) from exc
+    log.error(
+        "batch %s: the database did not answer in %d attempts; the sweep sends it again",
+        batch_id,
+        retries + 1,
+    )
 
 
 def recover_training(app: ActionForgeCelery) -> int:

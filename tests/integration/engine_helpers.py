@@ -92,7 +92,10 @@ class Worker:
             AF_BROKER_URL=settings.broker_url,
             AF_DATA_DIR=str(settings.data_dir),
             AF_BATCH_SIZE=str(settings.batch_size),
-            PYTHONPATH=str(HERE),
+            AF_SWEEP_INTERVAL_SECONDS=str(settings.sweep_interval_seconds),
+            AF_BATCH_LEASE_SECONDS=str(settings.batch_lease_seconds),
+            # The checkout under test first, also where another one is installed.
+            PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]),
         )
         with log.open("ab") as sink:
             process = subprocess.Popen(

@@ -4,6 +4,8 @@ this process (Celery's `apply`), so each step's effect on the database can be ch
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,16 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import make_engine, session_factory
-from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord
+from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord, utcnow
 from service.errors import InvalidRequest, NotFound
 from service.pipeline.batches import MAX_ATTEMPTS, generate_batch
 from service.pipeline.counts import refresh_counts
+from service.pipeline.leases import BatchClaim, claim_step
 from service.pipeline.lifecycle import cancel_job, lock_job
 from service.pipeline.spec import JobSpec
 from service.pipeline.submit import create_job, derive_seed
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
-from service.queue.dispatch import recover_unfinished
+from service.queue.sweep import SweepResult, sweep_once
 from service.queue.tasks import MAX_RETRIES
 from service.settings import Settings
 
@@ -395,10 +398,12 @@ def test_tasks_for_unknown_batches_do_nothing(sessions: Sessions, settings: Sett
         assert session.scalar(select(func.count()).select_from(SampleRecord)) == 0
 
 
-def test_recover_unfinished_re_enqueues_open_batches_and_finishes_orphaned_jobs(
+def test_the_sweep_sends_lost_batches_once_and_finishes_orphaned_jobs(
     sessions: Sessions, settings: Settings, clean_redis: str
 ) -> None:
-    settings = settings.model_copy(update={"broker_url": clean_redis})
+    settings = settings.model_copy(
+        update={"broker_url": clean_redis, "sweep_interval_seconds": 0.01}
+    )
     insert_catalog(sessions, "travel")
     open_job = new_job(sessions, settings, "travel", n=30, batch_size=10, generator="counting")
     generate(settings, f"{open_job}-000000")
@@ -415,17 +420,57 @@ def test_recover_unfinished_re_enqueues_open_batches_and_finishes_orphaned_jobs(
         )
         cancel_job(session, cancelled)
         session.commit()
+    app = celery_for(settings)
     client = redis.Redis.from_url(clean_redis)
     client.flushdb()  # the queue died: every message is lost
 
-    assert recover_unfinished(sessions, settings) == 3
-    assert client.llen("generate") == 2
-    assert client.llen("verify") == 1
+    # Not yet idle past the lease: nothing is sent, a message may still be on its way.
+    assert sweep_once(app, sessions, "worker-a") == SweepResult(sent=0, finished_jobs=1)
     finished = load_job(sessions, orphaned)
     assert finished.status == "succeeded"
     assert finished.counts["generated"] == 10
+    with sessions() as session:  # as if the lease had passed
+        idle_since = utcnow() - timedelta(seconds=settings.batch_lease_seconds + 1)
+        session.execute(update(BatchRecord).values(sent_at=idle_since))
+        session.commit()
+    time.sleep(0.02)  # the sweep's fleet lease ends
+    assert sweep_once(app, sessions, "worker-b") == SweepResult(sent=3)
+    assert client.llen("generate") == 2
+    assert client.llen("verify") == 1
+    with sessions() as session:
+        session.execute(update(BatchRecord).values(sent_at=idle_since))
+        session.commit()
+    time.sleep(0.02)
+    # The messages wait in the broker: sending them again would only duplicate them.
+    assert sweep_once(app, sessions, "worker-a") == SweepResult(sent=0)
+    assert client.llen("generate") == 2
     assert load_job(sessions, cancelled).status == "cancelled"
     client.close()
+
+
+def test_one_sweep_at_a_time_across_the_fleet(sessions: Sessions, settings: Settings) -> None:
+    app = celery_for(settings.model_copy(update={"sweep_interval_seconds": 60}))
+    assert sweep_once(app, sessions, "worker-a") == SweepResult()
+    assert sweep_once(app, sessions, "worker-b") is None
+
+
+def test_a_copy_of_a_task_arriving_while_another_holds_the_batch_does_nothing(
+    sessions: Sessions, settings: Settings
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(sessions, settings, "travel", n=10, generator="counting")
+    batch_id = f"{job_id}-000000"
+    with sessions() as session:
+        assert claim_step(session, batch_id, "planned", BatchClaim(holder="first")) == 1
+        session.commit()
+    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="second")) is False
+    assert batch_rows(sessions, batch_id) == []
+    # The holder itself (a retry of the same task) goes on.
+    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="first")) is True
+    with sessions() as session:
+        batch = session.get(BatchRecord, batch_id)
+        assert batch is not None
+        assert (batch.status, batch.running_until, batch.claimed_by) == ("generated", None, None)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

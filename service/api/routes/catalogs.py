@@ -6,7 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +20,7 @@ from service.api.catalog_upload import (
 )
 from service.api.deps import SessionDep, SessionsDep, SettingsDep
 from service.api.documented_errors import Responses, not_found, refused
+from service.api.idempotency import IdempotencyKey, remember, replay, request_digest
 from service.api.pagination import Limit, Offset
 from service.api.schemas import CatalogPublic, CatalogsPublic, CatalogUploaded, Message
 from service.db.models import CatalogRecord
@@ -25,6 +28,7 @@ from service.errors import NotFound
 from unified.catalogs import load_catalog_bytes
 
 router = APIRouter(prefix="/catalogs", tags=["catalogs"])
+ROUTE = "POST /v1/catalogs"
 
 MAX_TITLE = 512  # the length of the title column; PostgreSQL refuses a longer one
 
@@ -70,8 +74,8 @@ _UPLOAD_BODY: dict[str, Any] = {
 _ERRORS: Responses = {
     413: {"model": Message, "description": "The catalog is over AF_MAX_CATALOG_BYTES."},
     **refused(
-        "The catalog cannot be loaded (the detail says where), or its name or a parameter "
-        "is not valid."
+        "The catalog cannot be loaded (the detail says where), its name or a parameter is not "
+        "valid, or the Idempotency-Key came with another request."
     ),
 }
 
@@ -79,6 +83,7 @@ _ERRORS: Responses = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=CatalogUploaded,
     openapi_extra=_UPLOAD_BODY,
     responses=_ERRORS,
 )
@@ -92,17 +97,25 @@ async def upload_catalog(
     kind: Annotated[
         str | None, Query(description="Catalog kind; detected from the content when omitted.")
     ] = None,
-) -> CatalogUploaded:
-    """Load a catalog document into normalised tools and store it."""
+    idempotency_key: IdempotencyKey = None,
+) -> CatalogUploaded | JSONResponse:
+    """Load a catalog document into normalised tools and store it. With an `Idempotency-Key`,
+    a retry gets the first answer (the same catalog, with its warnings) and stores nothing."""
     upload = await read_catalog_upload(request, settings.max_catalog_bytes, name, kind)
-    record, warnings = await run_in_threadpool(_store, sessions, upload, settings.max_catalog_bytes)
-    stored = CatalogPublic.model_validate(record)
-    return CatalogUploaded(**dict(stored), warnings=warnings)
+    return await run_in_threadpool(
+        _store, sessions, upload, settings.max_catalog_bytes, idempotency_key
+    )
 
 
 def _store(
-    sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int
-) -> tuple[CatalogRecord, list[str]]:
+    sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int, key: str | None
+) -> CatalogUploaded | JSONResponse:
+    digest = request_digest(upload.raw, upload.name, upload.kind)
+    if key is not None:
+        with sessions() as session:
+            first = replay(session, ROUTE, key, digest)
+        if first is not None:
+            return first
     catalog = load_catalog_bytes(upload.raw, upload.name, kind=upload.kind, max_bytes=max_bytes)
     refuse_unsafe_catalog_text(catalog, upload.name)
     record = CatalogRecord(
@@ -116,9 +129,23 @@ def _store(
         ],
         document=kept_source(upload, catalog),
     )
-    with sessions() as session, session.begin():
+    with sessions() as session:
         session.add(record)
-    return record, catalog.warnings
+        session.flush()
+        stored = CatalogPublic.model_validate(record)
+        uploaded = CatalogUploaded(**dict(stored), warnings=catalog.warnings)
+        if key is not None:
+            answer = uploaded.model_dump(mode="json", by_alias=True)
+            remember(session, ROUTE, key, digest, 201, answer)
+        try:
+            session.commit()
+        except IntegrityError:  # the same key's first request committed meanwhile
+            session.rollback()
+            first = replay(session, ROUTE, key, digest) if key is not None else None
+            if first is None:
+                raise
+            return first
+    return uploaded
 
 
 @router.get("")
