@@ -4,7 +4,11 @@ than training on as much unverified data? (APIGen's claim and its control.)
 Run: pip install --no-deps bfcl-eval   (its data: the held-out questions)
      python tests/bench/bench_loop.py [--n 120] [--per-category 10] [--epochs 2] [--seed 7]
          [--model DIR] [--out results.json] [--max-new-tokens 128] [--threads 1] [--keep DIR]
+         [--samples DIR/generated.jsonl] [--gradient-accumulation 1]
      Smoke run: --n 18 --per-category 1 --epochs 1 --max-new-tokens 64
+     `--samples` takes the generated samples an earlier run kept (`--keep`) instead of generating
+     again; training needs memory in proportion to --batch-size (about 15 GB at 4 with 2,048-token
+     samples): lower it and raise --gradient-accumulation for the same steps in less memory.
 
 The model is SmolLM2-135M-Instruct (tests/smollm2_model.py; `--model DIR` gives its float32
 folder, such as another checkout's .cache/smollm2-0.1.2), on the CPU throughout:
@@ -203,6 +207,20 @@ def generate_all(
             with (scratch / "generated.jsonl").open("a", encoding="utf-8") as out:
                 out.writelines(sample.model_dump_json() + "\n" for sample in samples)
     return found, {**usage, "wall_s": wall_s, "failures": dict(failures), "lost_chunks": lost}
+
+
+def load_generated(path: Path) -> list[Generated]:
+    """The samples an earlier run kept (`generated.jsonl`), per catalog of CATALOGS: each
+    sample's id starts with its catalog file's stem."""
+    with read_samples(path, "unified") as reader:
+        samples = list(reader)
+    found = []
+    for catalog in CATALOGS:
+        prefix = f"{Path(catalog).stem}-"
+        found.append(Generated(catalog, [s for s in samples if s.id.startswith(prefix)]))
+    if sum(len(g.samples) for g in found) != len(samples):
+        raise SystemExit(f"{path}: some samples are not from the catalogs of this benchmark")
+    return found
 
 
 def verify_all(found: list[Generated]) -> None:
@@ -428,6 +446,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="training batch")
     parser.add_argument("--max-length", type=int, default=MAX_MODEL_LEN, help="training tokens")
     parser.add_argument("--keep", type=Path, help="keep the sets, adapters and server log here")
+    parser.add_argument(
+        "--samples", type=Path, help="an earlier run's kept generated.jsonl: skip generation"
+    )
+    parser.add_argument("--gradient-accumulation", type=int, default=1)
     args = parser.parse_args()
     quiet_libraries()
     import torch
@@ -444,8 +466,13 @@ def main() -> None:
         scratch = args.keep or Path(temporary)
         scratch.mkdir(parents=True, exist_ok=True)
 
-        with timings.step("generation (server start, generate, stop)"):
-            found, usage = generate_all(model_dir, args.n, args.seed, scratch)
+        if args.samples is not None:
+            found = load_generated(args.samples)
+            usage = {"reused": str(args.samples), "wall_s": 0.0, "failures": {}, "lost_chunks": []}
+            log(f"{sum(len(g.samples) for g in found)} generated samples read from {args.samples}")
+        else:
+            with timings.step("generation (server start, generate, stop)"):
+                found, usage = generate_all(model_dir, args.n, args.seed, scratch)
         with timings.step("verification"):
             verify_all(found)
 
@@ -463,6 +490,7 @@ def main() -> None:
             epochs=args.epochs,
             learning_rate=args.learning_rate,
             batch_size=args.batch_size,
+            gradient_accumulation=args.gradient_accumulation,
             max_length=args.max_length,
             lora_r=16,
             lora_alpha=32,
