@@ -123,7 +123,7 @@ def test_a_server_that_is_down_leaves_the_context_to_the_option() -> None:
 
 
 def test_the_estimate_is_at_least_one_token_per_byte() -> None:
-    text = "Ünïcödé and JSON {\"a\": 1}"
+    text = 'Ünïcödé and JSON {"a": 1}'
     estimate = estimate_prompt_tokens([{"role": "user", "content": text}])
     assert estimate >= len(text.encode())
 
