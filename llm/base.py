@@ -72,6 +72,12 @@ class BackendConfig(BaseModel):
     max_concurrency: int = Field(16, ge=1, description="Requests in flight ('openai' only).")
     timeout_s: float = Field(120.0, gt=0, description="Per request ('openai' only).")
     max_retries: int = Field(4, ge=0, description="On 429, 5xx and connection errors.")
+    max_model_len: int | None = Field(
+        None,
+        ge=1,
+        description="The model's context in tokens, where the backend cannot tell it (a server "
+        "that does not list it): prompts are trimmed to fit it with room for max_tokens.",
+    )
     engine_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra keyword arguments for vllm.LLM, e.g. max_model_len, dtype ('vllm').",

@@ -27,6 +27,8 @@ from tenacity import (
 )
 
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
+from llm.prompt_tokens import Messages
+from llm.server_tokens import ServerPromptMeasure
 from unified.errors import ActionForgeError
 
 # Waits between tries: 0.5 s, 1 s, 2 s, ... up to 8 s, each plus up to 0.5 s of jitter.
@@ -61,6 +63,9 @@ class OpenAIServerBackend:
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._measure = ServerPromptMeasure(
+            config.base_url, config.model, self._headers, config.timeout_s
+        )
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """One result per request, in order. Synchronous: runs its own event loop.
@@ -75,13 +80,34 @@ class OpenAIServerBackend:
     def close(self) -> None:
         """Nothing to release: each `generate` opens and closes its own connections."""
 
-    async def _generate_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
+    def context_length(self) -> int | None:
+        """The model's context as the server lists it (`max_model_len` of GET /models, asked
+        once), else the configured `max_model_len`, else None."""
+        listed = self._measure.context_length()
+        return listed if listed is not None else self.config.max_model_len
+
+    def count_prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:
+        """Each prompt's tokens from the server's POST /tokenize (as many calls in flight as
+        generation requests), else the conservative estimate."""
+        if not prompts:
+            return []
+        return _run_sync(self._count_all(list(prompts)))
+
+    async def _count_all(self, prompts: list[Messages]) -> list[int]:
+        async with self._client() as client:
+            in_flight = asyncio.Semaphore(self.config.max_concurrency)
+            return await self._measure.count(client, in_flight, prompts)
+
+    def _client(self) -> httpx.AsyncClient:
         concurrency = self.config.max_concurrency
-        in_flight = asyncio.Semaphore(concurrency)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(
+        return httpx.AsyncClient(
             headers=self._headers, timeout=self.config.timeout_s, limits=limits
-        ) as client:
+        )
+
+    async def _generate_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        in_flight = asyncio.Semaphore(self.config.max_concurrency)
+        async with self._client() as client:
             try:
                 # A TaskGroup cancels the other requests as soon as one raises.
                 async with asyncio.TaskGroup() as group:

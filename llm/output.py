@@ -24,9 +24,12 @@ RAW_OUTPUT_LIMIT = 2000
 TRUNCATED = "truncated"
 BACKEND_ERROR = "backend_error"
 UNPARSEABLE = "unparseable"
-FAILURES = (TRUNCATED, BACKEND_ERROR, UNPARSEABLE)
+PROMPT_TOO_LONG = "prompt_too_long"
+FAILURES = (TRUNCATED, BACKEND_ERROR, UNPARSEABLE, PROMPT_TOO_LONG)
 """Why a generation failed: the output hit max_tokens; the backend refused or failed this one
-request; the output is not the JSON object asked for (a server that ignores the schema)."""
+request; the output is not the JSON object asked for (a server that ignores the schema); the
+prompt, trimmed as far as it goes, left no room for max_tokens in the model's context (never
+sent)."""
 
 
 class Unparseable(ValueError):

