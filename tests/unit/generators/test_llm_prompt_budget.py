@@ -2,7 +2,7 @@
 context from the backend or the `max_model_len` option, trimmed prompts recorded in the sample,
 prompts that cannot fit never sent and rejected by the generation stage as `prompt_too_long`,
 and no budgeting where the context is not known. The same on real vLLM:
-tests/llm/test_prompt_budget.py."""
+tests/llm/test_served_prompt_budget.py."""
 
 from __future__ import annotations
 
