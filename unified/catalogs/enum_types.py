@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from unified.json_kinds import kind_of
+
 _SCHEMA_MAPS = ("patternProperties", "dependentSchemas", "$defs", "definitions")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
 _ONE_SCHEMA = (
@@ -38,7 +40,7 @@ class EnumMismatch:
     member: Any
 
     def message(self) -> str:
-        kind = json_kind(self.member)
+        kind = kind_of(self.member)
         text = (
             f"parameter '{self.parameter}' has type {self.declared} but its enum lists "
             f"{self.member!r} ({kind}); make every member of type {self.declared}, or change "
@@ -50,19 +52,6 @@ class EnumMismatch:
                 "booleans and numbers: quote them)"
             )
         return text
-
-
-def json_kind(value: Any) -> str:
-    """What JSON calls `value`: "a string", "an integer", ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def _admits(type_name: str, value: Any) -> bool:

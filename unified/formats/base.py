@@ -20,6 +20,7 @@ import orjson
 from pydantic import ValidationError
 
 from unified.errors import ActionForgeError, RowError
+from unified.json_kinds import kind_of
 from unified.model import QueryStyle, Sample, ToolCall
 
 OnError = Literal["raise", "skip"]
@@ -243,23 +244,6 @@ def decode_row(raw: RawRow, document: str, row: int) -> Any:
             f"not valid JSON ({exc}); each line must hold one JSON object (JSON Lines), "
             "or the whole file one JSON array of objects",
         ) from None
-
-
-def kind_of(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def expect_object(value: Any, document: str, row: int) -> dict[str, Any]:

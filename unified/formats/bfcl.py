@@ -39,9 +39,9 @@ from unified.formats.base import (
     expect_object,
     infer_style,
     iter_rows,
-    kind_of,
     short,
 )
+from unified.json_kinds import kind_of
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
 
 _CATEGORY = re.compile(
