@@ -11,24 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from unified.catalogs.openapi_schema import SINGLE_SUBSCHEMA_KEYWORDS
 from unified.json_kinds import kind_of
 
 _SCHEMA_MAPS = ("patternProperties", "dependentSchemas", "$defs", "definitions")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
-_ONE_SCHEMA = (
-    "items",
-    "additionalProperties",
-    "additionalItems",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-    "not",
-    "contains",
-    "if",
-    "then",
-    "else",
-    "propertyNames",
-    "contentSchema",
-)
 
 
 @dataclass(frozen=True)
@@ -105,6 +92,6 @@ def _subschemas(root: Any) -> Iterator[tuple[dict[str, Any], str]]:
             if isinstance(listed, list):
                 below = f"{name}[]" if key in ("items", "prefixItems") else name
                 stack.extend((sub, below) for sub in listed)
-        for key in _ONE_SCHEMA:
+        for key in SINGLE_SUBSCHEMA_KEYWORDS:
             below = {"items": f"{name}[]", "additionalProperties": f"{name}.*"}.get(key, name)
             stack.append((schema.get(key), below))

@@ -25,22 +25,23 @@ from unified.errors import CatalogError
 
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_ONE = frozenset(
-    {
-        "items",
-        "additionalProperties",
-        "additionalItems",
-        "not",
-        "contains",
-        "if",
-        "then",
-        "else",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "contentSchema",
-    }
+SINGLE_SUBSCHEMA_KEYWORDS = (
+    "items",
+    "additionalProperties",
+    "additionalItems",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "not",
+    "contains",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+    "contentSchema",
 )
+"""The JSON Schema keywords whose value is one subschema (`items` also takes a list in older
+drafts), in a fixed order for walks that report the first problem they meet."""
+_SCHEMA_ONE = frozenset(SINGLE_SUBSCHEMA_KEYWORDS)
 _DROPPED = frozenset(
     {
         "discriminator",
