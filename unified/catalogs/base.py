@@ -13,6 +13,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field
 
 from unified.catalogs.enum_types import find_enum_mismatch
+from unified.catalogs.json_keys import refuse_duplicate_keys
 from unified.catalogs.limits import DEFAULT_LIMITS, DocumentLimits, JsonShape, too_deep
 from unified.catalogs.safe_yaml import load_yaml
 from unified.errors import CatalogError
@@ -112,6 +113,7 @@ def parse_document(
         data = load_yaml(text, name, limits)
     else:
         shape.check(data)
+        refuse_duplicate_keys(text, name)
     return CatalogDocument(name, text, data, suffix, limits)
 
 
@@ -138,6 +140,7 @@ def _json_lines(text: str, shape: JsonShape) -> list[Any] | None:
         if not rows and not isinstance(row, dict | list):
             return None
         shape.check(row, f"line {n} ")
+        refuse_duplicate_keys(line, shape.document, first_line=n)
         rows.append(row)
     return rows
 

@@ -273,3 +273,33 @@ def test_a_deeply_nested_xlam_type_string_is_refused() -> None:
         "tools.json: /0/parameters/x/type: type 'List[List[List[List[List[List[List[List[...' "
         "nests more than 32 levels deep; write a Python type such as str"
     )
+
+
+def test_a_duplicate_key_in_json_names_the_key_and_both_lines() -> None:
+    raw = (
+        b'{"openapi": "3.0.0", "info": {"title": "t", "version": "1"},\n'
+        b' "paths": {"/x": {\n'
+        b'   "get": {"operationId": "first", "responses": {"200": {"description": "ok"}}},\n'
+        b'   "get": {"operationId": "second", "responses": {"200": {"description": "ok"}}}\n'
+        b"}}}\n"
+    )
+    assert error_of(raw, "api.json") == (
+        "api.json: line 4, column 4: duplicate key 'get' (first at line 3); JSON readers keep "
+        "only the last one, so remove or rename one of them"
+    )
+
+
+def test_a_duplicate_key_in_a_json_lines_row_names_its_line() -> None:
+    row = json.dumps({"name": "f", "parameters": {"type": "object", "properties": {}}})
+    twice = '{"name": "g", "name": "h", "parameters": {"type": "object", "properties": {}}}'
+    raw = f"{row}\n\n{twice}\n".encode()
+    assert error_of(raw, "tools.jsonl").startswith(
+        "tools.jsonl: line 3, column 15: duplicate key 'name' (first at line 3);"
+    )
+
+
+def test_json_that_yaml_cannot_place_still_names_the_duplicate() -> None:
+    # An escaped surrogate pair is valid JSON that PyYAML refuses: the key is named, no line.
+    raw = b'{"openapi": "3.0.0", "x-smile": "\\ud83d\\ude00",\n'
+    raw += b'"info": {"title": "t", "title": "u", "version": "1"}}'
+    assert error_of(raw, "api.json").startswith("api.json: duplicate key 'title';")
