@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="A batch sent this long ago and not yet started, or whose task stopped "
         "renewing its lease (every third of it) this long ago, is sent again by the sweep.",
     )
+    idempotency_key_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 365,
+        description="How long the first answer to an Idempotency-Key is kept for retries; "
+        "after it the key creates anew, and the sweep deletes the stored answer.",
+    )
     api_url: str = Field(
         "http://127.0.0.1:8000",
         description="Where `actionforge submit`, `status` and `export` reach the API.",

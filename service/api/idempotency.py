@@ -5,13 +5,14 @@ same request gets that answer again instead of creating a second one."""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from service.db.models import IdempotentRequestRecord
+from service.db.models import IdempotentRequestRecord, as_utc, utcnow
 from service.errors import InvalidRequest
 
 HEADER = "Idempotency-Key"
@@ -37,11 +38,18 @@ def request_digest(*parts: bytes | str | None) -> str:
     return digest.hexdigest()
 
 
-def replay(session: Session, route: str, key: str, digest: str) -> JSONResponse | None:
-    """The stored first answer to `key` on `route`, or None when the key is new; raises
+def replay(
+    session: Session, route: str, key: str, digest: str, kept_hours: float
+) -> JSONResponse | None:
+    """The stored first answer to `key` on `route`, or None when the key is new or its answer
+    is older than `kept_hours` (then forgotten, so the key creates anew); raises
     `InvalidRequest` when the key came with another request."""
     record = session.get(IdempotentRequestRecord, (route, key))
     if record is None:
+        return None
+    if as_utc(record.created_at) < utcnow() - timedelta(hours=kept_hours):
+        session.delete(record)
+        session.flush()
         return None
     if record.request_sha256 != digest:
         raise InvalidRequest(

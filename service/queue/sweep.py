@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from service.db.engine import make_engine, session_factory
 from service.db.models import BatchStatus
+from service.pipeline.housekeeping import forget_old_answers
 from service.pipeline.leases import (
     idle_open_batches,
     mark_sent,
@@ -52,6 +53,7 @@ STEPS = (
 class SweepResult:
     sent: int = 0
     finished_jobs: int = 0
+    forgotten_answers: int = 0
 
 
 def sweep_once(
@@ -66,6 +68,7 @@ def sweep_once(
         if not take_fleet_lease(session, SWEEP_LEASE, holder, lease):
             return None
         result = SweepResult(finished_jobs=finish_orphaned_jobs(session))
+        result.forgotten_answers = forget_old_answers(session, settings.idempotency_key_hours)
         session.commit()
     waiting = waiting_messages(app, [queue for _, _, queue in STEPS])
     for status, task_name, queue in STEPS:

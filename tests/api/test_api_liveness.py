@@ -13,7 +13,13 @@ import redis
 from api_support import TRAVEL_CATALOG, Api
 from sqlalchemy import func, select, update
 
-from service.db.models import BatchRecord, CatalogRecord, JobRecord, utcnow
+from service.db.models import (
+    BatchRecord,
+    CatalogRecord,
+    IdempotentRequestRecord,
+    JobRecord,
+    utcnow,
+)
 from service.pipeline.leases import record_worker_seen
 from service.queue.app import celery_for
 from service.queue.sweep import SweepResult, sweep_once
@@ -120,6 +126,43 @@ def test_a_catalog_upload_retried_with_its_key_is_stored_once(
     assert refused.status_code == 422
     assert "already used with a different request" in refused.json()["detail"]
     assert count(api, CatalogRecord) == 1
+
+
+def age_answers(api: Api, hours: float) -> None:
+    with api.sessions() as session:
+        session.execute(
+            update(IdempotentRequestRecord).values(created_at=utcnow() - timedelta(hours=hours))
+        )
+        session.commit()
+
+
+def test_a_key_past_its_time_creates_anew_and_the_sweep_forgets_old_answers(
+    own_api: Callable[..., Api], redis_url: str
+) -> None:
+    api = broker_down_api(own_api)
+    catalog_id = upload(api, key="catalog-old")["id"]
+    spec = {"catalog_id": catalog_id, "n": 20, "seed": 3}
+    first = api.http.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "old"}).json()
+    age_answers(api, hours=api.settings.idempotency_key_hours - 0.1)
+    kept = api.http.post("/v1/jobs", json=spec, headers={"Idempotency-Key": "old"})
+    assert kept.json()["id"] == first["id"]
+
+    age_answers(api, hours=api.settings.idempotency_key_hours + 0.1)
+    # Past its time a key is new again, also with another request (no 422).
+    anew = api.http.post("/v1/jobs", json={**spec, "n": 21}, headers={"Idempotency-Key": "old"})
+    assert anew.status_code == 202, anew.text
+    assert anew.json()["id"] != first["id"]
+    assert upload(api, key="catalog-old")["id"] != catalog_id
+    assert count(api, JobRecord) == 2
+    assert count(api, CatalogRecord) == 2
+    assert count(api, IdempotentRequestRecord) == 2
+
+    age_answers(api, hours=api.settings.idempotency_key_hours + 0.1)
+    back = api.settings.model_copy(update={"broker_url": redis_url})
+    swept = sweep_once(celery_for(back), api.sessions, "worker")
+    assert swept is not None and swept.forgotten_answers == 2
+    assert count(api, IdempotentRequestRecord) == 0
+    redis.Redis.from_url(redis_url).flushdb()
 
 
 def test_an_unusable_idempotency_key_is_a_422(own_api: Callable[..., Api]) -> None:

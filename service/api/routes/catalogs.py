@@ -25,6 +25,7 @@ from service.api.pagination import Limit, Offset
 from service.api.schemas import CatalogPublic, CatalogsPublic, CatalogUploaded, Message
 from service.db.models import CatalogRecord
 from service.errors import NotFound
+from service.settings import Settings
 from unified.catalogs import load_catalog_bytes
 
 router = APIRouter(prefix="/catalogs", tags=["catalogs"])
@@ -102,21 +103,23 @@ async def upload_catalog(
     """Load a catalog document into normalised tools and store it. With an `Idempotency-Key`,
     a retry gets the first answer (the same catalog, with its warnings) and stores nothing."""
     upload = await read_catalog_upload(request, settings.max_catalog_bytes, name, kind)
-    return await run_in_threadpool(
-        _store, sessions, upload, settings.max_catalog_bytes, idempotency_key
-    )
+    return await run_in_threadpool(_store, sessions, upload, settings, idempotency_key)
 
 
 def _store(
-    sessions: sessionmaker[Session], upload: CatalogUpload, max_bytes: int, key: str | None
+    sessions: sessionmaker[Session], upload: CatalogUpload, settings: Settings, key: str | None
 ) -> CatalogUploaded | JSONResponse:
     digest = request_digest(upload.raw, upload.name, upload.kind)
+    kept_hours = settings.idempotency_key_hours
     if key is not None:
         with sessions() as session:
-            first = replay(session, ROUTE, key, digest)
+            first = replay(session, ROUTE, key, digest, kept_hours)
+            session.commit()  # an answer past its time is forgotten for good
         if first is not None:
             return first
-    catalog = load_catalog_bytes(upload.raw, upload.name, kind=upload.kind, max_bytes=max_bytes)
+    catalog = load_catalog_bytes(
+        upload.raw, upload.name, kind=upload.kind, max_bytes=settings.max_catalog_bytes
+    )
     refuse_unsafe_catalog_text(catalog, upload.name)
     record = CatalogRecord(
         id=uuid.uuid4().hex,
@@ -141,7 +144,7 @@ def _store(
             session.commit()
         except IntegrityError:  # the same key's first request committed meanwhile
             session.rollback()
-            first = replay(session, ROUTE, key, digest) if key is not None else None
+            first = replay(session, ROUTE, key, digest, kept_hours) if key is not None else None
             if first is None:
                 raise
             return first

@@ -56,7 +56,7 @@ def submit_job(
     `Idempotency-Key`, a retry gets the first answer (the same job) and stores nothing."""
     digest = request_digest(json.dumps(job_in.model_dump(mode="json"), sort_keys=True))
     if idempotency_key is not None:
-        first = replay(session, ROUTE, idempotency_key, digest)
+        first = replay(session, ROUTE, idempotency_key, digest, settings.idempotency_key_hours)
         if first is not None:
             return first
     spec = JobSpec.model_validate(job_in.model_dump(exclude={"catalog_id"}))
@@ -72,7 +72,7 @@ def submit_job(
         session.rollback()
         if idempotency_key is None:
             raise
-        first = replay(session, ROUTE, idempotency_key, digest)
+        first = replay(session, ROUTE, idempotency_key, digest, settings.idempotency_key_hours)
         if first is None:
             raise
         return first
