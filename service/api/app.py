@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from service.api.deps import require_api_key
-from service.api.documented_errors import INVALID, KEY_REQUIRED
+from service.api.documented_errors import DATABASE_AWAY, INVALID, KEY_REQUIRED
 from service.api.errors import install_error_handlers
 from service.api.request_text import refuse_unsafe_text
 from service.api.routes import catalogs, export, health, jobs, models, samples
@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         prefix=API_PREFIX,
         # In this order: a caller without a key learns nothing about its input.
         dependencies=[Depends(require_api_key), Depends(refuse_unsafe_text)],
-        responses={**KEY_REQUIRED, **INVALID},
+        responses={**KEY_REQUIRED, **INVALID, **DATABASE_AWAY},
     )
     for module in (catalogs, jobs, samples, export, models):
         keyed_routes.include_router(module.router)

@@ -17,6 +17,14 @@ KEY_REQUIRED: Responses = {
     }
 }
 
+DATABASE_AWAY: Responses = {
+    503: {
+        "model": Message,
+        "description": "The database does not answer; nothing was changed. Try again after "
+        "the Retry-After header's seconds.",
+    }
+}
+
 UNREADABLE_BODY: Responses = {
     400: {
         "model": RequestRefused,

@@ -13,11 +13,15 @@ from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from service.api.safe_text import NOT_A_NUMBER, UNSAFE_CHARACTER
+from service.db.engine import database_unreachable
 from service.errors import NotFound
 from unified.errors import ActionForgeError
+
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 _PLACES = {
     "body": "field '{}' of the request body",
@@ -128,11 +132,27 @@ async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not database_unreachable(exc):
+        raise exc
+    message = (
+        f"the database does not answer ({type(exc).__name__}); nothing was changed, try again "
+        "shortly (GET /v1/health says when it is back)"
+    )
+    return JSONResponse(
+        {"detail": message},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map validation errors (422, or 400 for an unreadable body), FastAPI's 400 for a body it
-    cannot decode, and ActionForge errors (`NotFound`: 404; `InvalidRequest`, a `CatalogError`
-    and every other: 422) to readable responses."""
+    cannot decode, ActionForge errors (`NotFound`: 404; `InvalidRequest`, a `CatalogError`
+    and every other: 422) and a database that does not answer (503 with Retry-After) to
+    readable responses."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(ActionForgeError, _invalid)
+    app.add_exception_handler(DBAPIError, _database_error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 # What the pipeline functions take: a factory of sessions, one per unit of work.
@@ -34,3 +35,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def session_factory(engine: Engine) -> Sessions:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached (not that a statement was wrong)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -23,9 +23,8 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from service.db.engine import Sessions, make_engine, session_factory
+from service.db.engine import Sessions, database_unreachable, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
 from service.pipeline import batches
 from service.pipeline.leases import BatchClaim
@@ -51,13 +50,6 @@ MAX_RETRIES = 3
 # which outlasts a restart or a failover of the database server.
 DATABASE_RETRIES = 9
 DATABASE_RETRY_MAX_WAIT = 15
-
-
-def database_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` says the database could not be reached (not that a statement was wrong)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _claim(task: Any) -> BatchClaim:

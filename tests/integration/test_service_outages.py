@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import Worker, insert_catalog, submit, wait_for_job
 from own_services import OwnPostgres, OwnRedis
+from served_api import Api
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_job_workers import verified_batches, wait_until
@@ -120,3 +121,29 @@ def test_a_job_goes_on_after_the_database_server_is_stopped_and_started_again(
         assert "the database does not answer" in logs or "sweep: OperationalError" in logs
     finally:
         engine.dispose()
+
+
+def test_the_api_answers_503_while_the_database_server_is_down_and_recovers_by_itself(
+    own_postgres: OwnPostgres,
+    clean_redis: str,
+    serve_api: Callable[[Settings], Api],
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=own_postgres.url, broker_url=clean_redis
+    )
+    api = serve_api(settings)
+    assert api.http.get("/v1/jobs").status_code == 200
+    own_postgres.stop("immediate")
+    try:
+        for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/catalogs"), ("POST", "/v1/jobs")):
+            body = {"catalog_id": "x", "n": 1} if method == "POST" else None
+            response = api.http.request(method, path, json=body)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json()["detail"].startswith("the database does not answer (")
+            assert response.headers["retry-after"] == "5"
+        assert api.http.get("/v1/health").status_code == 503
+    finally:
+        own_postgres.start()
+    assert api.http.get("/v1/jobs").status_code == 200
+    assert api.http.get("/v1/health").status_code == 200
