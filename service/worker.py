@@ -135,6 +135,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     metrics_dir = resolved_metrics_dir(settings)
     if metrics_dir is not None:
         env["AF_METRICS_DIR"] = str(metrics_dir.resolve())
+    env.pop("AF_METRICS_PORT", None)  # the API that starts these workers serves their metrics
     return env
 
 
