@@ -78,6 +78,22 @@ def test_jobs_by_status_are_counted_at_the_scrape(own_api: Callable[..., Api]) -
     assert {dict(labels)["queue"] for labels in queues} == {"generate", "verify", "train"}
 
 
+def test_without_a_metrics_folder_the_api_serves_what_its_own_process_counted(
+    own_api: Callable[..., Api],
+) -> None:
+    """Without a folder (a fleet's API, or this test process), a scrape reads this process's
+    registry: here the rows the API's own exports wrote."""
+    api = own_api()
+    job_id = add_job(api.sessions, real_samples()[:3])
+    labels = (("format", "sharegpt"),)
+    before = gauges(api.http.get("/metrics").text, "actionforge_export_rows_total").get(labels, 0)
+    exported = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "sharegpt"})
+    assert exported.status_code == 200
+    assert len(exported.content.splitlines()) == 3
+    after = gauges(api.http.get("/metrics").text, "actionforge_export_rows_total")[labels]
+    assert after - before == 3
+
+
 def test_a_database_or_broker_that_does_not_answer_is_a_zero_not_a_failed_scrape(
     tmp_path: Path,
 ) -> None:
