@@ -26,6 +26,7 @@ from tenacity import (
     wait_random,
 )
 
+from llm import metrics
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
 from llm.prompt_tokens import Messages
 from llm.server_tokens import ServerPromptMeasure
@@ -160,6 +161,7 @@ class OpenAIServerBackend:
             }
         return body
 
+    @metrics.observed  # requests, tokens, errors and seconds per try (llm/metrics.py)
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> LLMResult:
         """One try. Raises `_TryAgain` for what a retry may fix."""
         try:

@@ -105,6 +105,31 @@ class Settings(BaseSettings):
         description="Where `actionforge submit`, `status` and `export` reach the API.",
     )
 
+    # --- Prometheus metrics (service/metrics/) -------------------------------------------------
+    metrics_dir: Path | None = Field(
+        None,
+        description="Folder where every process writes its metrics (prometheus-client's "
+        "multiprocess mode), so that the API's /metrics counts the workers on its machine too; "
+        "PROMETHEUS_MULTIPROC_DIR is read when unset; default with the embedded queue: "
+        "data_dir/metrics; otherwise each process keeps its own.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="`actionforge worker` serves its metrics (its pool's included) at "
+        "http://AF_METRICS_HOST:port/metrics: for workers that do not share a machine (and "
+        "metrics_dir) with the API, as in the compose fleet.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's metrics server listens on."
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve the API's /metrics without a key even when AF_API_KEYS is set "
+        "(for a scraper on a private network).",
+    )
+
     # --- continual training (service/training/runs.py) ------------------------------------------
     train_enabled: bool = Field(
         False,

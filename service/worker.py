@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
+from service.metrics.multiprocess import resolved_metrics_dir, serve_worker_metrics, start_metrics
 from service.queue.app import QUEUES, ActionForgeCelery, celery_for, prepare_embedded_queue
 from service.queue.sweep import SweepTimer
 from service.settings import Settings
@@ -68,8 +69,11 @@ def _run_sweep_while_working(app: ActionForgeCelery) -> None:
 
 
 def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> None:
-    """Migrate the database, then work `queues` until stopped, sweeping for lost batches."""
+    """Migrate the database, then work `queues` until stopped, sweeping for lost batches.
+    Its pool counts into the metrics folder, if any, and is served at AF_METRICS_PORT, if set."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
+    start_metrics(settings)  # before the pool forks: its processes inherit the folder
+    serve_worker_metrics(settings)
     prepare_embedded_queue(settings)
     upgrade_to_head(settings.resolved_database_url())
     app = celery_for(settings)
@@ -128,6 +132,10 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         AF_SWEEP_INTERVAL_SECONDS=str(settings.sweep_interval_seconds),
         AF_BATCH_LEASE_SECONDS=str(settings.batch_lease_seconds),
     )
+    metrics_dir = resolved_metrics_dir(settings)
+    if metrics_dir is not None:
+        env["AF_METRICS_DIR"] = str(metrics_dir.resolve())
+    env.pop("AF_METRICS_PORT", None)  # the API that starts these workers serves their metrics
     return env
 
 

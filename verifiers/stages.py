@@ -19,6 +19,7 @@ position order with its state in the database, whatever order workers verify bat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -337,11 +338,13 @@ class PipelineResult:
     A sample's last verdict decides it: rejected if that stage rejected it, accepted when it
     passed every stage (or there were none, and its list is empty). `changed[i]` says whether
     a stage updated sample i (its observations, say), so that it must be stored again.
+    `seconds` maps each stage that ran to the wall-clock seconds it took over the batch.
     """
 
     verdicts: list[list[Verdict]]
     samples: list[Sample]
     changed: list[bool]
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def survivors(self) -> list[int]:
         """The indexes of the samples every stage accepted."""
@@ -356,10 +359,13 @@ def run_stages(
     changed = [False] * len(current)
     verdicts: list[list[Verdict]] = [[] for _ in current]
     alive = list(range(len(current)))
+    seconds: dict[str, float] = {}
     for stage in stages:
         if not alive:
             break
+        started = time.perf_counter()
         result = stage.verify_batch([current[i] for i in alive], context)
+        seconds[stage.name] = time.perf_counter() - started
         judged, updated = _unpack(stage, result, len(alive))
         for position, index in enumerate(alive):
             verdicts[index].append(judged[position])
@@ -367,7 +373,7 @@ def run_stages(
                 current[index] = updated[position]
                 changed[index] = True
         alive = [i for i, verdict in zip(alive, judged, strict=True) if verdict.accepted]
-    return PipelineResult(verdicts, current, changed)
+    return PipelineResult(verdicts, current, changed, seconds)
 
 
 def _unpack(

@@ -11,7 +11,7 @@ from service.api.deps import require_api_key
 from service.api.documented_errors import DATABASE_AWAY, INVALID, KEY_REQUIRED
 from service.api.errors import install_error_handlers
 from service.api.request_text import refuse_unsafe_text
-from service.api.routes import catalogs, export, health, jobs, models, samples
+from service.api.routes import catalogs, export, health, jobs, metrics, models, samples
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.metrics_registry = metrics.metrics_registry(app.state.sessions, settings)
     install_error_handlers(app)
 
     open_routes = APIRouter(prefix=API_PREFIX)  # health only, which takes no input
@@ -52,4 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)
     app.include_router(keyed_routes)
+    app.include_router(
+        metrics.router,
+        dependencies=[Depends(metrics.require_metrics_key), Depends(refuse_unsafe_text)],
+        responses={**KEY_REQUIRED, **INVALID},
+    )
     return app

@@ -61,12 +61,17 @@ def require_api_key(
             status.HTTP_401_UNAUTHORIZED,
             f"missing the {API_KEY_HEADER} header; send one of the keys set in AF_API_KEYS",
         )
-    if not any(secrets.compare_digest(key.encode(), known.encode()) for known in settings.api_keys):
+    if not is_known_key(settings, key):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"the {API_KEY_HEADER} header holds a key this server does not know; "
             "send one of the keys set in AF_API_KEYS",
         )
+
+
+def is_known_key(settings: Settings, key: str) -> bool:
+    """Whether `key` is one of AF_API_KEYS (compared in constant time)."""
+    return any(secrets.compare_digest(key.encode(), known.encode()) for known in settings.api_keys)
 
 
 def get_job(session: SessionDep, job_id: str) -> JobRecord:

@@ -28,6 +28,7 @@ from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
 from service.export.base import Exporter
 from service.export.json_lines import JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX
 from service.export.preference import NOT_WRONG_REASONS, build_pairs, query_key, write_pairs
+from service.metrics.recorded import count_export_rows
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from verifiers.format import FormatVerifier
@@ -180,7 +181,8 @@ def dpo_bytes(
         wanted = {position for sample in chunk for position in index.candidates(sample.query)}
         rejected = rejected_samples(sessions, job_id, sorted(wanted))
         buffer = io.BytesIO()
-        write_pairs(build_pairs(chunk, rejected, verifier, seed=seed, tools=tools), buffer)
+        pairs = build_pairs(chunk, rejected, verifier, seed=seed, tools=tools)
+        count_export_rows("dpo", write_pairs(pairs, buffer))
         if buffer.tell():
             yield buffer.getvalue()
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
 from service.export.base import Exporter
+from service.metrics.recorded import count_export_rows
 from unified.formats import WritableFormat
 from unified.model import Sample
 
@@ -22,12 +23,13 @@ JSON_LINES_SUFFIX = ".jsonl"
 
 
 def json_lines_bytes(
-    chunks: Iterable[Sequence[Sample]], dataset_format: WritableFormat
+    chunks: Iterable[Sequence[Sample]], dataset_format: WritableFormat, name: str
 ) -> Iterator[bytes]:
-    """The rows of `chunks` written by `dataset_format`, one piece per chunk."""
+    """The rows of `chunks` written by `dataset_format` (exported as `name`), one piece per
+    chunk."""
     for chunk in chunks:
         buffer = io.BytesIO()
-        dataset_format.write(chunk, buffer)
+        count_export_rows(name, dataset_format.write(chunk, buffer))
         yield buffer.getvalue()
 
 
@@ -38,6 +40,6 @@ def json_lines_exporter(name: str, dataset_format: WritableFormat) -> Exporter:
         sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> Iterator[bytes]:
         chunks = accepted_chunks(sessions, job_id, chunk_size=chunk_size)
-        return json_lines_bytes(chunks, dataset_format)
+        return json_lines_bytes(chunks, dataset_format, name)
 
     return Exporter(name, JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX, job_bytes)

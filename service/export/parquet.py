@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
 from service.export.base import Exporter
+from service.metrics.recorded import count_export_rows
 from unified.model import FORMAT_VERSION, Sample
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -139,6 +140,7 @@ def parquet_bytes(chunks: Iterable[Sequence[Sample]]) -> Iterator[bytes]:
         for chunk in chunks:
             rows = [parquet_row(sample) for sample in chunk]
             writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+            count_export_rows("parquet", len(rows))
             yield sink.drain()
     finally:
         writer.close()

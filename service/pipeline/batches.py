@@ -10,6 +10,7 @@ generator or the verifiers, runs outside any transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ from service.db.models import (
     utcnow,
 )
 from service.errors import InvalidRequest
+from service.metrics.recorded import (
+    count_generated,
+    count_outcomes,
+    count_verdicts,
+    observe_generation_seconds,
+    observe_stage_seconds,
+)
 from service.pipeline import dedup
 from service.pipeline.catalog_examples import with_catalog_examples
 from service.pipeline.counts import refresh_progress
@@ -140,7 +148,9 @@ def generate_batch(
         )
         try:
             with renewing(sessions, batch.id, claim):
+                started = time.perf_counter()
                 samples, usage = _generate(_generator(spec.generator), tools, request)
+                observe_generation_seconds(spec.generator, time.perf_counter() - started)
         except ActionForgeError as exc:  # the job fails with this: say it without server paths
             exc.args = (without_server_paths(str(exc), templates_root),)
             raise
@@ -154,7 +164,10 @@ def generate_batch(
             _sample_row(batch, sample, f"{prefix}{i}", offset + i)
             for i, sample in enumerate(samples)
         ]
-        return _store_generated(session, batch, rows, usage)
+        stored = _store_generated(session, batch, rows, usage)
+        if stored:
+            count_generated(spec.generator, len(rows))
+        return stored
 
 
 def verify_batch(
@@ -205,12 +218,18 @@ def verify_batch(
             ordered = dedup.ordered_stage(names)
             stages = [_stage(name) for name in (names[:-1] if ordered else names)]
             pipeline = run_stages(stages, samples, context)
+            observe_stage_seconds(pipeline.seconds)
             waiting: dict[str, bytes] = {}
             if ordered is not None:
                 survivors = pipeline.survivors()
                 waiting = {sample_ids[i]: ordered.prepare(pipeline.samples[i]) for i in survivors}
         return _store_verdicts(
-            session, batch, sample_ids, pipeline, waiting if ordered is not None else None
+            session,
+            batch,
+            sample_ids,
+            pipeline,
+            waiting if ordered is not None else None,
+            spec.generator,
         )
 
 
@@ -358,10 +377,11 @@ def _store_verdicts(
     sample_ids: Sequence[str],
     pipeline: PipelineResult,
     waiting: dict[str, bytes] | None,
+    generator: str,
 ) -> bool:
     """Store the verdicts and the changed samples. For a job whose last stage is dedup,
     `waiting` holds the fingerprints of the samples that passed every other stage, which
-    `dedup.advance` judges; None for other jobs."""
+    `dedup.advance` judges; None for other jobs. Counted (`service.metrics`) on commit."""
     # Holding the job's row while storing makes the batches of a job store one at a time, so
     # whoever stores the last open batch sees every other batch's commit and finishes the job.
     lock_job(session, batch.job_id)
@@ -417,6 +437,8 @@ def _store_verdicts(
             .values(status=status, stage=stage, reason=reason, fingerprint=None)
             .execution_options(synchronize_session=False)
         )
+    count_verdicts(session, (verdict for judged in pipeline.verdicts for verdict in judged))
+    count_outcomes(session, generator, ((*outcome, len(ids)) for outcome, ids in outcomes.items()))
     if waiting:
         session.execute(
             update(SampleRecord),

@@ -38,6 +38,8 @@ then; jobs that did not run the dedup stage stored no keys and are not compared 
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +56,7 @@ from service.db.models import (
     VerdictRecord,
     utcnow,
 )
+from service.metrics.recorded import count_outcomes, count_verdicts, observe_stage_seconds
 from service.pipeline.counts import stages_of
 from service.pipeline.history import earlier_jobs_on_same_document
 from verifiers.stages import OrderedStage, Stage, check_stage_options, stage_class
@@ -138,12 +141,27 @@ def judge_batch(session: Session, job: JobRecord, stage: OrderedStage, batch_id:
     kept = _kept_before(session, job, stage.name, rows[0].position, keys)
     given = job.spec.get("stage_options", {}).get(stage.name, {})
     options = check_stage_options(stage.name, given)
+    started = time.perf_counter()
     verdicts = stage.judge_in_order(waiting, kept, options)
+    observe_stage_seconds({stage.name: time.perf_counter() - started})
     if len(verdicts) != len(waiting):
         raise RuntimeError(
             f"stage '{stage.name}' returned {len(verdicts)} verdicts for {len(waiting)} samples"
         )
     _store(session, stage.name, list(zip((i for i, _ in waiting), verdicts, strict=True)), keys)
+    _count(session, job, stage.name, verdicts)
+
+
+def _count(session: Session, job: JobRecord, stage: str, verdicts: Sequence[Verdict]) -> None:
+    """Count the stage's verdicts and the samples they decided, once `session` commits."""
+    count_verdicts(session, verdicts)
+    kept = sum(1 for verdict in verdicts if verdict.accepted)
+    rejected = Counter(str(verdict.reason) for verdict in verdicts if not verdict.accepted)
+    outcomes: list[tuple[str, str | None, str | None, int]] = [
+        (SampleStatus.accepted.value, stage, None, kept)
+    ]
+    outcomes += [(SampleStatus.rejected.value, stage, reason, n) for reason, n in rejected.items()]
+    count_outcomes(session, str(job.spec.get("generator", "")), outcomes)
 
 
 def _kept_before(

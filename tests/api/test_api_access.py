@@ -104,6 +104,7 @@ def test_the_openapi_document_describes_the_routes_and_the_key(
         "/v1/models/train",
         "/v1/models/{version_id}",
         "/v1/models/{version_id}/download",
+        "/metrics",
     }
     schemes = document["components"]["securitySchemes"]
     assert schemes["APIKeyHeader"] == {

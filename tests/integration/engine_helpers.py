@@ -97,6 +97,10 @@ class Worker:
             # The checkout under test first, also where another one is installed.
             PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]),
         )
+        if settings.metrics_dir is not None:
+            env["AF_METRICS_DIR"] = str(settings.metrics_dir)
+        if settings.metrics_port is not None:
+            env["AF_METRICS_PORT"] = str(settings.metrics_port)
         with log.open("ab") as sink:
             process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=sink, stderr=sink, start_new_session=True

@@ -21,6 +21,7 @@ from service.cli.console import err_console, fail, out_console, readable_errors,
 from service.db.models import JobStatus
 from service.export.dataset_card import CARD_FILE, data_file, dataset_card
 from service.export.registry import export_format_names, exporter
+from service.metrics.multiprocess import start_metrics
 from unified.errors import ActionForgeError, UnknownNameError
 
 
@@ -175,6 +176,7 @@ def run_here(
         target = out or Path(catalog.stem + suffix)
         if not catalog.is_file():
             raise ActionForgeError(f"{catalog}: no such file; give the path of a catalog file")
+        start_metrics(settings)
         prepare(settings)
         app = create_app(settings)
         stop_on_sigterm()

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from service.api import create_app
 from service.cli.console import err_console, fail, readable_errors
 from service.db.migrate import upgrade_to_head
+from service.metrics.multiprocess import start_metrics
 from service.settings import Settings, settings_error_line
 
 
@@ -74,6 +75,7 @@ def serve_api(host: str, port: int) -> None:
     """Run the REST API on `host:port` until stopped; with the embedded queue, its workers too."""
     settings = load_settings()
     with readable_errors():
+        start_metrics(settings)  # this process's and the embedded workers' metrics folder
         prepare(settings)
         app = create_app(settings)
     stop_on_sigterm()
