@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
 from service.queue.app import QUEUES, ActionForgeCelery, celery_for, prepare_embedded_queue
+from service.queue.sending import VERIFY_QUEUE
 from service.queue.sweep import SweepTimer
 from service.settings import Settings
 
@@ -73,6 +74,7 @@ def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> N
     prepare_embedded_queue(settings)
     upgrade_to_head(settings.resolved_database_url())
     app = celery_for(settings)
+    app.verifies_here = VERIFY_QUEUE in queues
     _run_sweep_while_working(app)
     worker_process_shutdown.connect(_close_llm_backends, weak=False)
     app.worker_main(

@@ -76,6 +76,18 @@ def step_done_values() -> dict[str, object]:
     return {"running_until": None, "claimed_by": None, "sent_at": utcnow()}
 
 
+def let_go(sessions: Sessions, batch_id: str, claim: BatchClaim) -> None:
+    """Give up `claim`'s lease on the batch, if it still holds it, so another task may take
+    the step at once."""
+    with sessions() as session:
+        session.execute(
+            update(BatchRecord)
+            .where(BatchRecord.id == batch_id, BatchRecord.claimed_by == claim.holder)
+            .values(running_until=None, claimed_by=None)
+        )
+        session.commit()
+
+
 @contextmanager
 def renewing(sessions: Sessions, batch_id: str, claim: BatchClaim) -> Iterator[None]:
     """Renew the claim every third of its length until the block ends. A renewal that fails

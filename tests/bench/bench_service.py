@@ -59,6 +59,8 @@ CATALOG = ROOT / "examples" / "travel_api.yaml"
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/15"  # not one the test suite uses
 GENERATOR = "template"
+# The direct loop and the jobs run the same stages, so the difference is the service's.
+STAGES = ["format"]
 console = Console()
 
 
@@ -80,7 +82,7 @@ def tools() -> list[Tool]:
 def direct_loop(n: int, batch_size: int) -> Run:
     """The job's work with no queue and no database, batch by batch in this process."""
     generator = GENERATORS.get(GENERATOR)()
-    stages = build_stages(["format"])
+    stages = build_stages(STAGES)
     catalog = tools()
     plan = plan_batches("bench", n, batch_size, job_seed=1)
     accepted = 0
@@ -116,7 +118,11 @@ def run_job(
     start = time.perf_counter()
     with sessions() as session:
         spec = JobSpec(
-            n=n, generator=GENERATOR, seed=secrets.randbelow(2**31), batch_size=batch_size
+            n=n,
+            generator=GENERATOR,
+            seed=secrets.randbelow(2**31),
+            batch_size=batch_size,
+            verify=STAGES,
         )
         job = create_job(session, catalog_id, spec, settings)
         session.commit()
