@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,18 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import make_engine, session_factory
-from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord, utcnow
+from service.db.models import (
+    BatchRecord,
+    JobRecord,
+    SampleRecord,
+    VerdictRecord,
+    as_utc,
+    utcnow,
+)
 from service.errors import InvalidRequest, NotFound
 from service.pipeline.batches import MAX_ATTEMPTS, generate_batch
 from service.pipeline.counts import compute_counts, progress_counts, refresh_counts
-from service.pipeline.leases import BatchClaim, claim_step
+from service.pipeline.leases import BatchClaim, claim_step, renewing
 from service.pipeline.lifecycle import cancel_job, lock_job
 from service.pipeline.spec import JobSpec
 from service.pipeline.submit import create_job, derive_seed
@@ -589,3 +596,31 @@ def test_verification_that_stops_in_the_generate_task_goes_to_the_verify_queue(
     assert waiting_messages(verifying_worker_app, [VERIFY_QUEUE]) == {VERIFY_QUEUE: 1}
     verify(settings, f"{job_id}-000000")  # the verify task retries, then fails the job
     assert load_job(sessions, job_id).status == "failed"
+
+
+def test_held_leases_are_renewed_until_their_block_ends(
+    sessions: Sessions, settings: Settings
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(sessions, settings, "travel", n=20, batch_size=10, generator="counting")
+    first, second = f"{job_id}-000000", f"{job_id}-000001"
+    short, long = BatchClaim(holder="short", seconds=0.3), BatchClaim(holder="long", seconds=60)
+    with sessions() as session:
+        claim_step(session, first, "planned", short)
+        claim_step(session, second, "planned", long)
+        session.commit()
+
+    def lease_end(batch_id: str) -> datetime:
+        with sessions() as session:
+            batch = session.get(BatchRecord, batch_id)
+            assert batch is not None and batch.running_until is not None
+            return as_utc(batch.running_until)
+
+    with renewing(sessions, first, short), renewing(sessions, second, long):
+        time.sleep(1.0)  # about ten renewals of the short lease, none of the long one due
+        assert lease_end(first) > utcnow()
+        assert lease_end(second) > utcnow() + timedelta(seconds=55)
+    ended = lease_end(first)
+    time.sleep(0.5)
+    assert lease_end(first) == ended, "no renewal after the block"
+    assert ended < utcnow()
