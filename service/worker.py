@@ -134,8 +134,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 
 def worker_command(queues: Sequence[str], concurrency: int | None = None) -> list[str]:
-    """The command line of an `actionforge worker` process run by this Python."""
-    command = [sys.executable, "-m", "service.cli.app", "worker", "-Q", ",".join(queues)]
+    """The command line of an `actionforge worker` process run by this Python (through
+    `service.worker_main`, which skips loading the rest of the CLI)."""
+    command = [sys.executable, "-m", "service.worker_main", "-Q", ",".join(queues)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     return command
