@@ -23,6 +23,7 @@ from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
 from service.metrics.multiprocess import resolved_metrics_dir, serve_worker_metrics, start_metrics
 from service.queue.app import QUEUES, ActionForgeCelery, celery_for, prepare_embedded_queue
+from service.queue.sending import VERIFY_QUEUE
 from service.queue.sweep import SweepTimer
 from service.settings import Settings
 
@@ -77,6 +78,7 @@ def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> N
     prepare_embedded_queue(settings)
     upgrade_to_head(settings.resolved_database_url())
     app = celery_for(settings)
+    app.verifies_here = VERIFY_QUEUE in queues
     _run_sweep_while_working(app)
     worker_process_shutdown.connect(_close_llm_backends, weak=False)
     app.worker_main(
@@ -140,8 +142,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 
 
 def worker_command(queues: Sequence[str], concurrency: int | None = None) -> list[str]:
-    """The command line of an `actionforge worker` process run by this Python."""
-    command = [sys.executable, "-m", "service.cli.app", "worker", "-Q", ",".join(queues)]
+    """The command line of an `actionforge worker` process run by this Python (through
+    `service.worker_main`, which skips loading the rest of the CLI)."""
+    command = [sys.executable, "-m", "service.worker_main", "-Q", ",".join(queues)]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     return command

@@ -131,6 +131,9 @@ class BatchRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # What the batch added to its job's funnel (service.pipeline.tally), so a running job's
+    # progress sums its batches instead of recounting its samples.
+    tally: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     """What generating the batch cost (LLM requests, tokens, seconds); None for generators
     that report nothing."""
     sent_at: Mapped[datetime | None]

@@ -43,11 +43,12 @@ from service.metrics.recorded import (
 )
 from service.pipeline import dedup
 from service.pipeline.catalog_examples import with_catalog_examples
-from service.pipeline.counts import refresh_progress
+from service.pipeline.counts import EXAMPLES_PER_REASON, refresh_progress
 from service.pipeline.judge_calibration import judge_trusted
 from service.pipeline.leases import BatchClaim, claim_step, renewing, step_done_values
 from service.pipeline.lifecycle import fail_job, finish_if_done, lock_job
 from service.pipeline.spec import JobSpec
+from service.pipeline.tally import generated_tally, verified_tally
 from service.pipeline.templates_root import (
     DEFAULT_TEMPLATES_ROOT,
     with_templates_dir_resolved,
@@ -356,6 +357,7 @@ def _store_generated(
             attempts=0,
             error=None,
             usage=usage,
+            tally=generated_tally(len(rows)),
             updated_at=utcnow(),
             **step_done_values(),
         )
@@ -382,6 +384,13 @@ def _store_verdicts(
     """Store the verdicts and the changed samples. For a job whose last stage is dedup,
     `waiting` holds the fingerprints of the samples that passed every other stage, which
     `dedup.advance` judges; None for other jobs. Counted (`service.metrics`) on commit."""
+    ordered = waiting is not None
+    waiting = waiting or {}
+    sample_outcomes = [
+        _WAITING if sample_id in waiting else _outcome(judged)
+        for sample_id, judged in zip(sample_ids, pipeline.verdicts, strict=True)
+    ]
+    tally = verified_tally(sample_ids, pipeline.verdicts, sample_outcomes, EXAMPLES_PER_REASON)
     # Holding the job's row while storing makes the batches of a job store one at a time, so
     # whoever stores the last open batch sees every other batch's commit and finishes the job.
     lock_job(session, batch.job_id)
@@ -392,6 +401,7 @@ def _store_verdicts(
             status=BatchStatus.verified,
             attempts=0,
             error=None,
+            tally=tally,
             updated_at=utcnow(),
             **step_done_values(),
         )
@@ -401,9 +411,8 @@ def _store_verdicts(
         return False
     in_batch = select(SampleRecord.id).where(SampleRecord.batch_id == batch.id)
     session.execute(delete(VerdictRecord).where(VerdictRecord.sample_id.in_(in_batch)))
-    if waiting is not None:
+    if ordered:
         dedup.forget(session, batch.id)  # keys of an earlier verification of this batch
-    waiting = waiting or {}
     now = utcnow()
     verdict_rows = [
         {
@@ -427,8 +436,7 @@ def _store_verdicts(
         session.execute(update(SampleRecord), changed)
     # One UPDATE per outcome (accepted, or rejected by a stage for a reason), not one per sample.
     outcomes: dict[tuple[str, str | None, str | None], list[str]] = {}
-    for sample_id, judged in zip(sample_ids, pipeline.verdicts, strict=True):
-        outcome = _WAITING if sample_id in waiting else _outcome(judged)
+    for sample_id, outcome in zip(sample_ids, sample_outcomes, strict=True):
         outcomes.setdefault(outcome, []).append(sample_id)
     for (status, stage, reason), ids in outcomes.items():
         session.execute(

@@ -20,6 +20,8 @@ from service.db.models import (
     utcnow,
 )
 from service.errors import NotFound
+from service.pipeline.tally import sum_tallies
+from verifiers.stages import stage_class
 
 # Workers refresh a running job's counts at most this often (the query scans the job's rows).
 PROGRESS_REFRESH_SECONDS = 2.0
@@ -164,7 +166,6 @@ def _rejections(session: Session, job_id: str, stages: list[str]) -> list[dict[s
         .order_by(ranked.c.stage, ranked.c.reason, ranked.c.rank)
     ):
         examples.setdefault((stage, reason), []).append(sample_id)
-    order = {stage: i for i, stage in enumerate(stages)}
     entries = [
         {
             "stage": stage,
@@ -174,13 +175,45 @@ def _rejections(session: Session, job_id: str, stages: list[str]) -> list[dict[s
         }
         for stage, reason, n in groups
     ]
+    return _ranked(entries, stages)
+
+
+def _ranked(entries: list[dict[str, Any]], stages: list[str]) -> list[dict[str, Any]]:
+    """Rejection entries, most common first, then in stage order."""
+    order = {stage: i for i, stage in enumerate(stages)}
 
     def rank(entry: dict[str, Any]) -> tuple[int, int, str, str]:
         stage, reason = entry["stage"], entry["reason"]
         return (-entry["samples"], order.get(stage, len(order)), stage or "", reason or "")
 
-    entries.sort(key=rank)
-    return entries
+    return sorted(entries, key=rank)
+
+
+def progress_counts(session: Session, job_id: str, stages: list[str]) -> dict[str, Any]:
+    """The job's funnel summed from its batches' tallies (`service.pipeline.tally`): the same
+    figures as `compute_counts` for a job whose last stage is not ordered (dedup judges samples
+    of batches stored earlier, which their tallies do not follow), at a cost that grows with
+    the number of batches, not of samples."""
+    rows = session.execute(
+        select(BatchRecord.status, BatchRecord.tally, BatchRecord.usage)
+        .where(BatchRecord.job_id == job_id)
+        .order_by(BatchRecord.index)
+    ).all()
+    total = sum_tallies((tally for _, tally, _ in rows if tally), EXAMPLES_PER_REASON)
+    counts = empty_counts(stages)
+    for name in ("generated", "accepted", "rejected"):
+        counts[name] = total[name]
+    for stage, counted in total["by_stage"].items():
+        counts["by_stage"].setdefault(stage, {"passed": 0, "rejected": 0}).update(counted)
+    batches: dict[str, int] = {}
+    for status, _, _ in rows:
+        batches[status] = batches.get(status, 0) + 1
+    counts["batches"] = batches
+    counts["generation"] = generation_usage(usage for _, _, usage in rows)
+    counts["funnel"] = funnel_steps(counts["generated"], counts["by_stage"], counts["accepted"])
+    counts["rejections"] = _ranked(total["rejections"], stages)
+    counts["by_reason"] = _by_reason(counts["rejections"])
+    return counts
 
 
 def refresh_counts(session: Session, job_id: str) -> dict[str, Any]:
@@ -209,7 +242,10 @@ def refresh_progress(session: Session, job_id: str) -> None:
     job = session.get(JobRecord, job_id)
     if job is None:
         return
-    counts = compute_counts(session, job_id, stages_of(job))
+    stages = stages_of(job)
+    ordered = bool(stages) and stage_class(stages[-1]).ordered
+    count = compute_counts if ordered else progress_counts
+    counts = count(session, job_id, stages)
     session.execute(
         update(JobRecord)
         .where(JobRecord.id == job_id, JobRecord.status.in_(ACTIVE_JOB))

@@ -4,13 +4,16 @@ worker or database went away).
 
 A task claims a batch step with one conditional UPDATE: the claim succeeds when no other task
 holds an unexpired lease on it, or when the holder is the task itself (a retry keeps its
-Celery task id). While the slow part runs, `renewing` keeps the lease fresh from a thread.
+Celery task id). While the slow part runs, `renewing` keeps the lease fresh from the
+process's one lease-keeping thread.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,32 +79,93 @@ def step_done_values() -> dict[str, object]:
     return {"running_until": None, "claimed_by": None, "sent_at": utcnow()}
 
 
+def let_go(sessions: Sessions, batch_id: str, claim: BatchClaim) -> None:
+    """Give up `claim`'s lease on the batch, if it still holds it, so another task may take
+    the step at once."""
+    with sessions() as session:
+        session.execute(
+            update(BatchRecord)
+            .where(BatchRecord.id == batch_id, BatchRecord.claimed_by == claim.holder)
+            .values(running_until=None, claimed_by=None)
+        )
+        session.commit()
+
+
+class _LeaseKeeper:
+    """One daemon thread per process renewing every claim its tasks hold, each every third of
+    its length: a batch step registers and leaves in microseconds, where a thread of its own
+    cost a thread start and a join (milliseconds on a busy machine) for every step."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[Sessions, str, BatchClaim, float]] = {}
+        self._next_token = 0
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="batch-leases", daemon=True)
+        self._thread.start()
+
+    def hold(self, sessions: Sessions, batch_id: str, claim: BatchClaim) -> int:
+        with self._changed:
+            self._next_token += 1
+            due = time.monotonic() + claim.seconds / 3
+            self._held[self._next_token] = (sessions, batch_id, claim, due)
+            self._changed.notify()
+            return self._next_token
+
+    def release(self, token: int) -> None:
+        with self._changed:
+            self._held.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [(token, held) for token, held in self._held.items() if held[3] <= now]
+                if not due:
+                    upcoming = min((held[3] for held in self._held.values()), default=None)
+                    self._changed.wait(None if upcoming is None else upcoming - now)
+                    continue
+                for token, (sessions, batch_id, claim, _) in due:
+                    self._held[token] = (sessions, batch_id, claim, now + claim.seconds / 3)
+            for _, (sessions, batch_id, claim, _) in due:
+                _renew(sessions, batch_id, claim)
+
+
+def _renew(sessions: Sessions, batch_id: str, claim: BatchClaim) -> None:
+    try:
+        with sessions() as session:
+            session.execute(
+                update(BatchRecord)
+                .where(BatchRecord.id == batch_id, BatchRecord.claimed_by == claim.holder)
+                .values(running_until=utcnow() + timedelta(seconds=claim.seconds))
+            )
+            session.commit()
+    except Exception as exc:
+        log.warning("batch %s: lease not renewed: %s", batch_id, exc)
+
+
+_keepers: dict[int, _LeaseKeeper] = {}
+_keepers_lock = threading.Lock()
+
+
+def _keeper() -> _LeaseKeeper:
+    # Per process id: a pool process forked from a parent that had one starts its own.
+    with _keepers_lock:
+        keeper = _keepers.get(os.getpid())
+        if keeper is None:
+            keeper = _keepers[os.getpid()] = _LeaseKeeper()
+        return keeper
+
+
 @contextmanager
 def renewing(sessions: Sessions, batch_id: str, claim: BatchClaim) -> Iterator[None]:
     """Renew the claim every third of its length until the block ends. A renewal that fails
     (the database is away) is logged and tried again at the next tick."""
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(claim.seconds / 3):
-            try:
-                with sessions() as session:
-                    session.execute(
-                        update(BatchRecord)
-                        .where(BatchRecord.id == batch_id, BatchRecord.claimed_by == claim.holder)
-                        .values(running_until=utcnow() + timedelta(seconds=claim.seconds))
-                    )
-                    session.commit()
-            except Exception as exc:
-                log.warning("batch %s: lease not renewed: %s", batch_id, exc)
-
-    thread = threading.Thread(target=renew, name=f"lease-{batch_id}", daemon=True)
-    thread.start()
+    keeper = _keeper()
+    token = keeper.hold(sessions, batch_id, claim)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        keeper.release(token)
 
 
 def mark_sent(session: Session, batch_ids: Sequence[str]) -> None:

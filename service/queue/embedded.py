@@ -19,12 +19,13 @@ from service.settings import Settings
 # worker waits out that interval after every task. Polling often only while work flows keeps
 # batches moving without an idle worker spending several per cent of a core on polls.
 BUSY_POLL_SECONDS = 0.02
-IDLE_POLL_SECONDS = 1.0
+IDLE_POLL_SECONDS = 0.5
+DRAIN_SECONDS = 0.5
 
 
 class AdaptivePolling(bootsteps.StartStopStep):
     """Worker consumer step: poll every BUSY_POLL_SECONDS after a message arrived, and every
-    IDLE_POLL_SECONDS once nothing came for a whole drain timeout (2 s in Celery)."""
+    IDLE_POLL_SECONDS once nothing came for a whole drain (DRAIN_SECONDS)."""
 
     requires = ("celery.worker.consumer.connection:Connection",)
 
@@ -33,6 +34,10 @@ class AdaptivePolling(bootsteps.StartStopStep):
         drain = transport.drain_events
 
         def drain_adaptively(connection: Any, timeout: float | None = None) -> Any:
+            # Celery's loop notices a shutdown request between drains only (2 s each), so a
+            # stopping worker would wait out one: drain in shorter spells.
+            if timeout is None or timeout > DRAIN_SECONDS:
+                timeout = DRAIN_SECONDS
             try:
                 delivered = drain(connection, timeout=timeout)
             except TimeoutError:  # socket.timeout: nothing arrived for a whole drain

@@ -25,6 +25,9 @@ class ActionForgeCelery(Celery):
     """A Celery app that knows the Settings it was built from (tasks read the database URL)."""
 
     settings: Settings
+    # Whether this process's worker consumes the verify queue: its generate tasks then verify
+    # the batch they stored at once, instead of sending it through the broker.
+    verifies_here: bool = False
 
 
 def send_batches(app: ActionForgeCelery, task_name: str, batch_ids: Iterable[str]) -> int:

@@ -1,5 +1,6 @@
 """The Celery tasks: each takes a batch id (or a catalog id), calls one pipeline function, and
-enqueues the next.
+enqueues the next. A generate task of a worker that also consumes the verify queue (the
+embedded default, a worker run with `-Q generate,verify`) verifies its batch at once instead.
 
 A task never holds state of its own. Bad input (`ActionForgeError`: a catalog without tools, a
 generator refusing the spec) fails the batch and its job at once; a database that does not
@@ -15,6 +16,7 @@ worker or queue left queued or training.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -27,7 +29,7 @@ from sqlalchemy import select
 from service.db.engine import Sessions, database_unreachable, make_engine, session_factory
 from service.db.models import BatchRecord, JobRecord
 from service.pipeline import batches
-from service.pipeline.leases import BatchClaim
+from service.pipeline.leases import BatchClaim, let_go
 from service.queue.database import sessions_for
 from service.queue.sending import (
     GENERATE_TASK,
@@ -67,23 +69,65 @@ def generate_batch(task: Any, batch_id: str) -> None:
         templates_root=settings.resolved_templates_root(),
         claim=_claim(task),
     )
-    if _run(task, step, batch_id):
-        try:
-            send_batches(task.app, VERIFY_TASK, [batch_id])
-        except Exception as exc:  # the broker is away: the sweep sends it once it is back
-            log.warning("batch %s: verify not sent (%s); left to the sweep", batch_id, exc)
+    if not _run(task, step, batch_id):
+        return
+    if task.app.verifies_here and _verify_at_once(task, batch_id):
+        return
+    try:
+        send_batches(task.app, VERIFY_TASK, [batch_id])
+    except Exception as exc:  # the broker is away: the sweep sends it once it is back
+        log.warning("batch %s: verify not sent (%s); left to the sweep", batch_id, exc)
+
+
+def _verify_at_once(task: Any, batch_id: str) -> bool:
+    """Verify the batch this generate task just stored, in this process: no broker round trip,
+    no second task. True when that is done with (verified, or failed for good); False leaves
+    the batch to a verify message, whose task retries as usual (a database or broker error,
+    the soft time limit)."""
+    sessions = sessions_for(task.app.settings.resolved_database_url())
+    claim = _claim(task)
+    try:
+        verified = _verify_step(task, claim)(sessions, batch_id)
+    except ActionForgeError as exc:
+        log.warning("batch %s failed: %s", batch_id, exc)
+        batches.fail_batch(sessions, batch_id, str(exc))
+        return True
+    except Exception as exc:
+        log.warning(
+            "batch %s: verification in the generate task stopped (%s: %s); sending it to the "
+            "verify queue",
+            batch_id,
+            type(exc).__name__,
+            exc,
+        )
+        # The verify task has an id of its own: it must not wait out this task's lease.
+        with contextlib.suppress(Exception):
+            let_go(sessions, batch_id, claim)
+        return False
+    if verified:
+        _after_verified(task, batch_id)
+    return True
+
+
+def _verify_step(task: Any, claim: BatchClaim | None = None) -> Callable[[Sessions, str], bool]:
+    return partial(
+        batches.verify_batch,
+        judge_min_accuracy=task.app.settings.judge_min_accuracy,
+        claim=claim or _claim(task),
+    )
 
 
 def verify_batch(task: Any, batch_id: str) -> None:
     """Verify one generated batch; the last batch of a job finishes the job. With
     AF_TRAIN_ENABLED, then ask for a training run of the job's catalog."""
+    if _run(task, _verify_step(task), batch_id):
+        _after_verified(task, batch_id)
+
+
+def _after_verified(task: Any, batch_id: str) -> None:
+    """With AF_TRAIN_ENABLED, ask for a training run of the verified batch's catalog."""
     settings = task.app.settings
-    verify = partial(
-        batches.verify_batch,
-        judge_min_accuracy=settings.judge_min_accuracy,
-        claim=_claim(task),
-    )
-    if _run(task, verify, batch_id) and settings.train_enabled:
+    if settings.train_enabled:
         sessions = sessions_for(task.app.settings.resolved_database_url())
         with sessions() as session:
             catalog_id = session.scalar(

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import psutil
 import psycopg
 import redis
 from psycopg import sql
@@ -59,6 +60,8 @@ CATALOG = ROOT / "examples" / "travel_api.yaml"
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/15"  # not one the test suite uses
 GENERATOR = "template"
+# The direct loop and the jobs run the same stages, so the difference is the service's.
+STAGES = ["format"]
 console = Console()
 
 
@@ -71,6 +74,21 @@ class Run:
     samples: int
     seconds: float
     accepted: int
+    cpu_seconds: float
+
+
+def tree_cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU seconds of the processes and their pool processes so far."""
+    total = 0.0
+    for process in processes:
+        root = psutil.Process(process.pid)
+        for member in [root, *root.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return total
 
 
 def tools() -> list[Tool]:
@@ -80,17 +98,18 @@ def tools() -> list[Tool]:
 def direct_loop(n: int, batch_size: int) -> Run:
     """The job's work with no queue and no database, batch by batch in this process."""
     generator = GENERATORS.get(GENERATOR)()
-    stages = build_stages(["format"])
+    stages = build_stages(STAGES)
     catalog = tools()
     plan = plan_batches("bench", n, batch_size, job_seed=1)
     accepted = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for batch in plan:
         request = GenerationRequest(n=batch.size, seed=batch.seed, id_prefix=f"{batch.id}-")
         samples = generator.generate(catalog, request)
         verdicts = run_stages(stages, samples, StageContext(catalog)).verdicts
         accepted += sum(1 for judged in verdicts if judged[-1].accepted)
-    return Run("direct", "1", n, time.perf_counter() - start, accepted)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return Run("direct", "1", n, seconds, accepted, cpu)
 
 
 def store_catalog(sessions: sessionmaker[Session]) -> str:
@@ -116,7 +135,11 @@ def run_job(
     start = time.perf_counter()
     with sessions() as session:
         spec = JobSpec(
-            n=n, generator=GENERATOR, seed=secrets.randbelow(2**31), batch_size=batch_size
+            n=n,
+            generator=GENERATOR,
+            seed=secrets.randbelow(2**31),
+            batch_size=batch_size,
+            verify=STAGES,
         )
         job = create_job(session, catalog_id, spec, settings)
         session.commit()
@@ -164,10 +187,12 @@ def measure(
             processes = start(workers, concurrency)
             try:
                 run_job(settings, sessions, catalog_id, 4 * batch_size, batch_size)  # warm up
+                cpu_before = tree_cpu_seconds(processes)
                 seconds, accepted = run_job(settings, sessions, catalog_id, n, batch_size)
+                cpu = tree_cpu_seconds(processes) - cpu_before
             finally:
                 stop_workers(processes)
-            yield Run(label, f"{workers} x {concurrency}", n, seconds, accepted)
+            yield Run(label, f"{workers} x {concurrency}", n, seconds, accepted, cpu)
     finally:
         engine.dispose()
 
@@ -240,16 +265,20 @@ def main() -> None:
 
 def print_table(runs: list[Run], n: int, batch_size: int, cores: int) -> None:
     direct = runs[0].seconds / runs[0].samples
+    direct_cpu = runs[0].cpu_seconds / runs[0].samples
     table = Table(
         title=f"Jobs of {n:,} samples, batches of {batch_size}, template generator + format "
         f"stage, {cores} cores"
     )
-    for column in ("setup", "workers", "seconds", "samples/s", "µs/sample", "overhead", "accepted"):
+    columns = ("setup", "workers", "seconds", "samples/s", "µs/sample", "overhead")
+    for column in (*columns, "CPU µs/sample", "CPU overhead", "accepted"):
         table.add_column(column, justify="left" if column == "setup" else "right")
     for run in runs:
         per_sample = run.seconds / run.samples
         single = run.processes in ("1", "1 x 1")
         overhead = f"{(per_sample - direct) * 1e6:,.0f}" if single and run is not runs[0] else ""
+        cpu_per_sample = run.cpu_seconds / run.samples
+        cpu_overhead = f"{(cpu_per_sample - direct_cpu) * 1e6:,.0f}" if run is not runs[0] else ""
         table.add_row(
             run.setup,
             run.processes,
@@ -257,6 +286,8 @@ def print_table(runs: list[Run], n: int, batch_size: int, cores: int) -> None:
             f"{run.samples / run.seconds:,.0f}",
             f"{per_sample * 1e6:,.0f}",
             overhead,
+            f"{cpu_per_sample * 1e6:,.0f}",
+            cpu_overhead,
             f"{run.accepted:,}",
         )
     console.print(table)
@@ -264,7 +295,10 @@ def print_table(runs: list[Run], n: int, batch_size: int, cores: int) -> None:
         "workers: worker processes x pool processes each. overhead: µs per sample of one "
         "worker with one pool process minus the direct loop's: the queue round trips, the "
         "database writes, reading the batch back to verify. embedded: SQLite database and "
-        "SQLite queue in a temporary data directory."
+        "SQLite queue in a temporary data directory. CPU: user + system seconds of the worker "
+        "processes and their pools (the direct loop's own), per sample; CPU overhead: the "
+        "same minus the direct loop's, which a busy machine changes far less than wall time "
+        "(the database and broker servers' own CPU is not in it)."
     )
 
 

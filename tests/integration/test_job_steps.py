@@ -5,7 +5,8 @@ this process (Celery's `apply`), so each step's effect on the database can be ch
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,24 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import make_engine, session_factory
-from service.db.models import BatchRecord, JobRecord, SampleRecord, VerdictRecord, utcnow
+from service.db.models import (
+    BatchRecord,
+    JobRecord,
+    SampleRecord,
+    VerdictRecord,
+    as_utc,
+    utcnow,
+)
 from service.errors import InvalidRequest, NotFound
 from service.pipeline.batches import MAX_ATTEMPTS, generate_batch
-from service.pipeline.counts import refresh_counts
-from service.pipeline.leases import BatchClaim, claim_step
+from service.pipeline.counts import compute_counts, progress_counts, refresh_counts
+from service.pipeline.leases import BatchClaim, claim_step, renewing
 from service.pipeline.lifecycle import cancel_job, lock_job
 from service.pipeline.spec import JobSpec
 from service.pipeline.submit import create_job, derive_seed
 from service.queue.app import GENERATE_TASK, VERIFY_TASK, celery_for, prepare_embedded_queue
+from service.queue.broker_status import waiting_messages
+from service.queue.sending import VERIFY_QUEUE, ActionForgeCelery
 from service.queue.sweep import SweepResult, sweep_once
 from service.queue.tasks import MAX_RETRIES
 from service.settings import Settings
@@ -491,3 +501,126 @@ def test_holding_a_job_to_cancel_it_does_not_block_storing_its_batches(
         holder.rollback()
     impatient.dispose()
     assert len(batch_rows(sessions, f"{job_id}-000001")) == 10
+
+
+@pytest.mark.parametrize(
+    ("generator", "stages"),
+    [("counting", ["format"]), ("template", ["query", "format", "grounding", "coverage"])],
+)
+def test_progress_summed_from_batch_tallies_equals_a_recount(
+    sessions: Sessions, settings: Settings, generator: str, stages: list[str]
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(
+        sessions, settings, "travel", n=95, batch_size=10, generator=generator, verify=stages
+    )
+    batch_ids = [f"{job_id}-{index:06d}" for index in range(10)]
+
+    def progress_and_recount() -> tuple[dict[str, object], dict[str, object]]:
+        with sessions() as session:
+            return (
+                progress_counts(session, job_id, stages),
+                compute_counts(session, job_id, stages),
+            )
+
+    for batch_id in batch_ids[:6]:
+        generate(settings, batch_id)
+    for batch_id in batch_ids[:3]:
+        verify(settings, batch_id)
+    progress, recount = progress_and_recount()
+    assert progress == recount
+    assert progress["generated"] == 60
+    assert progress["batches"] == {"planned": 4, "generated": 3, "verified": 3}
+    for batch_id in batch_ids[6:]:
+        generate(settings, batch_id)
+    for batch_id in batch_ids[3:]:
+        verify(settings, batch_id)
+    progress, recount = progress_and_recount()
+    assert progress == recount == load_job(sessions, job_id).counts
+    assert progress["generated"] == 95
+    if (
+        generator == "counting"
+    ):  # 3 of each 10 rejected (2 of the last 5): the first 5 by position named
+        assert progress["rejections"] == [
+            {
+                "stage": "format",
+                "reason": "unknown_tool",
+                "samples": 9 * 3 + 2,
+                "examples": [f"{job_id}-000000-{i}" for i in (0, 4, 8)]
+                + [f"{job_id}-000001-{i}" for i in (0, 4)],
+            }
+        ]
+
+
+@pytest.fixture
+def verifying_worker_app(settings: Settings) -> Iterator[ActionForgeCelery]:
+    """The app of a worker that consumes the verify queue too (the embedded default)."""
+    app = celery_for(settings)
+    app.verifies_here = True
+    yield app
+    app.verifies_here = False
+
+
+def test_a_worker_that_also_verifies_verifies_its_batch_in_the_generate_task(
+    sessions: Sessions, settings: Settings, verifying_worker_app: ActionForgeCelery
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(sessions, settings, "travel", n=24, batch_size=12, verify=["format"])
+    generate(settings, f"{job_id}-000000")
+    with sessions() as session:
+        statuses = session.scalars(
+            select(BatchRecord.status)
+            .where(BatchRecord.job_id == job_id)
+            .order_by(BatchRecord.index)
+        ).all()
+    assert statuses == ["verified", "planned"]
+    assert waiting_messages(verifying_worker_app, [VERIFY_QUEUE]) == {VERIFY_QUEUE: 0}
+    generate(settings, f"{job_id}-000001")
+    job = load_job(sessions, job_id)
+    assert (job.status, job.counts["accepted"] + job.counts["rejected"]) == ("succeeded", 24)
+
+
+def test_verification_that_stops_in_the_generate_task_goes_to_the_verify_queue(
+    sessions: Sessions, settings: Settings, verifying_worker_app: ActionForgeCelery
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(
+        sessions, settings, "travel", n=10, generator="counting", verify=["format", "crashing"]
+    )
+    CrashingStage.calls = 0
+    generate(settings, f"{job_id}-000000")
+    assert CrashingStage.calls == 1
+    with sessions() as session:
+        batch = session.get(BatchRecord, f"{job_id}-000000")
+        assert batch is not None and batch.status == "generated"
+    assert waiting_messages(verifying_worker_app, [VERIFY_QUEUE]) == {VERIFY_QUEUE: 1}
+    verify(settings, f"{job_id}-000000")  # the verify task retries, then fails the job
+    assert load_job(sessions, job_id).status == "failed"
+
+
+def test_held_leases_are_renewed_until_their_block_ends(
+    sessions: Sessions, settings: Settings
+) -> None:
+    insert_catalog(sessions, "travel")
+    job_id = new_job(sessions, settings, "travel", n=20, batch_size=10, generator="counting")
+    first, second = f"{job_id}-000000", f"{job_id}-000001"
+    short, long = BatchClaim(holder="short", seconds=0.3), BatchClaim(holder="long", seconds=60)
+    with sessions() as session:
+        claim_step(session, first, "planned", short)
+        claim_step(session, second, "planned", long)
+        session.commit()
+
+    def lease_end(batch_id: str) -> datetime:
+        with sessions() as session:
+            batch = session.get(BatchRecord, batch_id)
+            assert batch is not None and batch.running_until is not None
+            return as_utc(batch.running_until)
+
+    with renewing(sessions, first, short), renewing(sessions, second, long):
+        time.sleep(1.0)  # about ten renewals of the short lease, none of the long one due
+        assert lease_end(first) > utcnow()
+        assert lease_end(second) > utcnow() + timedelta(seconds=55)
+    ended = lease_end(first)
+    time.sleep(0.5)
+    assert lease_end(first) == ended, "no renewal after the block"
+    assert ended < utcnow()

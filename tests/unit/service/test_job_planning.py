@@ -79,8 +79,7 @@ def test_embedded_workers_get_the_settings_of_the_process_that_starts_them(tmp_p
     command = worker_command(["generate", "verify", "train"], 3)
     assert command[1:] == [
         "-m",
-        "service.cli.app",
-        "worker",
+        "service.worker_main",
         "-Q",
         "generate,verify,train",
         "--concurrency",
