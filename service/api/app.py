@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, FastAPI
 from service.api.deps import require_api_key
 from service.api.documented_errors import INVALID, KEY_REQUIRED
 from service.api.errors import install_error_handlers
+from service.api.openapi_document import publish_openapi_31
 from service.api.request_text import refuse_unsafe_text
-from service.api.routes import catalogs, export, health, jobs, models, samples
+from service.api.routes import catalogs, events, export, health, jobs, models, samples
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
 
@@ -48,8 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(require_api_key), Depends(refuse_unsafe_text)],
         responses={**KEY_REQUIRED, **INVALID},
     )
-    for module in (catalogs, jobs, samples, export, models):
+    for module in (catalogs, jobs, events, samples, export, models):
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)
     app.include_router(keyed_routes)
+    publish_openapi_31(app)
     return app
