@@ -1,4 +1,4 @@
-"""The FastAPI application: routes under `/v1`, OpenAPI docs at `/docs`."""
+"""The FastAPI application: routes under `/v1`, OpenAPI docs at `/docs`, the dashboard at `/`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from service.api.errors import install_error_handlers
 from service.api.openapi_document import publish_openapi_31
 from service.api.request_text import refuse_unsafe_text
 from service.api.routes import catalogs, events, export, health, jobs, models, samples
+from service.dashboard import install_dashboard
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
 
@@ -53,5 +54,6 @@ def create_app(settings: Settings) -> FastAPI:
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)
     app.include_router(keyed_routes)
+    install_dashboard(app)
     publish_openapi_31(app)
     return app

@@ -65,6 +65,11 @@ def _is_one_of(candidate: str, known: Iterable[str]) -> bool:
     return any(secrets.compare_digest(candidate.encode(), value.encode()) for value in known)
 
 
+def is_known_key(key: str, settings: Settings) -> bool:
+    """Whether `key` is one of AF_API_KEYS (compared in constant time)."""
+    return _is_one_of(key, settings.api_keys)
+
+
 def has_session(request: Request, settings: Settings) -> bool:
     """Whether the request carries the session cookie of a configured key (always true when
     no keys are set)."""
@@ -92,7 +97,7 @@ def require_api_key(
             status.HTTP_401_UNAUTHORIZED,
             f"missing the {API_KEY_HEADER} header; send one of the keys set in AF_API_KEYS",
         )
-    if not _is_one_of(key, settings.api_keys):
+    if not is_known_key(key, settings):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"the {API_KEY_HEADER} header holds a key this server does not know; "

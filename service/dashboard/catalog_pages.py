@@ -1,0 +1,53 @@
+"""The catalogs (`/catalogs`) and one catalog's page (`/catalogs/{id}`): its tools with their
+parameter schemas, and the jobs made from it; read with the REST routes' own functions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from service.api.deps import SessionDep
+from service.api.pagination import Offset
+from service.api.routes.catalogs import list_catalogs, read_catalog
+from service.api.routes.jobs import list_jobs
+from service.api.schemas import JobProgress
+from service.dashboard.rendering import PageRoute, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+CATALOGS_PER_PAGE = 50
+JOBS_PER_CATALOG = 50
+
+
+@router.get("/catalogs")
+def catalogs_page(request: Request, session: SessionDep, offset: Offset = 0) -> Response:
+    """The stored catalogs, newest first, with their tools' names and how many jobs each has."""
+    page = list_catalogs(session, limit=CATALOGS_PER_PAGE, offset=offset)
+    jobs = {
+        catalog.id: list_jobs(
+            session, job_status=None, catalog_id=catalog.id, limit=1, offset=0
+        ).count
+        for catalog in page.data
+    }
+    context = {
+        "catalogs": page.data,
+        "count": page.count,
+        "jobs": jobs,
+        "offset": offset,
+        "per_page": CATALOGS_PER_PAGE,
+    }
+    return render(request, "catalogs.html", context)
+
+
+@router.get("/catalogs/{catalog_id}")
+def catalog_page(request: Request, session: SessionDep, catalog_id: str) -> Response:
+    """One catalog: each tool with its parameter schema, and the jobs made from it."""
+    catalog = read_catalog(session, catalog_id)
+    jobs = list_jobs(
+        session, job_status=None, catalog_id=catalog_id, limit=JOBS_PER_CATALOG, offset=0
+    )
+    context = {
+        "catalog": catalog,
+        "jobs": [JobProgress.model_validate(job.model_dump()) for job in jobs.data],
+        "jobs_count": jobs.count,
+    }
+    return render(request, "catalog.html", context)
