@@ -4,6 +4,8 @@ parameter schemas, and the jobs made from it; read with the REST routes' own fun
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.api.deps import SessionDep
 from service.api.pagination import Offset
@@ -11,6 +13,7 @@ from service.api.routes.catalogs import list_catalogs, read_catalog
 from service.api.routes.jobs import list_jobs
 from service.api.schemas import JobProgress
 from service.dashboard.rendering import PageRoute, render
+from service.db.models import CatalogRecord
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -51,3 +54,11 @@ def catalog_page(request: Request, session: SessionDep, catalog_id: str) -> Resp
         "jobs_count": jobs.count,
     }
     return render(request, "catalog.html", context)
+
+
+def catalog_names(session: Session, ids: set[str]) -> dict[str, str]:
+    """The names of the catalogs with these ids."""
+    rows = session.execute(
+        select(CatalogRecord.id, CatalogRecord.name).where(CatalogRecord.id.in_(ids))
+    )
+    return {catalog_id: name for catalog_id, name in rows}

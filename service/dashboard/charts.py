@@ -52,10 +52,11 @@ def funnel_bars(funnel: Sequence[FunnelStep]) -> list[FunnelBar]:
 @dataclass(frozen=True)
 class MetricBar:
     """One model's value of a metric (None: no samples to compute it on) and its bar width
-    (0-100, the value as a percentage)."""
+    (0-100, the value as a percentage). `role`: base, previous or version."""
 
     model: str
     value: float | None
+    role: str = "version"
 
     @property
     def width(self) -> float:
@@ -80,16 +81,19 @@ def version_comparison(
     own = metrics.get("eval") or {}
     if not own:
         return []
-    reports = [("base", (metrics.get("base") or {}).get("report") or {})]
+    reports = [("base", "base", (metrics.get("base") or {}).get("report") or {})]
     parent = metrics.get("parent") or {}
     if parent.get("report"):
-        reports.append((f"v{parent.get('version', '?')} (previous)", parent["report"]))
-    reports.append((f"v{version}", own))
+        reports.append((f"v{parent.get('version', '?')}", "previous", parent["report"]))
+    reports.append((f"v{version}", "version", own))
     groups = [OVERALL, *(own.get("by_style") or {})]
     return [
         MetricGroup(
             group=group,
-            bars=[MetricBar(model, _metric(report, group, metric)) for model, report in reports],
+            bars=[
+                MetricBar(model, _metric(report, group, metric), role)
+                for model, role, report in reports
+            ],
         )
         for group in groups
     ]
@@ -116,6 +120,6 @@ def overall_by_version(
         return []
     base = (evaluated[-1][1].get("base") or {}).get("report") or {}
     return [
-        MetricBar("base", _metric(base, OVERALL, metric)),
+        MetricBar("base", _metric(base, OVERALL, metric), "base"),
         *(MetricBar(f"v{n}", _metric(m["eval"], OVERALL, metric)) for n, m in evaluated),
     ]

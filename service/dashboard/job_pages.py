@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.api.deps import JobDep, SessionDep
@@ -17,9 +16,10 @@ from service.api.pagination import Offset
 from service.api.routes.jobs import list_jobs
 from service.api.routes.samples import SampleFilters, sample_page
 from service.api.schemas import JobProgress, SamplePublic
+from service.dashboard.catalog_pages import catalog_names
 from service.dashboard.charts import funnel_bars
 from service.dashboard.rendering import PageRoute, render
-from service.db.models import CatalogRecord, JobRecord, JobStatus, SampleStatus
+from service.db.models import JobRecord, JobStatus, SampleStatus
 from service.errors import InvalidRequest
 from unified.model import QueryStyle
 
@@ -55,7 +55,7 @@ def jobs_page(
         "per_page": JOBS_PER_PAGE,
         "status": chosen,
         "statuses": [s.value for s in JobStatus],
-        "catalog_names": _catalog_names(session, {job.catalog_id for job in jobs}),
+        "catalog_names": catalog_names(session, {job.catalog_id for job in jobs}),
     }
     return render(request, "jobs.html", context)
 
@@ -84,7 +84,7 @@ def job_page(
     samples = sample_page(session, record, filters, SAMPLES_PER_PAGE, cursor or None)
     context = {
         "job": job,
-        "catalog_name": _catalog_names(session, {job.catalog_id}).get(job.catalog_id),
+        "catalog_name": catalog_names(session, {job.catalog_id}).get(job.catalog_id),
         "funnel": funnel_bars(job.counts.funnel),
         "samples": samples,
         "counterparts": _accepted_counterparts(session, record, samples.data),
@@ -132,10 +132,3 @@ def _choice(
             "pick one of those or leave it empty"
         )
     return value
-
-
-def _catalog_names(session: Session, ids: set[str]) -> dict[str, str]:
-    rows = session.execute(
-        select(CatalogRecord.id, CatalogRecord.name).where(CatalogRecord.id.in_(ids))
-    )
-    return {catalog_id: name for catalog_id, name in rows}

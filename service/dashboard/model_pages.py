@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from service.api.deps import SessionDep
 from service.api.model_schemas import ModelVersionPublic
 from service.api.routes.models import list_versions
+from service.dashboard.catalog_pages import catalog_names
 from service.dashboard.charts import METRICS, overall_by_version, version_comparison
 from service.dashboard.rendering import PageRoute, render
 from service.errors import InvalidRequest
@@ -56,5 +57,6 @@ def models_page(
         "metrics": METRICS,
         "metric": metric,
         "catalog_id": catalog_id or "",
+        "catalog_names": catalog_names(session, set(catalogs)),
     }
     return render(request, "models.html", context)
