@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.api.deps import JobDep, SessionDep
 from service.api.pagination import Offset
 from service.api.routes.jobs import list_jobs
-from service.api.routes.samples import SampleFilters, sample_page
+from service.api.routes.samples import SampleFilters, first_sample, sample_page
 from service.api.schemas import JobProgress, SamplePublic
 from service.dashboard.catalog_pages import catalog_names
 from service.dashboard.charts import funnel_bars
@@ -109,8 +109,7 @@ def _accepted_counterparts(
         if item.status != SampleStatus.rejected or style is None or style in found:
             continue
         accepted = SampleFilters(status=SampleStatus.accepted, style=style)
-        page = sample_page(session, record, accepted, limit=1)
-        found[style] = page.data[0] if page.data else None
+        found[style] = first_sample(session, record, accepted)
     return found
 
 

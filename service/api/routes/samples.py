@@ -112,28 +112,43 @@ def sample_page(
     count = session.scalar(select(func.count()).select_from(SampleRecord).where(*where)) or 0
     if cursor is not None:
         where.append(SampleRecord.position > decode_cursor(cursor))
+    page, more = _first(session, job, where, limit)
+    return SamplesPublic(
+        data=page,
+        count=count,
+        next_cursor=encode_cursor(page[-1].position) if more else None,
+    )
+
+
+def first_sample(session: Session, job: JobRecord, filters: SampleFilters) -> SamplePublic | None:
+    """The job's first sample that matches `filters`, with its verdicts; not counting the
+    others, which a style filter would have to read one by one."""
+    found, _ = _first(session, job, filters.where(job.id), 1)
+    return found[0] if found else None
+
+
+def _first(
+    session: Session, job: JobRecord, where: list[ColumnElement[bool]], limit: int
+) -> tuple[list[SamplePublic], bool]:
+    """The first `limit` samples in position order that match `where`, and whether more do."""
     records = session.scalars(
         select(SampleRecord).where(*where).order_by(SampleRecord.position).limit(limit + 1)
     ).all()
     page, more = records[:limit], len(records) > limit
     stages = job.spec.get("verify") or []
     verdicts = _verdicts(session, [record.id for record in page], [str(s) for s in stages])
-    return SamplesPublic(
-        data=[
-            SamplePublic(
-                id=record.id,
-                position=record.position,
-                status=SampleStatus(record.status),
-                stage=record.stage,
-                reason=record.reason,
-                verdicts=verdicts.get(record.id, []),
-                sample=Sample.model_validate(record.data),
-            )
-            for record in page
-        ],
-        count=count,
-        next_cursor=encode_cursor(page[-1].position) if more else None,
-    )
+    return [
+        SamplePublic(
+            id=record.id,
+            position=record.position,
+            status=SampleStatus(record.status),
+            stage=record.stage,
+            reason=record.reason,
+            verdicts=verdicts.get(record.id, []),
+            sample=Sample.model_validate(record.data),
+        )
+        for record in page
+    ], more
 
 
 def _verdicts(
