@@ -225,6 +225,33 @@ def test_the_jobs_list_shows_each_jobs_progress(sqlite_api: Api, page: Page) -> 
     expect(page.locator(f'a[href="/jobs/{job_id}"]')).to_have_count(0)
 
 
+def test_running_jobs_in_the_list_change_in_place(sqlite_api: Api, page: Page) -> None:
+    job_id = stored_job(sqlite_api, [ACCEPTED, UNVERIFIED, UNVERIFIED, UNVERIFIED])
+    with sqlite_api.sessions() as session, session.begin():
+        session.execute(
+            update(JobRecord).where(JobRecord.id == job_id).values(status=JobStatus.running)
+        )
+    page.goto(f"{sqlite_api.url}/")
+    row = page.locator("table.jobs tbody tr").filter(has=page.locator(f'a[href="/jobs/{job_id}"]'))
+    assert row.get_attribute("data-live-job") == job_id
+    expect(row.locator('[data-field="accepted"]')).to_have_text("1")
+    with sqlite_api.sessions() as session, session.begin():
+        session.execute(
+            update(SampleRecord)
+            .where(SampleRecord.job_id == job_id, SampleRecord.position.in_([1, 2]))
+            .values(status=SampleStatus.accepted, stage="format")
+        )
+        refresh_counts(session, job_id)
+    expect(row.locator('[data-field="accepted"]')).to_have_text("3")
+    expect(row.locator('[data-field="progress"]')).to_have_text("75.0%")
+    with sqlite_api.sessions() as session, session.begin():
+        session.execute(
+            update(JobRecord).where(JobRecord.id == job_id).values(status=JobStatus.failed)
+        )
+    expect(row.locator('[data-field="status"]')).to_have_text("failed")
+    expect(row).not_to_have_attribute("data-live-job", job_id)  # the stream has ended
+
+
 def test_the_catalog_page_shows_tools_their_schemas_and_jobs(
     sqlite_api: Api, page: Page, tmp_path: Path
 ) -> None:
