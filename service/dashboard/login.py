@@ -16,8 +16,10 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:
-    """The login form."""
+def login_form(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    """The login form; straight on to `next` when the service has no keys."""
+    if not settings.api_keys:
+        return RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER)
     return render(request, "login.html", {"next": safe_next(next), "refused": False})
 
 

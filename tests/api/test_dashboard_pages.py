@@ -403,3 +403,11 @@ def test_unknown_ids_and_bad_filters_answer_a_page_saying_what_to_change(
     expect(page.locator("p.problem")).to_contain_text("query parameter 'style' ('chatty')")
     with sqlite_api.sessions() as session:
         assert session.scalar(select(JobRecord.status).where(JobRecord.id == job_id))
+
+
+def test_without_keys_there_is_nothing_to_log_in_to(sqlite_api: Api) -> None:
+    login = sqlite_api.http.get("/login", params={"next": "/catalogs"}, follow_redirects=False)
+    assert (login.status_code, login.headers["location"]) == (303, "/catalogs")
+    away = sqlite_api.http.get("/login", params={"next": "//elsewhere.example/"})
+    assert (away.status_code, away.headers["location"]) == (303, "/")
+    assert "Log out" not in sqlite_api.http.get("/").text
