@@ -1,4 +1,4 @@
-"""The FastAPI application: routes under `/v1`, OpenAPI docs at `/docs`."""
+"""The FastAPI application: routes under `/v1`, OpenAPI docs at `/docs`, the dashboard at `/`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, FastAPI
 from service.api.deps import require_api_key
 from service.api.documented_errors import DATABASE_AWAY, INVALID, KEY_REQUIRED
 from service.api.errors import install_error_handlers
+from service.api.openapi_document import publish_openapi_31
 from service.api.request_text import refuse_unsafe_text
-from service.api.routes import catalogs, export, health, jobs, metrics, models, samples
+from service.api.routes import catalogs, events, export, health, jobs, metrics, models, samples
+from service.dashboard import install_dashboard
 from service.db.engine import make_engine, session_factory
 from service.settings import Settings
 
@@ -49,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(require_api_key), Depends(refuse_unsafe_text)],
         responses={**KEY_REQUIRED, **INVALID, **DATABASE_AWAY},
     )
-    for module in (catalogs, jobs, samples, export, models):
+    for module in (catalogs, jobs, events, samples, export, models):
         keyed_routes.include_router(module.router)
     app.include_router(open_routes)
     app.include_router(keyed_routes)
@@ -58,4 +60,6 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(metrics.require_metrics_key), Depends(refuse_unsafe_text)],
         responses={**KEY_REQUIRED, **INVALID},
     )
+    install_dashboard(app)
+    publish_openapi_31(app)
     return app

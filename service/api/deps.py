@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -15,6 +16,9 @@ from service.errors import NotFound
 from service.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
+SESSION_COOKIE = "actionforge_session"
+"""The dashboard's session cookie: set once a page's login form was given a known key."""
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 _api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -50,28 +54,55 @@ def get_session(sessions: SessionsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def session_token(key: str) -> str:
+    """What the session cookie holds for `key`: a digest of it, so the cookie (which opens
+    reads only) never carries the key itself, and dropping the key from AF_API_KEYS ends
+    every session opened with it."""
+    return hashlib.sha256(b"actionforge dashboard session\0" + key.encode()).hexdigest()
+
+
+def _is_one_of(candidate: str, known: Iterable[str]) -> bool:
+    return any(secrets.compare_digest(candidate.encode(), value.encode()) for value in known)
+
+
+def is_known_key(key: str, settings: Settings) -> bool:
+    """Whether `key` is one of AF_API_KEYS (compared in constant time)."""
+    return _is_one_of(key, settings.api_keys)
+
+
+def has_session(request: Request, settings: Settings) -> bool:
+    """Whether the request carries the session cookie of a configured key (always true when
+    no keys are set)."""
+    if not settings.api_keys:
+        return True
+    token = request.cookies.get(SESSION_COOKIE)
+    return token is not None and _is_one_of(token, map(session_token, settings.api_keys))
+
+
 def require_api_key(
-    settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]
+    request: Request,
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_api_key_header)],
 ) -> None:
-    """Refuse the request with 401 unless it carries a configured API key (when any are set)."""
+    """Refuse the request with 401 unless it carries a configured API key (when any are set).
+
+    A request that reads (GET, HEAD) may carry the dashboard's session cookie instead of the
+    header: that is how the dashboard's pages follow a job's event stream."""
     if not settings.api_keys:
         return
     if key is None:
+        if request.method in READ_METHODS and has_session(request, settings):
+            return
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"missing the {API_KEY_HEADER} header; send one of the keys set in AF_API_KEYS",
         )
-    if not is_known_key(settings, key):
+    if not is_known_key(key, settings):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"the {API_KEY_HEADER} header holds a key this server does not know; "
             "send one of the keys set in AF_API_KEYS",
         )
-
-
-def is_known_key(settings: Settings, key: str) -> bool:
-    """Whether `key` is one of AF_API_KEYS (compared in constant time)."""
-    return any(secrets.compare_digest(key.encode(), known.encode()) for known in settings.api_keys)
 
 
 def get_job(session: SessionDep, job_id: str) -> JobRecord:

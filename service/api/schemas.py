@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from service.db.models import JobStatus, SampleStatus, as_utc
 from service.pipeline.spec import JobSpec
@@ -192,6 +192,39 @@ class JobPublic(_Public):
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
     updated_at: UtcDatetime
+
+
+class JobProgress(JobPublic):
+    """A job with how fast it goes: what `GET /v1/jobs/{id}/events` sends."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def progress(self) -> float:
+        """Samples judged (accepted or rejected) over the samples requested, 0 to 1."""
+        return min(1.0, (self.counts.accepted + self.counts.rejected) / self.spec.n)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def samples_per_s(self) -> float | None:
+        """Samples generated per second since the job started (until it finished); null
+        before it starts."""
+        seconds = self._seconds_running()
+        return round(self.counts.generated / seconds, 2) if seconds else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_per_s(self) -> float | None:
+        """LLM completion tokens per second since the job started; null without LLM usage."""
+        seconds = self._seconds_running()
+        usage = self.counts.generation
+        return round(usage.completion_tokens / seconds, 1) if seconds and usage else None
+
+    def _seconds_running(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(UTC)
+        seconds = (end - self.started_at).total_seconds()
+        return seconds if seconds > 0 else None
 
 
 class JobsPublic(BaseModel):

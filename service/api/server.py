@@ -1,18 +1,40 @@
-"""Running the API with uvicorn in a background thread, for `actionforge run` and the tests."""
+"""Running the API with uvicorn: in a background thread (for `actionforge run` and the tests)
+or in the foreground (`actionforge serve`), ending open event streams when it stops."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from unified.errors import ActionForgeError
 
 _START_TIMEOUT_S = 60.0
+
+
+def stopping_event(app: object) -> threading.Event:
+    """Set once the server of `app` begins to stop. Responses that would go on for as long as
+    a job runs (event streams) end then: uvicorn's graceful shutdown waits for every open
+    response before it stops."""
+    state = getattr(app, "state", None)
+    if state is None:
+        return threading.Event()
+    event: threading.Event | None = getattr(state, "stopping", None)
+    if event is None:
+        event = state.stopping = threading.Event()
+    return event
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn's server, which sets the app's `stopping_event` when a signal stops it."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        stopping_event(self.config.app).set()
+        super().handle_exit(sig, frame)
 
 
 class BackgroundServer:
@@ -23,14 +45,14 @@ class BackgroundServer:
     """
 
     def __init__(
-        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
     ) -> None:
         self._app = app
         self._host = host
         self._port = port
         self._log_level = log_level
         self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: ApiServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -59,7 +81,7 @@ class BackgroundServer:
             ) from None
         self._socket = sock
         config = uvicorn.Config(self._app, log_level=self._log_level, lifespan="on")
-        self._server = uvicorn.Server(config)
+        self._server = ApiServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True
         )
@@ -74,6 +96,7 @@ class BackgroundServer:
 
     def stop(self) -> None:
         """Ask the server to finish its requests and stop; wait until it has."""
+        stopping_event(self._app).set()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -12,12 +12,16 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from httpx_sse import SSEError, connect_sse
+from pydantic import ValidationError
 
 from service.api.deps import API_KEY_HEADER
 from service.api.model_schemas import ModelVersionPublic, ModelVersionsPublic
+from service.api.routes.events import FINISHED_EVENT
 from service.api.schemas import (
     CatalogPublic,
     CatalogUploaded,
+    JobProgress,
     JobPublic,
     SamplePublic,
     SamplesPublic,
@@ -42,6 +46,20 @@ class ApiError(ActionForgeError):
         self.status_code = status_code
         self.detail = detail
         super().__init__(f"{method} {url} answered {status_code}: {detail}")
+
+
+class _NoEventStream(Exception):
+    """The server has no event stream route."""
+
+
+def _names_a_job(response: httpx.Response, job_id: str) -> bool:
+    """Whether a 404 is the API's answer for an unknown job (not one for an unknown route)."""
+    response.read()
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, str) and f"job '{job_id}'" in detail
 
 
 @dataclass(frozen=True)
@@ -171,13 +189,41 @@ class ActionForgeClient:
         on_update: Callable[[JobPublic], object] = lambda _job: None,
         interval: float = POLL_INTERVAL_S,
     ) -> JobPublic:
-        """Poll a job until it has finished, calling `on_update` with each state seen."""
+        """Follow a job until it has finished, calling `on_update` with each state seen: from
+        its event stream (`GET /v1/jobs/{id}/events`), and by polling `GET /v1/jobs/{id}`
+        every `interval` seconds once the stream breaks off (or the server has none)."""
+        try:
+            finished = self._follow_events(job_id, on_update)
+        except (httpx.TransportError, SSEError, ValidationError, _NoEventStream):
+            finished = None
+        if finished is not None:
+            return finished
         while True:
             job = self.job(job_id)
             on_update(job)
             if job.status in FINISHED:
                 return job
             time.sleep(interval)
+
+    def _follow_events(
+        self, job_id: str, on_update: Callable[[JobPublic], object]
+    ) -> JobPublic | None:
+        """The job's final state from its event stream, or None when the stream ended first."""
+        url = f"/v1/jobs/{job_id}/events"
+        # No read timeout: an idle stream gets a comment line every 15 s, not data.
+        with connect_sse(self._http, "GET", url, timeout=httpx.Timeout(10.0, read=None)) as source:
+            response = source.response
+            if response.status_code in {404, 405} and not _names_a_job(response, job_id):
+                raise _NoEventStream  # a server older than the route
+            if response.is_error:
+                response.read()
+                self._raise_for(response)
+            for event in source.iter_sse():
+                job = JobProgress.model_validate_json(event.data)
+                on_update(job)
+                if event.event == FINISHED_EVENT:
+                    return job
+        return None
 
     def export(self, job_id: str, fmt: str, out: Path) -> ExportResult:
         """Stream a job's accepted samples in `fmt` into the file `out`.

@@ -1,4 +1,5 @@
-"""A real API server per database (SQLite and PostgreSQL), called over real HTTP with httpx."""
+"""A real API server per database (SQLite and PostgreSQL), called over real HTTP with httpx;
+and a real headless Chromium (Debian's) driven by Playwright for the dashboard's pages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from api_support import Api, running_api
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from service.settings import Settings
 
@@ -48,3 +50,43 @@ def own_api(tmp_path: Path) -> Iterator[Callable[..., Api]]:
             return stack.enter_context(running_api(settings))
 
         yield start
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (scripts/setup-tests installs it; Playwright never downloads
+    a browser of its own)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing; install it with scripts/setup-tests "
+            "(apt-get install chromium chromium-driver)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context's page; the test fails if a page logged an error (a script
+    error, a refused resource, a Content-Security-Policy violation)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A page answered with 401 or 404 on purpose logs its own status; nothing else may.
+        own_status = message.location.get("url") == opened.url and "status of 4" in message.text
+        if message.type == "error" and not own_status:
+            problems.append(f"console: {message.text} ({message.location.get('url')})")
+
+    opened.on("console", on_console)
+    yield opened
+    context.close()
+    assert problems == []

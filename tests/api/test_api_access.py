@@ -31,6 +31,7 @@ def test_every_route_but_health_needs_a_known_key(own_api: Callable[..., Api]) -
         ("GET", "/v1/jobs/some-id"),
         ("POST", "/v1/jobs/some-id/cancel"),
         ("GET", "/v1/jobs/some-id/samples"),
+        ("GET", "/v1/jobs/some-id/events"),
         ("GET", "/v1/jobs/some-id/export"),
     ]
     for method, url in routes:
@@ -99,6 +100,7 @@ def test_the_openapi_document_describes_the_routes_and_the_key(
         "/v1/jobs/{job_id}",
         "/v1/jobs/{job_id}/cancel",
         "/v1/jobs/{job_id}/samples",
+        "/v1/jobs/{job_id}/events",
         "/v1/jobs/{job_id}/export",
         "/v1/models",
         "/v1/models/train",

@@ -18,6 +18,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 from api_support import TRAVEL_CATALOG
+from httpx_sse import connect_sse
 
 from unified.formats import read_samples
 from verifiers import FormatVerifier
@@ -169,3 +170,25 @@ def test_serve_runs_the_workers_that_submit_waits_for(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0
     assert not {pid for pid in workers if Path(f"/proc/{pid}").exists()}
+
+
+def test_serve_stops_on_sigterm_with_an_event_stream_open(
+    served: tuple[str, subprocess.Popen[bytes], dict[str, str]],
+) -> None:
+    """uvicorn waits for open responses before it stops: `serve` ends a job's event stream
+    when it is told to stop, instead of waiting for the job."""
+    url, process, _ = served
+    with httpx.Client(base_url=url, timeout=30) as http:
+        upload = http.post(
+            "/v1/catalogs",
+            files={"file": (TRAVEL_CATALOG.name, TRAVEL_CATALOG.read_bytes(), "application/yaml")},
+        )
+        job = http.post("/v1/jobs", json={"catalog_id": upload.json()["id"], "n": 5000})
+        assert job.status_code == 202, job.text
+        with connect_sse(http, "GET", f"/v1/jobs/{job.json()['id']}/events") as source:
+            events = source.iter_sse()
+            assert next(events).event == "progress"
+            process.send_signal(signal.SIGTERM)
+            rest = [event.event for event in events]
+    assert "finished" not in rest
+    assert process.wait(timeout=120) == 0

@@ -347,6 +347,22 @@ def test_jobs_are_listed_newest_first_and_filtered_by_status(api: Api) -> None:
     assert bad.json()["detail"].startswith("query parameter 'status': Input should be 'queued'")
 
 
+def test_jobs_are_filtered_by_catalog(api: Api) -> None:
+    first = add_job(api.sessions, real_samples()[:1])
+    add_job(api.sessions, real_samples()[:1])  # another job, on a catalog of its own
+    with api.sessions() as session:
+        catalog_id = session.get_one(JobRecord, first).catalog_id
+    listed = api.http.get("/v1/jobs", params={"catalog_id": catalog_id}).json()
+    assert [job["id"] for job in listed["data"]] == [first]
+    assert listed["count"] == 1
+
+    unknown = api.http.get("/v1/jobs", params={"catalog_id": "no-such-catalog"})
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == (
+        "catalog 'no-such-catalog' does not exist; list the catalogs with GET /v1/catalogs"
+    )
+
+
 def test_a_finished_job_cannot_be_cancelled(api: Api) -> None:
     job_id = add_job(api.sessions, real_samples()[:1], status=JobStatus.succeeded)
     response = api.http.post(f"/v1/jobs/{job_id}/cancel")

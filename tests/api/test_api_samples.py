@@ -95,6 +95,34 @@ def test_status_and_reason_filter_the_pages_and_the_count(
     assert nothing == {"data": [], "count": 0, "next_cursor": None}
 
 
+def test_stage_and_style_filter_the_pages_and_the_count(
+    api: Api, job: tuple[str, list[Sample], list[Outcome]]
+) -> None:
+    job_id, samples, outcomes = job
+    by_stage = pages(api, job_id, stage="format", limit=5)
+    positions = [item["position"] for page in by_stage for item in page["data"]]
+    assert positions == [i for i, outcome in enumerate(outcomes) if outcome[1] == "format"]
+    assert by_stage[0]["count"] == len(positions) == 24
+
+    style = samples[0].meta.style
+    assert style is not None
+    by_style = pages(api, job_id, style=style.value, status="accepted", limit=3)
+    items = [item for page in by_style for item in page["data"]]
+    expected = [
+        i
+        for i, (sample, outcome) in enumerate(zip(samples, outcomes, strict=True))
+        if sample.meta.style == style and outcome == ACCEPTED
+    ]
+    assert expected, "the fixture holds accepted samples of the style"
+    assert [item["position"] for item in items] == expected
+    assert {item["sample"]["meta"]["style"] for item in items} == {style.value}
+    assert by_style[0]["count"] == len(expected)
+
+    bad_style = api.http.get(f"/v1/jobs/{job_id}/samples", params={"style": "chatty"})
+    assert bad_style.status_code == 422
+    assert bad_style.json()["detail"].startswith("query parameter 'style': Input should be")
+
+
 def test_a_job_without_samples_has_one_empty_page(api: Api) -> None:
     job_id = add_job(api.sessions, [])
     page = api.http.get(f"/v1/jobs/{job_id}/samples").json()

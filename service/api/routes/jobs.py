@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
 from service.api.deps import JobDep, SessionDep, SettingsDep
@@ -16,7 +16,8 @@ from service.api.documented_errors import UNREADABLE_BODY, not_found, refused
 from service.api.idempotency import IdempotencyKey, remember, replay, request_digest
 from service.api.pagination import Limit, Offset
 from service.api.schemas import JobPublic, JobsPublic
-from service.db.models import JobRecord, JobStatus
+from service.db.models import CatalogRecord, JobRecord, JobStatus
+from service.errors import NotFound
 from service.pipeline.lifecycle import cancel_job
 from service.pipeline.spec import JobCreate, JobSpec
 from service.pipeline.submit import create_job
@@ -84,17 +85,28 @@ def submit_job(
     return public
 
 
-@router.get("")
+@router.get("", responses=not_found("The catalog_id names no catalog."))
 def list_jobs(
     session: SessionDep,
     job_status: Annotated[
         JobStatus | None, Query(alias="status", description="Only jobs in this status.")
     ] = None,
+    catalog_id: Annotated[
+        str | None, Query(description="Only the jobs made from this catalog.")
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JobsPublic:
     """The jobs, newest first."""
-    where = [JobRecord.status == job_status] if job_status is not None else []
+    where: list[ColumnElement[bool]] = []
+    if job_status is not None:
+        where.append(JobRecord.status == job_status)
+    if catalog_id is not None:
+        if session.get(CatalogRecord, catalog_id) is None:
+            raise NotFound(
+                f"catalog '{catalog_id}' does not exist; list the catalogs with GET /v1/catalogs"
+            )
+        where.append(JobRecord.catalog_id == catalog_id)
     count = session.scalar(select(func.count()).select_from(JobRecord).where(*where)) or 0
     records = session.scalars(
         select(JobRecord)

@@ -61,7 +61,7 @@ def require_metrics_key(
             f"'Authorization: Bearer KEY' or in the {API_KEY_HEADER} header (or set "
             "AF_METRICS_PUBLIC=true to serve /metrics without one)",
         )
-    if not is_known_key(settings, key):
+    if not is_known_key(key, settings):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "the key sent is one this server does not know; send one of the keys set in "

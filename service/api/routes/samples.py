@@ -1,4 +1,5 @@
-"""`GET /v1/jobs/{id}/samples`: a job's samples in position order, a page at a time."""
+"""`GET /v1/jobs/{id}/samples`: a job's samples in position order, a page at a time
+(`sample_page`, which the dashboard's job page reads too)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import binascii
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 import orjson
@@ -17,10 +19,10 @@ from service.api.deps import JobDep, SessionDep
 from service.api.documented_errors import not_found
 from service.api.pagination import Limit
 from service.api.schemas import SamplePublic, SamplesPublic, VerdictPublic
-from service.db.models import SampleRecord, SampleStatus, VerdictRecord
+from service.db.models import JobRecord, SampleRecord, SampleStatus, VerdictRecord
 from service.errors import InvalidRequest
 from service.pipeline.spec import MAX_SAMPLES_PER_JOB
-from unified.model import Sample
+from unified.model import QueryStyle, Sample
 
 router = APIRouter(prefix="/jobs", tags=["samples"])
 
@@ -57,42 +59,96 @@ def list_samples(
     reason: Annotated[
         str | None, Query(description="Only samples rejected for this reason code.")
     ] = None,
+    stage: Annotated[
+        str | None,
+        Query(description="Only samples this stage judged last (for one rejected: its stage)."),
+    ] = None,
+    style: Annotated[QueryStyle | None, Query(description="Only samples of this query style.")] = (
+        None
+    ),
     limit: Limit = 100,
     cursor: Annotated[
         str | None, Query(description="The next_cursor of the previous page.")
     ] = None,
 ) -> SamplesPublic:
-    """The samples of a job with each stage's verdict, filtered by status and reason."""
-    where: list[ColumnElement[bool]] = [SampleRecord.job_id == job.id]
-    if sample_status is not None:
-        where.append(SampleRecord.status == sample_status)
-    if reason is not None:
-        where.append(SampleRecord.reason == reason)
+    """The samples of a job with each stage's verdict, filtered by status, reason, stage and
+    style."""
+    filters = SampleFilters(status=sample_status, reason=reason, stage=stage, style=style)
+    return sample_page(session, job, filters, limit, cursor)
+
+
+@dataclass(frozen=True)
+class SampleFilters:
+    """Which of a job's samples to list; None matches every value."""
+
+    status: SampleStatus | None = None
+    reason: str | None = None
+    stage: str | None = None
+    style: QueryStyle | None = None
+
+    def where(self, job_id: str) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [SampleRecord.job_id == job_id]
+        if self.status is not None:
+            where.append(SampleRecord.status == self.status)
+        if self.reason is not None:
+            where.append(SampleRecord.reason == self.reason)
+        if self.stage is not None:
+            where.append(SampleRecord.stage == self.stage)
+        if self.style is not None:
+            where.append(SampleRecord.data[("meta", "style")].as_string() == self.style.value)
+        return where
+
+
+def sample_page(
+    session: Session,
+    job: JobRecord,
+    filters: SampleFilters,
+    limit: int,
+    cursor: str | None = None,
+) -> SamplesPublic:
+    """One page of the job's samples that match `filters`, in position order, after the
+    position `cursor` points after; each with its verdicts, and how many match in all."""
+    where = filters.where(job.id)
     count = session.scalar(select(func.count()).select_from(SampleRecord).where(*where)) or 0
     if cursor is not None:
         where.append(SampleRecord.position > decode_cursor(cursor))
+    page, more = _first(session, job, where, limit)
+    return SamplesPublic(
+        data=page,
+        count=count,
+        next_cursor=encode_cursor(page[-1].position) if more else None,
+    )
+
+
+def first_sample(session: Session, job: JobRecord, filters: SampleFilters) -> SamplePublic | None:
+    """The job's first sample that matches `filters`, with its verdicts; not counting the
+    others, which a style filter would have to read one by one."""
+    found, _ = _first(session, job, filters.where(job.id), 1)
+    return found[0] if found else None
+
+
+def _first(
+    session: Session, job: JobRecord, where: list[ColumnElement[bool]], limit: int
+) -> tuple[list[SamplePublic], bool]:
+    """The first `limit` samples in position order that match `where`, and whether more do."""
     records = session.scalars(
         select(SampleRecord).where(*where).order_by(SampleRecord.position).limit(limit + 1)
     ).all()
     page, more = records[:limit], len(records) > limit
     stages = job.spec.get("verify") or []
     verdicts = _verdicts(session, [record.id for record in page], [str(s) for s in stages])
-    return SamplesPublic(
-        data=[
-            SamplePublic(
-                id=record.id,
-                position=record.position,
-                status=SampleStatus(record.status),
-                stage=record.stage,
-                reason=record.reason,
-                verdicts=verdicts.get(record.id, []),
-                sample=Sample.model_validate(record.data),
-            )
-            for record in page
-        ],
-        count=count,
-        next_cursor=encode_cursor(page[-1].position) if more else None,
-    )
+    return [
+        SamplePublic(
+            id=record.id,
+            position=record.position,
+            status=SampleStatus(record.status),
+            stage=record.stage,
+            reason=record.reason,
+            verdicts=verdicts.get(record.id, []),
+            sample=Sample.model_validate(record.data),
+        )
+        for record in page
+    ], more
 
 
 def _verdicts(

@@ -24,7 +24,8 @@ _COUNTS = (
 
 
 def follow_job(client: ActionForgeClient, job: JobPublic) -> JobPublic:
-    """Poll a job until it finishes, showing its counts live on a terminal; the final job."""
+    """Follow a job until it finishes (its event stream, or polling where that breaks off),
+    showing its counts live on a terminal; the final job."""
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.fields[status]}"),

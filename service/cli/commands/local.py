@@ -15,6 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.api import create_app
+from service.api.server import ApiServer
 from service.cli.console import err_console, fail, readable_errors
 from service.db.migrate import upgrade_to_head
 from service.metrics.multiprocess import start_metrics
@@ -80,4 +81,4 @@ def serve_api(host: str, port: int) -> None:
         app = create_app(settings)
     stop_on_sigterm()
     with embedded_workers(settings), suppress(KeyboardInterrupt):
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        ApiServer(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
