@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from api_support import ACCEPTED, Api, Outcome, add_job, real_samples
 from playwright.sync_api import Page, expect
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from service.dashboard.job_pages import JOBS_PER_PAGE
 from service.db.models import (
     JobRecord,
     JobStatus,
@@ -411,3 +412,15 @@ def test_without_keys_there_is_nothing_to_log_in_to(sqlite_api: Api) -> None:
     away = sqlite_api.http.get("/login", params={"next": "//elsewhere.example/"})
     assert (away.status_code, away.headers["location"]) == (303, "/")
     assert "Log out" not in sqlite_api.http.get("/").text
+
+
+def test_a_jobs_list_longer_than_a_page_links_to_the_next(sqlite_api: Api, page: Page) -> None:
+    with sqlite_api.sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(JobRecord)) or 0
+    for _ in range(max(0, JOBS_PER_PAGE + 1 - stored)):
+        stored_job(sqlite_api, [ACCEPTED])
+    page.goto(f"{sqlite_api.url}/")
+    expect(page.locator("table.jobs tbody tr")).to_have_count(JOBS_PER_PAGE)
+    page.click("text=older →")
+    expect(page.locator("table.jobs tbody tr").first).to_be_visible()
+    assert f"offset={JOBS_PER_PAGE}" in page.url
