@@ -1,5 +1,7 @@
 """The format stage: every tool call names a known tool and its arguments satisfy the tool's
-JSON Schema. Never raises on bad model output; validators are compiled once per tool schema."""
+JSON Schema. Never raises on bad model output; validators are compiled once per tool schema.
+Arguments are checked first by a fast validator (`verifiers.schema_fast_path`) that only ever
+lets through what `jsonschema` accepts; every rejection comes from `jsonschema`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
 from unified.model import Sample, Tool, ToolCall
+from verifiers.schema_fast_path import FastCheck, fast_check
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "format"
@@ -36,7 +39,7 @@ _PRIORITY = [
 
 
 class _CompiledTool:
-    __slots__ = ("declared", "open_ended", "validator")
+    __slots__ = ("declared", "fast", "open_ended", "validator")
 
     def __init__(self, parameters: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(parameters)
@@ -47,6 +50,7 @@ class _CompiledTool:
         self.declared = frozenset(properties) if isinstance(properties, dict) else frozenset()
         extra = parameters.get("additionalProperties", False)
         self.open_ended = extra is not False or "patternProperties" in parameters
+        self.fast: FastCheck | None = fast_check(parameters)
 
 
 def _argument_path(error: ValidationError) -> str:
@@ -144,6 +148,8 @@ class FormatVerifier:
                         f"{where}: argument {name!r} is not declared by the tool's schema "
                         f"(declared: {declared})",
                     )
+        if compiled.fast is not None and compiled.fast(arguments):
+            return None
         try:
             errors = list(compiled.validator.iter_errors(arguments))
         except Exception as exc:  # a schema the validator cannot apply, e.g. a broken $ref

@@ -1,0 +1,196 @@
+"""Unified samples to and from JSON text, fast, with the results of the plain pydantic calls.
+
+`SampleParser` reads a row as `Sample.model_validate_json` would, decoding it with orjson and
+validating each distinct list of tools once (the rows of one dataset or job offer the same tools
+over and over); a row it cannot take that way, or that does not validate, goes the plain way,
+so a bad row raises the very error it always did.
+
+`is_dumped` says whether a decoded value has the exact layout `Sample.model_dump(mode="json",
+by_alias=True)` gives (every field, in field order, at every level): such a value is written as
+`Sample.to_json()` would write it by `orjson.dumps` alone (both write floats the shortest way
+and strings as UTF-8 with the same escapes). `without_none_fields` is what `exclude_none` leaves
+of such a value.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Union, get_args, get_origin
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from unified.model import Sample, Tool
+
+MAX_BRACKETS = 200
+"""pydantic's JSON parser refuses values nested deeper than about 200 levels, which Python-side
+validation would let through: rows with this many brackets (a bound on their depth) go the plain
+way."""
+TOOL_CACHE_SIZE = 256
+
+_TOOLS = TypeAdapter(list[Tool])
+
+
+class SampleParser:
+    """Rows of unified JSON into samples, equal to `Sample.model_validate_json(row)` (and
+    `Sample.model_validate(value)` for values decoded already), raising the same errors.
+
+    Validated tool lists are shared by the samples that offer the same tools: treat a sample's
+    tools as read-only (pydantic's `model_copy` keeps sharing them, which is fine)."""
+
+    def __init__(self, cache_size: int = TOOL_CACHE_SIZE) -> None:
+        self._tools: dict[bytes, list[Tool]] = {}
+        self._cache_size = cache_size
+
+    def parse_json(self, raw: bytes | str) -> Sample:
+        """The sample of one JSON text."""
+        encoded = raw.encode() if isinstance(raw, str) else raw
+        if encoded.count(b"[") + encoded.count(b"{") < MAX_BRACKETS:
+            try:
+                value = orjson.loads(encoded)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                sample = self._validated(value)
+                if sample is not None:
+                    return sample
+        return Sample.model_validate_json(raw)
+
+    def parse_value(self, value: Any) -> Sample:
+        """The sample of one decoded JSON value."""
+        sample = self._validated(value)
+        return sample if sample is not None else Sample.model_validate(value)
+
+    def _validated(self, value: Any) -> Sample | None:
+        if not isinstance(value, dict):
+            return None
+        tools = value.get("tools")
+        try:
+            if isinstance(tools, list) and tools:
+                value = {**value, "tools": self._tool_list(tools)}
+            return Sample.model_validate(value)
+        except (ValidationError, TypeError, ValueError):
+            return None
+
+    def _tool_list(self, tools: list[Any]) -> list[Tool]:
+        key = orjson.dumps(tools)
+        known = self._tools.get(key)
+        if known is None:
+            known = _TOOLS.validate_python(tools)
+            if len(self._tools) >= self._cache_size:
+                self._tools.clear()
+            self._tools[key] = known
+        return known
+
+
+# What `model_dump(mode="json", by_alias=True)` gives for a type, as two functions made once per
+# model: a check that a value has that layout, and what `exclude_none` leaves of such a value.
+# Fields typed Any (arguments, schemas, results) are JSON values of any kind: nothing to check.
+Check = Callable[[Any], bool]
+Strip = Callable[[Any], Any]
+_CHECKS: dict[type[BaseModel], Check] = {}
+_STRIPS: dict[type[BaseModel], Strip] = {}
+
+
+def _keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(field.alias or name for name, field in model.model_fields.items())
+
+
+def _model_check(model: type[BaseModel]) -> Check:
+    if model in _CHECKS:
+        return _CHECKS[model]
+    made: list[Check] = []
+    _CHECKS[model] = lambda value: made[0](value)  # for a model nested in itself (Acceptable)
+    keys = _keys(model)
+    children = [
+        (key, check)
+        for key, field in zip(keys, model.model_fields.values(), strict=True)
+        if (check := _check(field.annotation)) is not None
+    ]
+
+    def check_model(value: Any) -> bool:
+        if not isinstance(value, dict) or tuple(value) != keys:
+            return False
+        return all(check(value[key]) for key, check in children)
+
+    made.append(check_model)
+    _CHECKS[model] = check_model
+    return check_model
+
+
+def _check(annotation: Any) -> Check | None:
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model_check(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        values = frozenset(member.value for member in annotation)
+        return lambda value: isinstance(value, str) and value in values
+    if origin is list:
+        item = _check(get_args(annotation)[0])
+        if item is None:
+            return lambda value: isinstance(value, list)
+        return lambda value: isinstance(value, list) and all(map(item, value))
+    if origin is dict:
+        item = _check(get_args(annotation)[1])
+        if item is None:
+            return lambda value: isinstance(value, dict)
+        return lambda value: isinstance(value, dict) and all(map(item, value.values()))
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(options) == 1 and (inner := _check(options[0])) is not None:
+            return lambda value: value is None or inner(value)
+    return None
+
+
+def _model_strip(model: type[BaseModel]) -> Strip:
+    if model in _STRIPS:
+        return _STRIPS[model]
+    made: list[Strip] = []
+    _STRIPS[model] = lambda value: made[0](value)
+    keys = _keys(model)
+    children = {
+        key: strip
+        for key, field in zip(keys, model.model_fields.values(), strict=True)
+        if (strip := _strip(field.annotation)) is not None
+    }
+
+    def strip_model(value: Any) -> Any:
+        return {
+            key: strip(item) if (strip := children.get(key)) is not None else item
+            for key, item in value.items()
+            if item is not None
+        }
+
+    made.append(strip_model)
+    _STRIPS[model] = strip_model
+    return strip_model
+
+
+def _strip(annotation: Any) -> Strip | None:
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model_strip(annotation)
+    if origin is list and (item := _strip(get_args(annotation)[0])) is not None:
+        return lambda value: [item(each) for each in value]
+    if origin is dict and (item := _strip(get_args(annotation)[1])) is not None:
+        return lambda value: {key: item(each) for key, each in value.items()}
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(options) == 1 and (inner := _strip(options[0])) is not None:
+            return lambda value: None if value is None else inner(value)
+    return None
+
+
+def is_dumped(value: Any, model: type[BaseModel] = Sample) -> bool:
+    """Whether `value` has the layout `model.model_dump(mode="json", by_alias=True)` gives (a
+    `Sample`'s by default): every field of every model, in order, each nested value of its kind,
+    enum values among the enum's."""
+    return _model_check(model)(value)
+
+
+def without_none_fields(value: Any, model: type[BaseModel]) -> Any:
+    """What `exclude_none=True` leaves of a dump of `model` that `is_dumped`: the model fields
+    whose value is None are dropped, at every level (dict entries and list items are kept)."""
+    return _model_strip(model)(value)
