@@ -84,8 +84,23 @@ class FormatVerifier:
     def __init__(self, cache_size: int = 4096) -> None:
         self._cache: OrderedDict[bytes, _CompiledTool | SchemaError] = OrderedDict()
         self._cache_size = cache_size
+        # By the parameters object itself: samples read from one file share their tools
+        # (unified.sample_json), so most calls find theirs without serialising the schema.
+        # The entry keeps the object, so its id is not reused while it is there.
+        self._by_identity: dict[int, tuple[object, _CompiledTool | SchemaError]] = {}
 
     def _compiled(self, tool: Tool) -> _CompiledTool | SchemaError:
+        parameters = tool.parameters
+        seen = self._by_identity.get(id(parameters))
+        if seen is not None and seen[0] is parameters:
+            return seen[1]
+        compiled = self._compiled_by_schema(tool)
+        if len(self._by_identity) >= self._cache_size:
+            self._by_identity.clear()
+        self._by_identity[id(parameters)] = (parameters, compiled)
+        return compiled
+
+    def _compiled_by_schema(self, tool: Tool) -> _CompiledTool | SchemaError:
         key = orjson.dumps(tool.parameters, option=orjson.OPT_SORT_KEYS)
         compiled = self._cache.get(key)
         if compiled is not None:
