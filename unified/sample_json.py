@@ -3,7 +3,8 @@
 `SampleParser` reads a row as `Sample.model_validate_json` would, decoding it with orjson and
 validating each distinct list of tools once (the rows of one dataset or job offer the same tools
 over and over); a row it cannot take that way, or that does not validate, goes the plain way,
-so a bad row raises the very error it always did.
+so a bad row raises the very error it always did. `orjson_safe` says which JSON texts orjson
+decodes to the values pydantic's parser gives.
 
 `is_dumped` says whether a decoded value has the exact layout `Sample.model_dump(mode="json",
 by_alias=True)` gives (every field, in field order, at every level): such a value is written as
@@ -14,6 +15,7 @@ of such a value.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -29,6 +31,18 @@ MAX_BRACKETS = 200
 validation would let through: rows with this many brackets (a bound on their depth) go the plain
 way."""
 TOOL_CACHE_SIZE = 256
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""orjson reads an integer beyond 64 bits as a float; a run of 19 digits (in a string too) is
+taken for one."""
+
+
+def orjson_safe(text: bytes) -> bool:
+    """Whether orjson decodes this JSON text to the values pydantic's JSON parser gives: no
+    integer that may not fit in 64 bits, nothing nested deeper than pydantic's parser takes
+    (over-counted by the brackets in the text, strings included). Texts orjson refuses at all
+    are not caught here."""
+    return text.count(b"[") + text.count(b"{") < MAX_BRACKETS and _LONG_NUMBER.search(text) is None
+
 
 _TOOLS = TypeAdapter(list[Tool])
 
@@ -47,7 +61,7 @@ class SampleParser:
     def parse_json(self, raw: bytes | str) -> Sample:
         """The sample of one JSON text."""
         encoded = raw.encode() if isinstance(raw, str) else raw
-        if encoded.count(b"[") + encoded.count(b"{") < MAX_BRACKETS:
+        if orjson_safe(encoded):
             try:
                 value = orjson.loads(encoded)
             except orjson.JSONDecodeError:
@@ -125,23 +139,43 @@ def _check(annotation: Any) -> Check | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _model_check(annotation)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
-        values = frozenset(member.value for member in annotation)
-        return lambda value: isinstance(value, str) and value in values
+        return _enum_check(frozenset(member.value for member in annotation))
     if origin is list:
-        item = _check(get_args(annotation)[0])
-        if item is None:
-            return lambda value: isinstance(value, list)
-        return lambda value: isinstance(value, list) and all(map(item, value))
+        return _list_check(_check(get_args(annotation)[0]))
     if origin is dict:
-        item = _check(get_args(annotation)[1])
-        if item is None:
-            return lambda value: isinstance(value, dict)
-        return lambda value: isinstance(value, dict) and all(map(item, value.values()))
-    if origin in (Union, types.UnionType):
-        options = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(options) == 1 and (inner := _check(options[0])) is not None:
-            return lambda value: value is None or inner(value)
+        return _dict_check(_check(get_args(annotation)[1]))
+    inner = _optional_inner(annotation)
+    if inner is not None and (check := _check(inner)) is not None:
+        return _optional_check(check)
     return None
+
+
+def _optional_inner(annotation: Any) -> Any:
+    """T of `T | None`; None for any other annotation."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    options = [arg for arg in get_args(annotation) if arg is not type(None)]
+    return options[0] if len(options) == 1 else None
+
+
+def _enum_check(values: frozenset[Any]) -> Check:
+    return lambda value: isinstance(value, str) and value in values
+
+
+def _list_check(item: Check | None) -> Check:
+    if item is None:
+        return lambda value: isinstance(value, list)
+    return lambda value: isinstance(value, list) and all(map(item, value))
+
+
+def _dict_check(item: Check | None) -> Check:
+    if item is None:
+        return lambda value: isinstance(value, dict)
+    return lambda value: isinstance(value, dict) and all(map(item, value.values()))
+
+
+def _optional_check(inner: Check) -> Check:
+    return lambda value: value is None or inner(value)
 
 
 def _model_strip(model: type[BaseModel]) -> Strip:
@@ -157,11 +191,11 @@ def _model_strip(model: type[BaseModel]) -> Strip:
     }
 
     def strip_model(value: Any) -> Any:
-        return {
-            key: strip(item) if (strip := children.get(key)) is not None else item
-            for key, item in value.items()
-            if item is not None
-        }
+        kept = {key: item for key, item in value.items() if item is not None}
+        for key, strip in children.items():
+            if key in kept:
+                kept[key] = strip(kept[key])
+        return kept
 
     made.append(strip_model)
     _STRIPS[model] = strip_model
@@ -173,14 +207,25 @@ def _strip(annotation: Any) -> Strip | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _model_strip(annotation)
     if origin is list and (item := _strip(get_args(annotation)[0])) is not None:
-        return lambda value: [item(each) for each in value]
+        return _list_strip(item)
     if origin is dict and (item := _strip(get_args(annotation)[1])) is not None:
-        return lambda value: {key: item(each) for key, each in value.items()}
-    if origin in (Union, types.UnionType):
-        options = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(options) == 1 and (inner := _strip(options[0])) is not None:
-            return lambda value: None if value is None else inner(value)
+        return _dict_strip(item)
+    inner = _optional_inner(annotation)
+    if inner is not None and (strip := _strip(inner)) is not None:
+        return _optional_strip(strip)
     return None
+
+
+def _list_strip(item: Strip) -> Strip:
+    return lambda value: [item(each) for each in value]
+
+
+def _dict_strip(item: Strip) -> Strip:
+    return lambda value: {key: item(each) for key, each in value.items()}
+
+
+def _optional_strip(inner: Strip) -> Strip:
+    return lambda value: None if value is None else inner(value)
 
 
 def is_dumped(value: Any, model: type[BaseModel] = Sample) -> bool:

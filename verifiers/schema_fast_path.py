@@ -139,7 +139,10 @@ BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 def _bounds_numbers(schema: Any) -> bool:
     # Any schema that names a bound keyword anywhere (its text does): a cheap, safe over-count.
-    text = orjson.dumps(schema)
+    try:
+        text = orjson.dumps(schema)
+    except TypeError:  # an integer beyond 64 bits
+        return True
     return any(f'"{keyword}"'.encode() in text for keyword in BOUNDS)
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
+from service.export.unified import stored_value
 from unified.model import FORMAT_VERSION, Sample, Tool, ToolCall
 from unified.sample_json import is_dumped, without_none_fields
 
@@ -95,10 +96,7 @@ def parquet_row(sample: Sample) -> dict[str, str | None]:
 def stored_parquet_row(stored: str) -> dict[str, str | None]:
     """The row of `PARQUET_SCHEMA` of a stored sample's JSON text: `parquet_row` of its sample,
     made from the decoded JSON where it has the layout of a dumped sample."""
-    try:
-        value = orjson.loads(stored)
-    except orjson.JSONDecodeError:
-        value = None
+    value = stored_value(stored)
     if value is None or not is_dumped(value):
         return parquet_row(Sample.model_validate_json(stored))
     steps = value["steps"]

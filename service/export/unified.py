@@ -3,21 +3,23 @@
 A stored sample is `Sample.model_dump(mode="json", by_alias=True)`, so the line `Sample.to_json()`
 would write is that value in compact JSON: it is decoded and encoded again by orjson, never
 turned into a `Sample`. A stored value without that exact layout (`unified.sample_json.is_dumped`:
-written by an older version, say), or that orjson cannot read, is written through a `Sample`, as
-every row was before, so the bytes are those `write_samples(samples, stream, "unified")` gives.
+written by an older version, say), or that orjson cannot read as pydantic would
+(`unified.sample_json.orjson_safe`: integers beyond 64 bits, say), is written through a `Sample`,
+as every row was before, so the bytes are those `write_samples(samples, stream, "unified")`
+gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from service.export.json_lines import JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX
 from unified.model import Sample
-from unified.sample_json import is_dumped
+from unified.sample_json import is_dumped, orjson_safe
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -25,12 +27,21 @@ if TYPE_CHECKING:
 NAME = "unified"
 
 
+def stored_value(stored: str) -> Any:
+    """The decoded value of a stored sample's JSON text, where orjson reads it as pydantic would;
+    None otherwise."""
+    encoded = stored.encode()
+    if not orjson_safe(encoded):
+        return None
+    try:
+        return orjson.loads(encoded)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def unified_line(stored: str) -> bytes:
     """One stored sample as its unified JSON line, newline included."""
-    try:
-        value = orjson.loads(stored)
-    except orjson.JSONDecodeError:
-        value = None
+    value = stored_value(stored)
     if value is not None and is_dumped(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
