@@ -15,7 +15,6 @@ of such a value.
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -31,7 +30,10 @@ MAX_BRACKETS = 200
 validation would let through: rows with this many brackets (a bound on their depth) go the plain
 way."""
 TOOL_CACHE_SIZE = 256
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_TOOLS = TypeAdapter(list[Tool])
+# Digits all read as 0 and "{" as "[": one pass finds long numbers and counts brackets.
+_FOLD = bytes.maketrans(b"123456789{", b"000000000[")
+_LONG_NUMBER = b"0" * 19
 """orjson reads an integer beyond 64 bits as a float; a run of 19 digits (in a string too) is
 taken for one."""
 
@@ -41,10 +43,18 @@ def orjson_safe(text: bytes) -> bool:
     integer that may not fit in 64 bits, nothing nested deeper than pydantic's parser takes
     (over-counted by the brackets in the text, strings included). Texts orjson refuses at all
     are not caught here."""
-    return text.count(b"[") + text.count(b"{") < MAX_BRACKETS and _LONG_NUMBER.search(text) is None
+    folded = text.translate(_FOLD)
+    return folded.count(b"[") < MAX_BRACKETS and folded.find(_LONG_NUMBER) < 0
 
 
-_TOOLS = TypeAdapter(list[Tool])
+def as_utf8(text: bytes | str) -> bytes | None:
+    """The text as UTF-8; None for a string that cannot be (a lone surrogate)."""
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return None
 
 
 class SampleParser:
@@ -60,8 +70,8 @@ class SampleParser:
 
     def parse_json(self, raw: bytes | str) -> Sample:
         """The sample of one JSON text."""
-        encoded = raw.encode() if isinstance(raw, str) else raw
-        if orjson_safe(encoded):
+        encoded = as_utf8(raw)
+        if encoded is not None and orjson_safe(encoded):
             try:
                 value = orjson.loads(encoded)
             except orjson.JSONDecodeError:
@@ -118,16 +128,21 @@ def _model_check(model: type[BaseModel]) -> Check:
     made: list[Check] = []
     _CHECKS[model] = lambda value: made[0](value)  # for a model nested in itself (Acceptable)
     keys = _keys(model)
-    children = [
-        (key, check)
-        for key, field in zip(keys, model.model_fields.values(), strict=True)
-        if (check := _check(field.annotation)) is not None
-    ]
+    children = []  # (key, check, whether None is allowed), optional fields checked inline
+    for key, field in zip(keys, model.model_fields.values(), strict=True):
+        inner = _optional_inner(field.annotation)
+        check = _check(field.annotation if inner is None else inner)
+        if check is not None:
+            children.append((key, check, inner is not None))
 
     def check_model(value: Any) -> bool:
         if not isinstance(value, dict) or tuple(value) != keys:
             return False
-        return all(check(value[key]) for key, check in children)
+        for key, check, optional in children:
+            item = value[key]
+            if not (optional and item is None) and not check(item):
+                return False
+        return True
 
     made.append(check_model)
     _CHECKS[model] = check_model

@@ -19,7 +19,7 @@ import orjson
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from service.export.json_lines import JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX
 from unified.model import Sample
-from unified.sample_json import is_dumped, orjson_safe
+from unified.sample_json import as_utf8, is_dumped, orjson_safe
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -30,8 +30,8 @@ NAME = "unified"
 def stored_value(stored: str) -> Any:
     """The decoded value of a stored sample's JSON text, where orjson reads it as pydantic would;
     None otherwise."""
-    encoded = stored.encode()
-    if not orjson_safe(encoded):
+    encoded = as_utf8(stored)
+    if encoded is None or not orjson_safe(encoded):
         return None
     try:
         return orjson.loads(encoded)

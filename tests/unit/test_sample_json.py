@@ -90,6 +90,16 @@ ODD_BUT_READABLE = [
 ]
 
 
+def test_a_string_with_a_lone_surrogate_goes_the_plain_way() -> None:
+    row = '{"id": "a", "query": "\ud800"}'  # the character itself, not its escape
+    assert plain_outcome(SampleParser().parse_json, row) == plain_outcome(
+        Sample.model_validate_json, row
+    )
+    assert plain_outcome(unified_line, row) == plain_outcome(
+        lambda: Sample.model_validate_json(row).to_json().encode() + b"\n"
+    )
+
+
 @pytest.mark.parametrize("row", BAD_ROWS + ODD_BUT_READABLE)
 def test_bad_and_odd_rows_get_what_pydantic_gives(row: str) -> None:
     parser = SampleParser()
