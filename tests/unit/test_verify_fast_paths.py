@@ -6,11 +6,15 @@ wrong answers to all of them, and rows that cannot be read."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from real_unified_rows import (
+    ROOT,
     TRAVEL_CATALOG,
     bfcl_samples,
     dataset_samples,
@@ -115,3 +119,31 @@ def test_mock_answers_are_those_of_the_plain_paths(monkeypatch: pytest.MonkeyPat
     plain = run_stages(build_stages(["execution"]), samples, StageContext(tools)).samples
     assert fast == plain
     assert sum(len(step.results) for sample in plain for step in sample.steps) > 300
+
+
+HEAVY_STACKS = {"fastapi", "starlette", "sqlalchemy", "alembic", "celery", "kombu", "uvicorn"}
+
+
+def test_verify_loads_neither_the_web_queue_nor_database_stack(tmp_path: Path) -> None:
+    rows = rows_file(tmp_path / "rows.jsonl", template_job_samples(5), [])
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from service.cli.app import app\n"
+        f"args = ['verify', {str(rows)!r}, '--from', 'unified', '--out', "
+        f"{str(tmp_path / 'out.jsonl')!r}, '--stages', 'format,execution,dedup', "
+        f"'--catalog', {str(TRAVEL_CATALOG)!r}]\n"
+        "result = CliRunner().invoke(app, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print(sorted({{name.split('.')[0] for name in sys.modules}} & {HEAVY_STACKS!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 5
