@@ -89,7 +89,13 @@ class ExecutionStage(StageBase):
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> StageResult:
         """One verdict per sample, and the samples with the results of their calls."""
         modules = dict(context.modules)
-        shared = ToolRunner(context.tools, modules) if context.tools else None
+        # The catalog's runner (its compiled schemas and response samplers) serves every batch
+        # judged with this context.
+        shared = (
+            context.state(self.name, lambda: ToolRunner(context.tools, modules))
+            if context.tools
+            else None
+        )
         verdicts: list[Verdict] = []
         observed: list[Sample] = []
         for sample in samples:

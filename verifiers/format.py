@@ -1,5 +1,7 @@
 """The format stage: every tool call names a known tool and its arguments satisfy the tool's
-JSON Schema. Never raises on bad model output; validators are compiled once per tool schema."""
+JSON Schema. Never raises on bad model output; validators are compiled once per tool schema.
+Arguments are checked first by a fast validator (`verifiers.schema_fast_path`) that only ever
+lets through what `jsonschema` accepts; every rejection comes from `jsonschema`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
 from unified.model import Sample, Tool, ToolCall
+from verifiers.schema_fast_path import FastCheck, fast_check
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "format"
@@ -36,7 +39,7 @@ _PRIORITY = [
 
 
 class _CompiledTool:
-    __slots__ = ("declared", "open_ended", "validator")
+    __slots__ = ("declared", "fast", "open_ended", "validator")
 
     def __init__(self, parameters: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(parameters)
@@ -47,6 +50,7 @@ class _CompiledTool:
         self.declared = frozenset(properties) if isinstance(properties, dict) else frozenset()
         extra = parameters.get("additionalProperties", False)
         self.open_ended = extra is not False or "patternProperties" in parameters
+        self.fast: FastCheck | None = fast_check(parameters)
 
 
 def _argument_path(error: ValidationError) -> str:
@@ -80,8 +84,23 @@ class FormatVerifier:
     def __init__(self, cache_size: int = 4096) -> None:
         self._cache: OrderedDict[bytes, _CompiledTool | SchemaError] = OrderedDict()
         self._cache_size = cache_size
+        # By the parameters object itself: samples read from one file share their tools
+        # (unified.sample_json), so most calls find theirs without serialising the schema.
+        # The entry keeps the object, so its id is not reused while it is there.
+        self._by_identity: dict[int, tuple[object, _CompiledTool | SchemaError]] = {}
 
     def _compiled(self, tool: Tool) -> _CompiledTool | SchemaError:
+        parameters = tool.parameters
+        seen = self._by_identity.get(id(parameters))
+        if seen is not None and seen[0] is parameters:
+            return seen[1]
+        compiled = self._compiled_by_schema(tool)
+        if len(self._by_identity) >= self._cache_size:
+            self._by_identity.clear()
+        self._by_identity[id(parameters)] = (parameters, compiled)
+        return compiled
+
+    def _compiled_by_schema(self, tool: Tool) -> _CompiledTool | SchemaError:
         key = orjson.dumps(tool.parameters, option=orjson.OPT_SORT_KEYS)
         compiled = self._cache.get(key)
         if compiled is not None:
@@ -144,6 +163,8 @@ class FormatVerifier:
                         f"{where}: argument {name!r} is not declared by the tool's schema "
                         f"(declared: {declared})",
                     )
+        if compiled.fast is not None and compiled.fast(arguments):
+            return None
         try:
             errors = list(compiled.validator.iter_errors(arguments))
         except Exception as exc:  # a schema the validator cannot apply, e.g. a broken $ref

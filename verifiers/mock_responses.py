@@ -25,6 +25,7 @@ from jsonschema.exceptions import SchemaError
 from unified.model import Tool
 from unified.values.fakes import Fakes
 from unified.values.schema_values import SchemaSampler, Unsatisfiable
+from verifiers.schema_fast_path import FastCheck, fast_check
 
 RESPONSE_ATTEMPTS = 8
 """Draws of a response before the last one is answered even though it fails the schema."""
@@ -46,6 +47,7 @@ class ResponseMaker:
         self._schema = schema if isinstance(schema, dict) and schema else None
         self._sampler = SchemaSampler(self._schema) if self._schema is not None else None
         self._validator: Draft202012Validator | None = None
+        self._fast: FastCheck | None = None
         if self._schema is not None:
             try:
                 Draft202012Validator.check_schema(self._schema)
@@ -55,6 +57,7 @@ class ResponseMaker:
                 self._validator = Draft202012Validator(
                     self._schema, format_checker=Draft202012Validator.FORMAT_CHECKER
                 )
+                self._fast = fast_check(self._schema)
         properties = self._schema.get("properties") if self._schema is not None else None
         self._echoed = frozenset(properties) if isinstance(properties, dict) else frozenset()
 
@@ -78,6 +81,8 @@ class ResponseMaker:
 
     def _passes(self, value: Any) -> bool:
         if self._validator is None:
+            return True
+        if self._fast is not None and self._fast(value):
             return True
         try:
             return bool(self._validator.is_valid(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict
 
@@ -62,10 +63,16 @@ class Verdict(BaseModel):
 
     @classmethod
     def accept(cls, stage: str) -> Verdict:
-        return cls(accepted=True, stage=stage)
+        return _accepted(cls, stage)
 
     @classmethod
     def reject(cls, stage: str, reason: str, detail: str) -> Verdict:
         if len(detail) > DETAIL_LIMIT:
             detail = detail[: DETAIL_LIMIT - 1] + "…"
         return cls(accepted=False, stage=stage, reason=str(reason), detail=detail)
+
+
+@cache
+def _accepted(cls: type[Verdict], stage: str) -> Verdict:
+    # Verdicts are frozen: one accepting verdict per stage serves every sample.
+    return cls(accepted=True, stage=stage)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_CHUNK_SIZE = 1000
+"""Accepted samples read per database query, and turned into one piece of the export."""
 
 
 class JobBytes(Protocol):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
-from service.export.base import Exporter
-from service.metrics.recorded import count_export_rows
+from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from unified.formats import WritableFormat
 from unified.model import Sample
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 JSON_LINES_MEDIA_TYPE = "application/x-ndjson"
 JSON_LINES_SUFFIX = ".jsonl"
@@ -27,6 +27,9 @@ def json_lines_bytes(
 ) -> Iterator[bytes]:
     """The rows of `chunks` written by `dataset_format` (exported as `name`), one piece per
     chunk."""
+    # Here, not at the top: `actionforge verify` loads this module and not the database stack.
+    from service.metrics.recorded import count_export_rows
+
     for chunk in chunks:
         buffer = io.BytesIO()
         count_export_rows(name, dataset_format.write(chunk, buffer))
@@ -39,6 +42,8 @@ def json_lines_exporter(name: str, dataset_format: WritableFormat) -> Exporter:
     def job_bytes(
         sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> Iterator[bytes]:
+        from service.export.accepted import accepted_chunks
+
         chunks = accepted_chunks(sessions, job_id, chunk_size=chunk_size)
         return json_lines_bytes(chunks, dataset_format, name)
 

@@ -2,7 +2,8 @@
 
 Rows have the columns of `PARQUET_SCHEMA`: the sample's id, query and style as text, its
 structured parts as JSON text. `sample_from_parquet_row` reads a row back into the same unified
-sample.
+sample. A job's rows are made from the stored JSON of its samples without making `Sample`s
+(`stored_parquet_row`), the same row `parquet_row` makes of the sample.
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
-from service.export.base import Exporter
-from service.metrics.recorded import count_export_rows
-from unified.model import FORMAT_VERSION, Sample
+from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
+from service.export.unified import stored_value
+from unified.model import FORMAT_VERSION, Sample, Tool, ToolCall
+from unified.sample_json import is_dumped, without_none_fields
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
@@ -90,6 +93,34 @@ def parquet_row(sample: Sample) -> dict[str, str | None]:
     }
 
 
+def stored_parquet_row(stored: str) -> dict[str, str | None]:
+    """The row of `PARQUET_SCHEMA` of a stored sample's JSON text: `parquet_row` of its sample,
+    made from the decoded JSON where it has the layout of a dumped sample."""
+    value = stored_value(stored)
+    if value is None or not is_dumped(value):
+        return parquet_row(Sample.model_validate_json(stored))
+    steps = value["steps"]
+    meta = value["meta"]
+    return {
+        "id": value["id"],
+        "query": value["query"],
+        "style": meta["style"],
+        "tools": _json_text([without_none_fields(tool, Tool) for tool in value["tools"]]),
+        "answers": _json_text(
+            [without_none_fields(call, ToolCall) for step in steps for call in step["tool_calls"]]
+        ),
+        "steps": _json_text(steps),
+        "final_answer": next(
+            (step["answer"] for step in reversed(steps) if step["answer"] is not None), None
+        ),
+        "task_instruction": value["task_instruction"],
+        "format_instruction": value["format_instruction"],
+        "examples": _json_text(value["examples"]),
+        "meta": _json_text(meta),
+        "format_version": value["format_version"],
+    }
+
+
 def sample_from_parquet_row(row: dict[str, Any]) -> Sample:
     """The unified sample a row of `PARQUET_SCHEMA` was written from."""
     return Sample.model_validate(
@@ -132,13 +163,15 @@ class _ByteSink(io.RawIOBase):
         return piece
 
 
-def parquet_bytes(chunks: Iterable[Sequence[Sample]]) -> Iterator[bytes]:
-    """A Parquet file of `chunks`, one piece per chunk (its row group), then the footer."""
+def parquet_rows_bytes(row_chunks: Iterable[list[dict[str, str | None]]]) -> Iterator[bytes]:
+    """A Parquet file of chunks of `PARQUET_SCHEMA` rows, one piece per chunk (its row group),
+    then the footer."""
+    from service.metrics.recorded import count_export_rows  # not at the top: see json_lines
+
     sink = _ByteSink()
     writer = pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd")
     try:
-        for chunk in chunks:
-            rows = [parquet_row(sample) for sample in chunk]
+        for rows in row_chunks:
             writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
             count_export_rows("parquet", len(rows))
             yield sink.drain()
@@ -147,11 +180,20 @@ def parquet_bytes(chunks: Iterable[Sequence[Sample]]) -> Iterator[bytes]:
     yield sink.drain()
 
 
+def parquet_bytes(chunks: Iterable[Sequence[Sample]]) -> Iterator[bytes]:
+    """A Parquet file of chunks of samples, one piece per chunk (its row group), then the
+    footer."""
+    return parquet_rows_bytes([parquet_row(sample) for sample in chunk] for chunk in chunks)
+
+
 def parquet_job_bytes(
     sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Iterator[bytes]:
     """Job `job_id`'s accepted samples as a Parquet file, a row group per chunk read."""
-    return parquet_bytes(accepted_chunks(sessions, job_id, chunk_size=chunk_size))
+    from service.export.accepted import accepted_texts
+
+    texts = accepted_texts(sessions, job_id, chunk_size=chunk_size)
+    return parquet_rows_bytes([stored_parquet_row(stored) for stored in chunk] for chunk in texts)
 
 
 def parquet_file_rows(path: Path) -> int:

@@ -1,9 +1,10 @@
 """The export formats a job can be downloaded in, by name: `EXPORTERS`.
 
 Its names are every writable dataset format of `unified.formats.FORMATS`, each exported as JSON
-Lines (`service.export.json_lines`), and the exporters registered here: `parquet` and `dpo`
-built in, others added by packages through the `actionforge.exporters` entry point group (an
-entry point naming an `Exporter`) or at runtime with `EXPORTERS.register(name, "module:attr")`.
+Lines (`service.export.json_lines`), and the exporters registered here: `unified` (the stored
+JSON streamed out, `service.export.unified`), `parquet` and `dpo` built in, others added by
+packages through the `actionforge.exporters` entry point group (an entry point naming an
+`Exporter`) or at runtime with `EXPORTERS.register(name, "module:attr")`.
 An exporter registered here wins over a dataset format of the same name.
 
 Dataset formats are asked for at each lookup, not copied at import: a format added to `FORMATS`
@@ -47,6 +48,7 @@ class ExporterRegistry(Registry):
 EXPORTERS = ExporterRegistry(
     "export format",
     {
+        "unified": "service.export.unified:EXPORTER",
         "parquet": "service.export.parquet:EXPORTER",
         "dpo": "service.export.dpo:EXPORTER",
     },

@@ -1,7 +1,8 @@
 """The unified format as JSON Lines: one `Sample.to_json()` per line.
 
 Nothing is lost either way: every field of a sample, its metadata included, is written and read
-back. A row that does not validate raises a `RowError` naming the field path.
+back. A row that does not validate raises a `RowError` naming the field path. Rows are read by
+`unified.sample_json.SampleParser` (orjson, each distinct tool list validated once).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from unified.formats.base import (
     line_writer,
 )
 from unified.model import Sample
+from unified.sample_json import SampleParser
 
 
 class UnifiedFormat:
@@ -34,11 +36,13 @@ class UnifiedFormat:
     ) -> SampleReader:
         """The samples of a unified JSON Lines stream (or JSON array), parsed lazily."""
 
+        parser = SampleParser()
+
         def parse(raw: RawRow, row: int) -> Sample:
             if isinstance(raw, Parsed):
-                return Sample.model_validate(raw.value)
+                return parser.parse_value(raw.value)
             try:
-                return Sample.model_validate_json(raw)
+                return parser.parse_json(raw)
             except ValidationError as exc:
                 if exc.errors()[0]["type"] == "json_invalid":
                     decode_row(raw, document, row)  # raises the RowError every format gives

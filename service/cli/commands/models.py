@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -15,9 +15,11 @@ from rich import box
 from rich.table import Table
 
 from llm.model_fetch import KNOWN_MODELS, fetch_model
-from service.api.model_schemas import ModelVersionPublic
 from service.cli.console import err_console, out_console, readable_errors
 from unified.errors import ActionForgeError
+
+if TYPE_CHECKING:
+    from service.api.model_schemas import ModelVersionPublic
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="API base URL; default: AF_API_URL.")]
 POLL_SECONDS = 2.0

@@ -11,8 +11,10 @@ the command.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,9 @@ from verifiers.stages import (
 from verifiers.verdict import Reason, Verdict
 
 CHUNK = 256
+GC_THRESHOLD = 10_000
+"""Allocations between young-generation collections while rows are verified (with Python's
+default, 700, a tenth to a fifth of the time went to collecting each row's short-lived objects)."""
 PYTHON_CATALOG = "python"
 READ_STAGE = "read"
 
@@ -104,6 +109,7 @@ def verify_file(
         read_samples(input_file, from_format, **options) as reader,
         out.open("wb") as sink,
         _progress() as progress,
+        _fewer_collections(),
     ):
         task = progress.add_task("verify")
         index = 0
@@ -126,6 +132,20 @@ def verify_file(
                 index += 1
             progress.advance(task, len(chunk))
     print_counts(counts, out, names)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Leave what is loaded (modules, the catalog, compiled schemas) out of garbage collection
+    and collect less often while inside; as before afterwards."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _rows_in_order(reader: SampleReader) -> Iterator[Sample | RowError]:
