@@ -8,6 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.db import json_codec
+
 # What the pipeline functions take: a factory of sessions, one per unit of work.
 Sessions = sessionmaker[Session]
 
@@ -17,6 +19,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     and worker processes can share one file."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    kwargs.setdefault("json_serializer", json_codec.dumps)
+    kwargs.setdefault("json_deserializer", json_codec.loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
