@@ -192,12 +192,6 @@ CASES: list[tuple[str, list[Any], int, str]] = [
     ),
     (
         "openai",
-        [{"messages": [_user(), {"role": "assistant", "content": "ok"}, _user("again")]}],
-        1,
-        "message 3 is a second user turn; a sample holds one user query",
-    ),
-    (
-        "openai",
         [{"messages": [{"role": "assistant", "content": "hello"}]}],
         1,
         "message 1 is an assistant message before any user message",
@@ -338,12 +332,6 @@ CASES: list[tuple[str, list[Any], int, str]] = [
         ],
         1,
         "turn 1: tool 1 in <tools> is {'description': 'x'}",
-    ),
-    (
-        "sharegpt",
-        [{"conversations": [HUMAN, {"from": "gpt", "value": "ok"}, HUMAN]}],
-        1,
-        "turn 3 is a second human turn after the query; a sample holds one user query",
     ),
     (
         "sharegpt",
