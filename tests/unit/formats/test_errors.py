@@ -419,9 +419,16 @@ BFCL_QUESTION_CASES: list[tuple[dict[str, Any], str]] = [
     ({**QUESTION, "id": None}, "field 'id' is None; give each question a string id"),
     ({**QUESTION, "question": 3}, 'field \'question\' is a number; write [[{"role": "user"'),
     (
-        {**QUESTION, "question": [[_user()], [_user()]]},
-        "field 'question' has 2 turns; multi-turn BFCL entries are not "
-        "supported, import the single-turn categories",
+        {**QUESTION, "question": [[_user()], [_user(), _user()]]},
+        "turn 2 has 2 user messages; write one user message a turn",
+    ),
+    (
+        {**QUESTION, "question": [[_user()], [{"role": "system", "content": "x"}]]},
+        "turn 2 holds a system message; only the first turn may hold them",
+    ),
+    (
+        {**QUESTION, "question": [[_user()], "hi"]},
+        "turn 2 is a string; write a list of messages",
     ),
     ({**QUESTION, "question": ["hi"]}, "turn 1 is a string; write a list of messages"),
     (
