@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.export.accepted import DEFAULT_CHUNK_SIZE, accepted_chunks
 from service.export.base import Exporter
-from unified.model import FORMAT_VERSION, Sample
+from unified.model import SINGLE_TURN_VERSION, Sample
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
@@ -59,7 +59,8 @@ PARQUET_SCHEMA = pa.schema(
         ),
         _column("format_version", "Version of the unified format.", nullable=False),
     ],
-    metadata={"actionforge.unified_format_version": FORMAT_VERSION},
+    # The columns are the modules of format 1.0: a conversation's follow-up turns have none.
+    metadata={"actionforge.unified_format_version": SINGLE_TURN_VERSION},
 )
 
 
