@@ -222,7 +222,8 @@ def _messages(turns: Any, document: str, row: int) -> tuple[str, str]:
         raise RowError(
             document,
             row,
-            f"the question has {len(users)} user messages; a sample holds exactly one query",
+            f"the question has {len(users)} user messages in one turn; write one user message "
+            "a turn (each in its own list: [[...], [...]])",
         )
     return "\n\n".join(systems), users[0]
 

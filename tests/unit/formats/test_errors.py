@@ -438,7 +438,7 @@ BFCL_QUESTION_CASES: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {**QUESTION, "question": [[_user(), _user()]]},
-        "the question has 2 user messages; a sample holds exactly one query",
+        "the question has 2 user messages in one turn; write one user message a turn",
     ),
     (
         {**QUESTION, "function": "area"},
