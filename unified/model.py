@@ -236,11 +236,12 @@ class Sample(_Model):
 
     def tool_calls(self) -> list[ToolCall]:
         """Every tool call of every step of every turn, in order."""
-        return [call for step in self.all_steps() for call in step.tool_calls]
+        steps = self.all_steps() if self.turns else self.steps
+        return [call for step in steps for call in step.tool_calls]
 
     def final_answer(self) -> str | None:
         """The conversation's last answer, if any."""
-        for step in reversed(self.all_steps()):
+        for step in reversed(self.all_steps() if self.turns else self.steps):
             if step.answer is not None:
                 return step.answer
         return None
