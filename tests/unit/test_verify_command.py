@@ -171,15 +171,14 @@ def test_a_file_mixing_single_and_multi_turn_rows_gets_a_verdict_for_every_row(
         "multi_turn_miss_func_3",
         "one-turn",
     ]
-    # base_1: every value comes from the user's turns, so it reaches dedup, which cannot judge
-    # conversations yet; base_3 and miss_func_3 copy file names that only the (unrecorded)
-    # result of `find` holds.
+    # base_1: every value comes from the user's turns; base_3 and miss_func_3 copy file names
+    # that only the (unrecorded) result of `find` holds.
     assert [(r["stage"], r["reason"]) for r in rows] == [
-        ("dedup", "multi_turn_not_judged"),
+        ("dedup", None),
         ("grounding", "value_not_in_query"),
         ("grounding", "value_not_in_query"),
         ("dedup", None),
     ]
     assert rows[1]["detail"].startswith('turn 2: call cp: argument source = "test_image1.jpg"')
-    assert rows[3]["accepted"] is True
-    assert "multi_turn_not_judged" in one_line(stdout)
+    assert [r["accepted"] for r in rows] == [True, False, False, True]
+    assert "value_not_in_query" in one_line(stdout)

@@ -8,7 +8,7 @@ import pytest
 
 from unified.model import Sample, Step, Tool, ToolCall, Turn
 from verifiers.stages import StageContext, build_stages, run_stages
-from verifiers.verdict import Reason
+from verifiers.verdict import Reason, Verdict
 
 FLIGHTS = Tool(
     name="search_flights",
@@ -116,15 +116,12 @@ def test_coverage_judges_each_turn_against_its_own_message() -> None:
     assert detail is not None and detail.startswith("turn 2: ")
 
 
-@pytest.mark.parametrize("stage", ["dedup", "semantic", "execution"])
+@pytest.mark.parametrize("stage", ["semantic", "execution"])
 def test_a_stage_that_cannot_judge_conversations_says_so_and_still_judges_single_turns(
     stage: str,
 ) -> None:
     multi = conversation("Book the cheaper of those two.", {"flight": "FR8341"})
-    single = multi.model_copy(update={"turns": []})
-    stages = build_stages([stage])
-    # Never reached for the conversation: a stage that cannot judge it gives this verdict first.
-    result = run_stages(stages, [multi], StageContext())
+    result = run_stages(build_stages([stage]), [multi], StageContext())
     (verdict,) = result.verdicts[0]
     assert (verdict.stage, verdict.accepted, verdict.reason) == (
         stage,
@@ -132,6 +129,37 @@ def test_a_stage_that_cannot_judge_conversations_says_so_and_still_judges_single
         Reason.multi_turn_not_judged,
     )
     assert verdict.detail is not None and "cannot judge a conversation" in verdict.detail
-    if stage == "dedup":
-        mixed = run_stages(stages, [multi, single], StageContext())
-        assert [v[-1].accepted for v in mixed.verdicts] == [False, True]
+
+
+def test_a_stage_without_the_attribute_gives_conversations_the_same_verdict() -> None:
+    class PluginStage:
+        name = "plugin"
+
+        def verify_batch(self, samples: list[Sample], context: StageContext) -> list[Verdict]:
+            return [Verdict.accept(self.name) for _ in samples]
+
+    multi = conversation("Book the cheaper of those two.", {"flight": "FR8341"})
+    single = multi.model_copy(update={"turns": []})
+    result = run_stages([PluginStage()], [multi, single], StageContext())  # type: ignore[list-item]
+    assert [(v[-1].accepted, v[-1].reason) for v in result.verdicts] == [
+        (False, Reason.multi_turn_not_judged),
+        (True, None),
+    ]
+
+
+def test_dedup_compares_whole_conversations() -> None:
+    multi = conversation("Book the cheaper of those two.", {"flight": "FR8341"})
+    other_booking = conversation("Book the dearer of those two.", {"flight": "TP1940"})
+    first_turn_alone = multi.model_copy(update={"turns": []})
+    result = run_stages(
+        build_stages(["dedup"]),
+        [multi, first_turn_alone, other_booking, multi.model_copy(update={"id": "again"})],
+        StageContext(),
+    )
+    assert [(v[-1].accepted, v[-1].reason) for v in result.verdicts][:3] == [
+        (True, None),
+        (True, None),
+        (True, None),
+    ]
+    last = result.verdicts[3][-1]
+    assert not last.accepted and last.stage == "dedup"
