@@ -131,3 +131,28 @@ def test_bfcl_bad_multi_turn_ground_truth_names_the_turn_and_the_fix(
     with pytest.raises(RowError, match=r"q\.jsonl") as raised:
         _bfcl({"id": "m", "question": TWO_TURNS}, {"id": "m", "ground_truth": truth})
     assert message in str(raised.value)
+
+
+def test_openai_multi_turn_rows_read_as_two_turns_and_write_back_but_for_weight() -> None:
+    path = DATA / "openai_multi_turn_chat.jsonl"
+    samples = list(read_samples(path, "openai"))
+    assert (samples[0].query, samples[0].turns[0].query) == (
+        "What's the capital of France?",
+        "Can you be more sarcastic?",
+    )
+    assert all(s.format_version == "1.1" and len(s.turns) == 1 for s in samples)
+    assert samples[1].steps == [Step(answer="William Shakespeare")]
+    assert samples[1].turns[0].steps == [
+        Step(answer="Oh, just some guy named William Shakespeare. Ever heard of him?")
+    ]
+    assert samples[2].task_instruction == "Marv is a factual chatbot that is also sarcastic."
+    out = io.BytesIO()
+    write_samples(samples, out, "openai")
+    written = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    originals = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    # `weight` is a message key the format does not keep (unified.formats.openai_chat).
+    for row in originals:
+        for message in row["messages"]:
+            message.pop("weight", None)
+        row["tools"] = []
+    assert written == originals
