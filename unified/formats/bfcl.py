@@ -13,7 +13,8 @@ Import only. A question row is `{"id", "question": [[{"role", "content"}, ...]],
   ground truth is a list per turn of Python call texts (`cd(folder='document')`); each becomes
   a call of that turn's one step, positional arguments named by the tool's parameters in order.
   Those rows carry no `function` list: give the function documents of the classes they involve
-  (`multi_turn_func_doc/*.json`, one function a line) as the `functions` option; a row's own
+  (`multi_turn_func_doc/*.json`, one function a line) as the `functions` option (without
+  them such a row is a `RowError` naming its `involved_classes`); a row's own
   `function` list wins, and functions named in its `excluded_function` are left out. The row's
   other keys (`initial_config`, `involved_classes`, `path`, `excluded_function`,
   `missed_function`, ...) go to `meta.extra["bfcl_fields"]`.
@@ -316,7 +317,16 @@ def _conversation(
             '{"role": "user", "content": ...} messages',
         )
     given = question.get("function")
-    tools = _tools(given if given is not None else (functions or []), document, row)
+    if given is None and functions is None:
+        raise RowError(
+            document,
+            row,
+            "the row has no 'function' list, as BFCL's multi-turn rows have none; give the "
+            "function documents of the classes it involves "
+            f"({short(question.get('involved_classes'))}): the `functions` option "
+            "(--functions FILE)",
+        )
+    tools = _tools(given if given is not None else functions or [], document, row)
     excluded = question.get("excluded_function")
     if given is None and isinstance(excluded, list):
         tools = [tool for tool in tools if tool.name not in excluded]

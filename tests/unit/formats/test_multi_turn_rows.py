@@ -156,3 +156,10 @@ def test_openai_multi_turn_rows_read_as_two_turns_and_write_back_but_for_weight(
             message.pop("weight", None)
         row["tools"] = []
     assert written == originals
+
+
+def test_bfcl_multi_turn_rows_without_function_documents_say_to_give_them() -> None:
+    with pytest.raises(RowError, match="row 1: the row has no 'function' list") as raised:
+        list(read_samples(QUESTIONS, "bfcl", answers=ANSWERS))
+    assert "['GorillaFileSystem']" in str(raised.value)
+    assert "(--functions FILE)" in str(raised.value)
