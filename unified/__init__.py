@@ -3,6 +3,8 @@
 from unified.errors import ActionForgeError, CatalogError, RowError, UnknownNameError
 from unified.model import (
     FORMAT_VERSION,
+    MULTI_TURN_VERSION,
+    SINGLE_TURN_VERSION,
     Acceptable,
     Example,
     HttpBinding,
@@ -13,12 +15,15 @@ from unified.model import (
     Tool,
     ToolCall,
     ToolSource,
+    Turn,
     unified_json_schema,
     unified_json_schema_text,
 )
 
 __all__ = [
     "FORMAT_VERSION",
+    "MULTI_TURN_VERSION",
+    "SINGLE_TURN_VERSION",
     "Acceptable",
     "ActionForgeError",
     "CatalogError",
@@ -32,6 +37,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolSource",
+    "Turn",
     "UnknownNameError",
     "unified_json_schema",
     "unified_json_schema_text",

@@ -3,6 +3,11 @@
 A `Sample` holds the six modules of the xLAM unified format (task instruction, tools, format
 instruction, few-shot examples, query, steps) plus metadata. Every importer produces samples,
 every exporter renders them, every verifier judges them.
+
+A sample is a conversation: `query` and `steps` are its first turn (the user's message and the
+steps that answer it), `turns` the user's follow-up turns, each with the steps that answer it.
+A single-turn sample has no `turns`, is written as format 1.0 without the key, exactly as before;
+a sample with follow-up turns is written as format 1.1.
 """
 
 from __future__ import annotations
@@ -12,9 +17,22 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+"""The newest version of the unified format: the version of the published JSON Schema, and the
+one a multi-turn sample is written with."""
+SINGLE_TURN_VERSION = "1.0"
+"""The version a sample without follow-up turns is written with (1.0 readers read it as is)."""
+MULTI_TURN_VERSION = "1.1"
+"""The first version with follow-up turns (`turns`)."""
 
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
 
@@ -152,6 +170,14 @@ class Example(_Model):
     steps: list[Step] = Field(default_factory=list)
 
 
+class Turn(_Model):
+    """One turn of a conversation: the user's message and the steps that answer it (calls,
+    their results, the answer)."""
+
+    query: str
+    steps: list[Step] = Field(default_factory=list)
+
+
 class SampleMeta(_Model):
     """Where a sample came from and how it was made."""
 
@@ -166,9 +192,10 @@ class SampleMeta(_Model):
 
 
 class Sample(_Model):
-    """One sample in the unified format."""
+    """One sample in the unified format: a conversation whose first turn is `query` and
+    `steps`, followed by the user's follow-up `turns` (none for a single-turn sample)."""
 
-    format_version: str = FORMAT_VERSION
+    format_version: str = SINGLE_TURN_VERSION
     id: str
     task_instruction: str = ""
     tools: list[Tool] = Field(default_factory=list)
@@ -176,15 +203,45 @@ class Sample(_Model):
     examples: list[Example] = Field(default_factory=list)
     query: str
     steps: list[Step] = Field(default_factory=list)
+    turns: list[Turn] = Field(
+        default_factory=list,
+        exclude_if=lambda turns: not turns,
+        description="The user's follow-up turns after `query` and `steps`, in order (format "
+        "1.1); left out when there are none.",
+    )
     meta: SampleMeta = Field(default_factory=SampleMeta)
 
+    @model_validator(mode="after")
+    def _multi_turn_version(self) -> Sample:
+        if self.turns and self.format_version == SINGLE_TURN_VERSION:
+            self.format_version = MULTI_TURN_VERSION
+        return self
+
+    @field_serializer("format_version")
+    def _written_version(self, version: str) -> str:
+        # Also for a copy given follow-up turns after validation (`model_copy(update=...)`).
+        return MULTI_TURN_VERSION if self.turns and version == SINGLE_TURN_VERSION else version
+
+    def is_multi_turn(self) -> bool:
+        """Whether the user speaks more than once."""
+        return bool(self.turns)
+
+    def conversation(self) -> list[Turn]:
+        """Every turn in order: the first (`query`, `steps`), then the follow-up turns."""
+        return [Turn(query=self.query, steps=self.steps), *self.turns]
+
+    def all_steps(self) -> list[Step]:
+        """The steps of every turn, in order."""
+        return [*self.steps, *(step for turn in self.turns for step in turn.steps)]
+
     def tool_calls(self) -> list[ToolCall]:
-        """Every tool call of every step, in order."""
-        return [call for step in self.steps for call in step.tool_calls]
+        """Every tool call of every step of every turn, in order."""
+        steps = self.all_steps() if self.turns else self.steps
+        return [call for step in steps for call in step.tool_calls]
 
     def final_answer(self) -> str | None:
-        """The last step's answer, if any."""
-        for step in reversed(self.steps):
+        """The conversation's last answer, if any."""
+        for step in reversed(self.all_steps() if self.turns else self.steps):
             if step.answer is not None:
                 return step.answer
         return None

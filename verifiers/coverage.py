@@ -13,6 +13,9 @@
   gave). A value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count
   equal to the number of calls (`2 cities`) is spared.
 
+In a conversation each turn is judged on its own: its calls against its user message (a
+follow-up turn without user text is passed over); the detail names the turn.
+
 Needs no LLM; never raises on model output.
 """
 
@@ -272,6 +275,17 @@ class CoverageStage(SampleCheckStage):
     """Rejects a sample whose calls leave out what the query asks or repeat a call."""
 
     name = STAGE
+    judges_conversations = True
 
     def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
-        return uncovered(sample, context.tools_for(sample))
+        tools = context.tools_for(sample)
+        if not sample.is_multi_turn():
+            return uncovered(sample, tools)
+        for number, turn in enumerate(sample.conversation(), 1):
+            if number > 1 and not turn.query.strip():
+                continue  # a follow-up turn without user text asks nothing
+            view = sample.model_copy(update={"query": turn.query, "steps": turn.steps, "turns": []})
+            found = uncovered(view, tools)
+            if found is not None:
+                return found[0], f"turn {number}: {found[1]}"
+        return None

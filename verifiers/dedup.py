@@ -3,6 +3,8 @@
 Exact duplicates share a key: the blake2b hash of the normalised query (Unicode NFKC, casefold,
 whitespace collapsed, punctuation stripped at both ends) and the calls (tool name and canonical
 JSON arguments; calls of one step in any order, steps in order; call ids and answers ignored).
+A conversation is compared as a whole: its user turns' messages, joined, are its query, and its
+calls are kept turn by turn.
 
 Near duplicates are found with MinHash LSH (datasketch) over the normalised query's words and
 word pairs; a candidate counts when its estimated Jaccard similarity reaches the threshold and,
@@ -44,7 +46,7 @@ import orjson
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from unified.errors import ActionForgeError
-from unified.model import Sample
+from unified.model import Sample, Step
 from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Verdict
 
@@ -93,16 +95,30 @@ def _is_end_noise(char: str) -> bool:
 
 
 def canonical_calls(sample: Sample) -> bytes:
-    """The sample's calls as canonical JSON: per step with calls, its calls sorted."""
-    steps = []
-    for step in sample.steps:
+    """The sample's calls as canonical JSON: per step with calls, its calls sorted; for a
+    conversation, a list of that per turn."""
+    if sample.is_multi_turn():
+        return orjson.dumps([_canonical_steps(turn.steps) for turn in sample.conversation()])
+    return orjson.dumps(_canonical_steps(sample.steps))
+
+
+def _canonical_steps(steps: Sequence[Step]) -> list[list[str]]:
+    canonical = []
+    for step in steps:
         if step.tool_calls:
             calls = [
                 orjson.dumps([call.name, call.arguments], option=orjson.OPT_SORT_KEYS).decode()
                 for call in step.tool_calls
             ]
-            steps.append(sorted(calls))
-    return orjson.dumps(steps)
+            canonical.append(sorted(calls))
+    return canonical
+
+
+def conversation_text(sample: Sample) -> str:
+    """What the user said: the query, and in a conversation every turn's message after it."""
+    if not sample.is_multi_turn():
+        return sample.query
+    return "\n".join(turn.query for turn in sample.conversation())
 
 
 def query_shingles(normalised: str) -> list[bytes]:
@@ -220,7 +236,7 @@ class DedupIndex:
 
     def fingerprint(self, sample: Sample) -> Fingerprint:
         """The sample's exact key, calls key and MinHash signature."""
-        query = normalise_query(sample.query)
+        query = normalise_query(conversation_text(sample))
         calls = canonical_calls(sample)
         exact = _digest(orjson.dumps(query) + b"\n" + calls)
         shingles = query_shingles(query)
@@ -461,6 +477,7 @@ class DedupStage(StageBase):
 
     name = STAGE
     ordered = True
+    judges_conversations = True
 
     def __init__(self) -> None:
         # An empty index with the default settings: fingerprints and keys need no kept samples.

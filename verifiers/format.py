@@ -118,13 +118,23 @@ class FormatVerifier:
     def verify(self, sample: Sample, tools: Sequence[Tool] | None = None) -> Verdict:
         """Accept the sample, or reject it naming the first bad call, argument and rule.
 
-        `tools` defaults to the sample's own tools. A sample that calls nothing is accepted.
+        `tools` defaults to the sample's own tools. A sample that calls nothing is accepted. Every
+        call of every turn is checked; in a conversation the detail names the turn (1-based)
+        and the call's place in it.
         """
         by_name = {tool.name: tool for tool in (sample.tools if tools is None else tools)}
-        for index, call in enumerate(sample.tool_calls()):
-            verdict = self.verify_call(call, by_name, index)
-            if verdict is not None:
-                return verdict
+        if not sample.is_multi_turn():
+            for index, call in enumerate(sample.tool_calls()):
+                verdict = self.verify_call(call, by_name, index)
+                if verdict is not None:
+                    return verdict
+            return Verdict.accept(STAGE)
+        for number, turn in enumerate(sample.conversation(), 1):
+            calls = [call for step in turn.steps for call in step.tool_calls]
+            for index, call in enumerate(calls):
+                verdict = self.verify_call(call, by_name, index)
+                if verdict is not None:
+                    return verdict.model_copy(update={"detail": f"turn {number}, {verdict.detail}"})
         return Verdict.accept(STAGE)
 
     def verify_call(

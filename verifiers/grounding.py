@@ -11,6 +11,10 @@ nulls, 0 and 1 are not judged (a query implies them more often than it writes th
 query names only relatively (`tomorrow`, `next Monday`) grounds any date of an argument that
 takes dates (by its format, name or description).
 
+In a conversation (a sample with follow-up turns) a call's values may come from the user's
+turns so far (the current one and every earlier one) or from any earlier result, of this turn
+or an earlier one; the detail of a rejection in a follow-up turn names the turn.
+
 The first value that is not grounded rejects the sample with `value_not_in_query`, naming the
 call, the argument and the value. Needs no LLM; never raises on model output.
 """
@@ -26,7 +30,7 @@ from typing import Any
 import pycountry
 
 from unified.constraints import language_of
-from unified.model import Sample, Tool
+from unified.model import Sample, Step, Tool
 from verifiers.query_values import QueryText, as_dates, normalise, words
 from verifiers.stages import SampleCheckStage, StageContext
 from verifiers.verdict import Reason
@@ -39,8 +43,26 @@ SHARED_WORDS = 0.5
 def ungrounded(sample: Sample, tools: Sequence[Tool]) -> str | None:
     """Why the sample's first ungrounded value is not grounded, or None when all are."""
     schemas = {tool.name: tool.parameters for tool in tools}
-    evidence = sample.query
-    for step in sample.steps:
+    evidence = ""
+    for number, turn in enumerate(sample.conversation(), 1):
+        evidence = f"{evidence} {turn.query}" if number > 1 else turn.query
+        why = _ungrounded_turn(turn.steps, schemas, evidence)
+        if why is not None:
+            return why if number == 1 else f"turn {number}: {why}"
+        for step in turn.steps:
+            if step.results:
+                evidence += " " + " ".join(
+                    json.dumps(result, default=str) for result in step.results
+                )
+    return None
+
+
+def _ungrounded_turn(
+    steps: Sequence[Step], schemas: dict[str, dict[str, Any]], evidence: str
+) -> str | None:
+    """Why the first ungrounded value of one turn's steps is not grounded by `evidence` (what
+    the user said so far and the results before) and the results of its earlier steps."""
+    for step in steps:
         known = QueryText(evidence)
         for call in step.tool_calls:
             if not isinstance(call.arguments, dict):
@@ -263,6 +285,7 @@ class GroundingStage(SampleCheckStage):
     """Rejects a sample with an argument value its query does not state (`value_not_in_query`)."""
 
     name = STAGE
+    judges_conversations = True
 
     def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
         why = ungrounded(sample, context.tools_for(sample))

@@ -85,6 +85,17 @@ class QueryStage(SampleCheckStage):
     name = STAGE
     options_model: ClassVar[type[BaseModel]] = QueryOptions
 
+    judges_conversations = True
+
     def problem(self, sample: Sample, context: StageContext) -> tuple[str, str] | None:
-        rule = malformed(sample.query, context.options_for(self))
-        return None if rule is None else (Reason.query_malformed, rule)
+        options = context.options_for(self)
+        rule = malformed(sample.query, options)
+        if rule is not None:
+            return Reason.query_malformed, rule
+        for number, turn in enumerate(sample.turns, 2):
+            # An empty follow-up turn says nothing to judge (BFCL's turn that hands the model
+            # a held-out function has no user text).
+            rule = malformed(turn.query, options) if turn.query.strip() else None
+            if rule is not None:
+                return Reason.query_malformed, f"turn {number}: {rule}"
+        return None

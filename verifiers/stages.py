@@ -33,7 +33,7 @@ from unified.options import option_problem
 from unified.registry import Registry
 from verifiers.format import STAGE as FORMAT_STAGE
 from verifiers.format import FormatVerifier
-from verifiers.verdict import Verdict
+from verifiers.verdict import Reason, Verdict
 
 # The STAGE names of the other stages' modules, written out so that naming the stages does not
 # import what they need (datasketch, the response sampler, the LLM backends).
@@ -144,6 +144,10 @@ class Stage(Protocol):
     """The options a job may give the stage (`NoOptions`: none)."""
     ordered: ClassVar[bool]
     """The stage's verdicts depend on what it kept before in job order (see `OrderedStage`)."""
+    judges_conversations: ClassVar[bool]
+    """The stage judges every turn of a multi-turn sample; a stage that does not (or lacks the
+    attribute) gives such a sample a `multi_turn_not_judged` rejection instead of judging only
+    its first turn."""
 
     @classmethod
     def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
@@ -187,6 +191,7 @@ class StageBase:
     name: str = ""
     options_model: ClassVar[type[BaseModel]] = NoOptions
     ordered: ClassVar[bool] = False
+    judges_conversations: ClassVar[bool] = False
 
     @classmethod
     def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:
@@ -221,6 +226,7 @@ class FormatStage(StageBase):
     """
 
     name = FORMAT_STAGE
+    judges_conversations = True
 
     def __init__(self) -> None:
         self._verifier = FormatVerifier()
@@ -363,6 +369,13 @@ def run_stages(
     for stage in stages:
         if not alive:
             break
+        if not getattr(stage, "judges_conversations", False):
+            for index in alive:
+                if current[index].is_multi_turn():
+                    verdicts[index].append(not_judged(stage.name))
+            alive = [i for i in alive if not current[i].is_multi_turn()]
+            if not alive:
+                continue
         started = time.perf_counter()
         result = stage.verify_batch([current[i] for i in alive], context)
         seconds[stage.name] = time.perf_counter() - started
@@ -374,6 +387,16 @@ def run_stages(
                 changed[index] = True
         alive = [i for i, verdict in zip(alive, judged, strict=True) if verdict.accepted]
     return PipelineResult(verdicts, current, changed, seconds)
+
+
+def not_judged(stage: str) -> Verdict:
+    """The verdict of a stage that cannot judge a multi-turn sample yet."""
+    return Verdict.reject(
+        stage,
+        Reason.multi_turn_not_judged,
+        f"stage '{stage}' cannot judge a conversation with follow-up turns yet (it would judge "
+        "only the first turn); leave it out of the stages to judge this sample by the others",
+    )
 
 
 def _unpack(

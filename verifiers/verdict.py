@@ -49,6 +49,8 @@ class Reason(StrEnum):
     judge_unparseable = "judge_unparseable"
     # reading a dataset file (`actionforge verify`): the row is not a sample of its format
     unreadable_row = "unreadable_row"
+    # a stage that cannot judge a conversation (follow-up turns) yet
+    multi_turn_not_judged = "multi_turn_not_judged"
 
 
 class Verdict(BaseModel):

@@ -47,8 +47,18 @@ AnswersOption = Annotated[
 ]
 
 
-def _reader_options(answers: Path | None) -> dict[str, Any]:
-    return {"answers": answers} if answers is not None else {}
+FunctionsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--functions",
+        help="BFCL function documents for multi-turn questions that carry no function list.",
+    ),
+]
+
+
+def _reader_options(answers: Path | None, functions: Path | None = None) -> dict[str, Any]:
+    given = {"answers": answers, "functions": functions}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _progress(label: str) -> Progress:
@@ -113,12 +123,13 @@ def convert(
         Path | None, typer.Option("--out", help="Output file; standard output when omitted.")
     ] = None,
     answers: AnswersOption = None,
+    functions: FunctionsOption = None,
 ) -> None:
     """Convert a dataset between formats, row by row."""
     with readable_errors():
         FORMATS.get(from_format)
         FORMATS.get(to_format)
-        samples = read_samples(input_file, from_format, **_reader_options(answers))
+        samples = read_samples(input_file, from_format, **_reader_options(answers, functions))
         with _progress("converted") as progress:
             task = progress.add_task("convert")
 
@@ -152,6 +163,7 @@ def verify(
         typer.Option("--catalog", help="Check calls against this catalog's tools, not the row's."),
     ] = None,
     answers: AnswersOption = None,
+    functions: FunctionsOption = None,
     judge: Annotated[
         str | None,
         typer.Option(
@@ -168,7 +180,13 @@ def verify(
     with readable_errors():
         judge_config = parse_json_object("--judge", judge) if judge is not None else None
         verify_file(
-            input_file, from_format, out, stages, catalog, _reader_options(answers), judge_config
+            input_file,
+            from_format,
+            out,
+            stages,
+            catalog,
+            _reader_options(answers, functions),
+            judge_config,
         )
 
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from service.export.unified import stored_value
-from unified.model import FORMAT_VERSION, Sample, Tool, ToolCall
+from unified.model import SINGLE_TURN_VERSION, Sample, Tool, ToolCall
 from unified.sample_json import is_dumped, without_none_fields
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ PARQUET_SCHEMA = pa.schema(
         ),
         _column("format_version", "Version of the unified format.", nullable=False),
     ],
-    metadata={"actionforge.unified_format_version": FORMAT_VERSION},
+    # The columns are the modules of format 1.0: a conversation's follow-up turns have none.
+    metadata={"actionforge.unified_format_version": SINGLE_TURN_VERSION},
 )
 
 

@@ -129,3 +129,56 @@ def test_stage_lists_that_cannot_run_say_what_to_change(tmp_path: Path) -> None:
     code, _, err = invoke("verify", str(CALLS), "--from", "xlam", "--stages", " , ", "--out", out)
     assert code == 2
     assert one_line(err) == "error: --stages is empty; list stages in order, e.g. format,execution"
+
+
+DATA = ROOT / "tests" / "data" / "formats"
+
+
+def test_a_file_mixing_single_and_multi_turn_rows_gets_a_verdict_for_every_row(
+    tmp_path: Path,
+) -> None:
+    questions = DATA / "bfcl_multi_turn_questions.jsonl"
+    answers = DATA / "bfcl_multi_turn_possible_answers.jsonl"
+    functions = DATA / "bfcl_gorilla_file_system_functions.jsonl"
+    mixed = tmp_path / "mixed.jsonl"
+    code, _, err = invoke(
+        "convert", str(questions), "--from", "bfcl", "--answers", str(answers),
+        "--functions", str(functions), "--to", "unified", "--out", str(mixed),
+    )  # fmt: skip
+    assert code == 0, err
+    single = Sample(
+        id="one-turn",
+        tools=[
+            tool
+            for tool in Sample.from_json(mixed.read_text().splitlines()[0]).tools
+            if tool.name == "ls"
+        ],
+        query="Please list every file here, hidden ones too.",
+        steps=[Step(tool_calls=[ToolCall(name="ls", arguments={"a": True})])],
+    )
+    with mixed.open("a") as stream:
+        stream.write(single.to_json() + "\n")
+    out = tmp_path / "verdicts.jsonl"
+    code, stdout, err = invoke(
+        "verify", str(mixed), "--from", "unified", "--stages", "format,grounding,dedup",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = verdicts(out)
+    assert [r["id"] for r in rows] == [
+        "multi_turn_base_1",
+        "multi_turn_base_3",
+        "multi_turn_miss_func_3",
+        "one-turn",
+    ]
+    # base_1: every value comes from the user's turns; base_3 and miss_func_3 copy file names
+    # that only the (unrecorded) result of `find` holds.
+    assert [(r["stage"], r["reason"]) for r in rows] == [
+        ("dedup", None),
+        ("grounding", "value_not_in_query"),
+        ("grounding", "value_not_in_query"),
+        ("dedup", None),
+    ]
+    assert rows[1]["detail"].startswith('turn 2: call cp: argument source = "test_image1.jpg"')
+    assert [r["accepted"] for r in rows] == [True, False, False, True]
+    assert "value_not_in_query" in one_line(stdout)

@@ -54,18 +54,20 @@ def read_samples(path: PathLike, fmt: str, **options: Any) -> SampleReader:
     """The samples of the dataset file at `path` in format `fmt`, read lazily row by row.
 
     Options go to the format's `read`: `on_error` ("raise" or "skip") for every format, and for
-    `bfcl` `answers`, the possible-answer file (a path or an open stream). The files are closed
+    `bfcl` `answers`, the possible-answer file, and `functions`, the function documents of
+    multi-turn rows (each a path or an open stream). The files are closed
     when the reader is exhausted or closed.
     """
     dataset_format: DatasetFormat = FORMATS.get(fmt)
     _check_options(dataset_format, fmt, options)
     opened: list[IO[bytes]] = []
     try:
-        answers = options.get("answers")
-        if isinstance(answers, str | os.PathLike):
-            opened.append(open(answers, "rb"))  # noqa: SIM115 - closed by the reader
-            options["answers"] = opened[-1]
-            options.setdefault("answers_document", str(answers))
+        for companion in ("answers", "functions"):
+            given = options.get(companion)
+            if isinstance(given, str | os.PathLike):
+                opened.append(open(given, "rb"))  # noqa: SIM115 - closed by the reader
+                options[companion] = opened[-1]
+                options.setdefault(f"{companion}_document", str(given))
         opened.append(open(path, "rb"))  # noqa: SIM115 - closed by the reader
         reader = dataset_format.read(opened[-1], str(path), **options)
     except BaseException:

@@ -5,7 +5,19 @@ Import only. A question row is `{"id", "question": [[{"role", "content"}, ...]],
 {"arg": [acceptable values...]}}]}` in the same order. Both are read row by row, side by side.
 
 - The one turn's system messages are the task instruction (joined by a blank line), its one user
-  message the query. Multi-turn entries (more than one turn) are rejected with a `RowError`.
+  message the query.
+- Multi-turn entries (`question` holds several turns, as in the `multi_turn_*` categories) are
+  conversations: the first turn is the query, each later turn a follow-up turn (`Sample.turns`);
+  only the first may hold system messages, each holds at most one user message, and a turn with
+  none (where `missed_function` hands the model a held-out function) has an empty query. Their
+  ground truth is a list per turn of Python call texts (`cd(folder='document')`); each becomes
+  a call of that turn's one step, positional arguments named by the tool's parameters in order.
+  Those rows carry no `function` list: give the function documents of the classes they involve
+  (`multi_turn_func_doc/*.json`, one function a line) as the `functions` option (without
+  them such a row is a `RowError` naming its `involved_classes`); a row's own
+  `function` list wins, and functions named in its `excluded_function` are left out. The row's
+  other keys (`initial_config`, `involved_classes`, `path`, `excluded_function`,
+  `missed_function`, ...) go to `meta.extra["bfcl_fields"]`.
 - BFCL parameter types (`dict`, `float`, `tuple`, `any`, ...) become JSON Schema through the BFCL
   catalog loader (`unified.catalogs.functions.bfcl_loader`).
 - Each ground-truth entry becomes a call in one step; an argument takes its first acceptable
@@ -21,6 +33,7 @@ Import only. A question row is `{"id", "question": [[{"role", "content"}, ...]],
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from itertools import chain, repeat
@@ -42,11 +55,13 @@ from unified.formats.base import (
     short,
 )
 from unified.json_kinds import kind_of
-from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 _CATEGORY = re.compile(
     r"^(?:live_|exec_)?(parallel_multiple|parallel|multiple|simple|irrelevance)_[0-9]"
 )
+
+CORE_KEYS = ("id", "question", "function")
 
 Pair = tuple[RawRow, tuple[int, RawRow] | None]
 
@@ -63,9 +78,18 @@ class BfclFormat:
         *,
         answers: RowSource | None = None,
         answers_document: str | None = None,
+        functions: RowSource | None = None,
+        functions_document: str | None = None,
         on_error: OnError = "raise",
     ) -> SampleReader:
-        """The samples of a BFCL question file joined with its possible answers, parsed lazily."""
+        """The samples of a BFCL question file joined with its possible answers, parsed lazily.
+        `functions`: function documents offered to the rows that carry no `function` list
+        (multi-turn rows)."""
+        shared = (
+            _function_doc(functions, functions_document or str(getattr(functions, "name", "")))
+            if functions is not None
+            else None
+        )
         answers_name = answers_document or str(getattr(answers, "name", "possible answers"))
         answer_rows: Iterator[tuple[int, RawRow] | None] = (
             chain(iter_rows(answers, answers_name), repeat(None))
@@ -86,7 +110,7 @@ class BfclFormat:
                     answers_name,
                     answer_row,
                 )
-            return sample_from_question(question, ground_truth, document, row)
+            return sample_from_question(question, ground_truth, document, row, shared)
 
         return SampleReader(pairs, parse, document=document, on_error=on_error)
 
@@ -117,13 +141,33 @@ def _ground_truth(question: dict[str, Any], answer: Any, document: str, row: int
     return truth
 
 
+def _function_doc(stream: RowSource, document: str) -> list[Any]:
+    """The function definitions of a function document (JSON Lines or one JSON array)."""
+    functions = []
+    for number, raw in iter_rows(stream, document):
+        value = decode_row(raw, document, number)
+        functions.extend(value if isinstance(value, list) else [value])
+    return functions
+
+
 def sample_from_question(
-    question: dict[str, Any], ground_truth: list[Any] | None, document: str, row: int
+    question: dict[str, Any],
+    ground_truth: list[Any] | None,
+    document: str,
+    row: int,
+    functions: list[Any] | None = None,
 ) -> Sample:
-    """A unified sample from a BFCL question and its ground truth (None when unknown)."""
+    """A unified sample from a BFCL question and its ground truth (None when unknown);
+    `functions` are offered when the question has no `function` list."""
     qid = question.get("id")
     if not isinstance(qid, str) or not qid:
         raise RowError(document, row, f"field 'id' is {short(qid)}; give each question a string id")
+    turns = question.get("question")
+    multi_turn = (isinstance(turns, list) and len(turns) > 1) or (
+        bool(ground_truth) and all(isinstance(entry, list) for entry in ground_truth or [])
+    )
+    if multi_turn:
+        return _conversation(question, ground_truth, document, row, functions)
     task, query = _messages(question.get("question"), document, row)
     tools = _tools(question.get("function"), document, row)
     calls = _calls(ground_truth, document, row) if ground_truth is not None else []
@@ -157,13 +201,6 @@ def _messages(turns: Any, document: str, row: int) -> tuple[str, str]:
             row,
             f'field \'question\' is {kind_of(turns)}; write [[{{"role": "user", "content": ...}}]]',
         )
-    if len(turns) > 1:
-        raise RowError(
-            document,
-            row,
-            f"field 'question' has {len(turns)} turns; multi-turn BFCL entries are not "
-            "supported, import the single-turn categories",
-        )
     messages = turns[0]
     if isinstance(messages, dict):
         messages = [messages]
@@ -186,7 +223,8 @@ def _messages(turns: Any, document: str, row: int) -> tuple[str, str]:
         raise RowError(
             document,
             row,
-            f"the question has {len(users)} user messages; a sample holds exactly one query",
+            f"the question has {len(users)} user messages in one turn; write one user message "
+            "a turn (each in its own list: [[...], [...]])",
         )
     return "\n\n".join(systems), users[0]
 
@@ -258,6 +296,172 @@ def _resolved(value: Any) -> Any:
         }
     if isinstance(value, list) and value and all(is_bfcl_options(item) for item in value):
         return [_resolved(item) for item in value]
+    return value
+
+
+def _conversation(
+    question: dict[str, Any],
+    ground_truth: list[Any] | None,
+    document: str,
+    row: int,
+    functions: list[Any] | None,
+) -> Sample:
+    """A multi-turn BFCL entry as a conversation."""
+    qid = question["id"]
+    turns = question.get("question")
+    if not isinstance(turns, list) or not turns:
+        raise RowError(
+            document,
+            row,
+            f"field 'question' is {kind_of(turns)}; write a list of turns, each a list of "
+            '{"role": "user", "content": ...} messages',
+        )
+    given = question.get("function")
+    if given is None and functions is None:
+        raise RowError(
+            document,
+            row,
+            "the row has no 'function' list, as BFCL's multi-turn rows have none; give the "
+            "function documents of the classes it involves "
+            f"({short(question.get('involved_classes'))}): the `functions` option "
+            "(--functions FILE)",
+        )
+    tools = _tools(given if given is not None else functions or [], document, row)
+    excluded = question.get("excluded_function")
+    if given is None and isinstance(excluded, list):
+        tools = [tool for tool in tools if tool.name not in excluded]
+    if ground_truth is not None and len(ground_truth) != len(turns):
+        raise RowError(
+            document,
+            row,
+            f"the ground truth has {len(ground_truth)} turns and the question {len(turns)}; "
+            "give one list of calls per turn",
+        )
+    by_name = {tool.name: tool for tool in tools}
+    conversation: list[Turn] = []
+    task = ""
+    for number, messages in enumerate(turns, 1):
+        systems, users = _turn_messages(messages, number, document, row)
+        if systems and number > 1:
+            raise RowError(
+                document,
+                row,
+                f"turn {number} holds a system message; only the first turn may hold them",
+            )
+        if len(users) > 1:
+            raise RowError(
+                document,
+                row,
+                f"turn {number} has {len(users)} user messages; write one user message a turn",
+            )
+        if number == 1:
+            task = "\n\n".join(systems)
+        calls = (
+            _turn_calls(ground_truth[number - 1], number, by_name, document, row)
+            if ground_truth is not None
+            else []
+        )
+        conversation.append(
+            Turn(query=users[0] if users else "", steps=[Step(tool_calls=calls)] if calls else [])
+        )
+    first, *rest = conversation
+    fields = {key: value for key, value in question.items() if key not in CORE_KEYS}
+    first_calls = [call for step in first.steps for call in step.tool_calls]
+    return Sample(
+        id=qid,
+        task_instruction=task,
+        tools=tools,
+        query=first.query,
+        steps=first.steps,
+        turns=rest,
+        meta=SampleMeta(
+            style=infer_style(first_calls, len(tools)) if ground_truth is not None else None,
+            source=f"bfcl:{document}",
+            extra={"bfcl_fields": fields} if fields else {},
+        ),
+    )
+
+
+def _turn_messages(
+    messages: Any, number: int, document: str, row: int
+) -> tuple[list[str], list[str]]:
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list):
+        raise RowError(
+            document, row, f"turn {number} is {kind_of(messages)}; write a list of messages"
+        )
+    systems: list[str] = []
+    users: list[str] = []
+    for position, message in enumerate(messages, 1):
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role not in ("system", "user") or not isinstance(content, str):
+            raise RowError(
+                document,
+                row,
+                f"message {position} of turn {number} is {short(message)}; write system and "
+                'user messages as {"role": ..., "content": "..."}',
+            )
+        (systems if role == "system" else users).append(content)
+    return systems, users
+
+
+def _turn_calls(
+    texts: Any, number: int, tools: dict[str, Tool], document: str, row: int
+) -> list[ToolCall]:
+    if not isinstance(texts, list):
+        raise RowError(
+            document,
+            row,
+            f"ground truth of turn {number} is {kind_of(texts)}; write a list of call texts "
+            "such as \"cd(folder='docs')\"",
+        )
+    return [_call_from_text(text, number, tools, document, row) for text in texts]
+
+
+def _call_from_text(
+    text: Any, number: int, tools: dict[str, Tool], document: str, row: int
+) -> ToolCall:
+    """A call from its Python text, `name(arg, key=value)`."""
+
+    def fail(problem: str) -> RowError:
+        return RowError(document, row, f"ground truth of turn {number}: {short(text)} {problem}")
+
+    try:
+        node = ast.parse(text, mode="eval").body if isinstance(text, str) else None
+    except SyntaxError:
+        node = None
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name | ast.Attribute):
+        raise fail('is not a Python call; write calls as "name(argument=value)"')
+    name = ast.unparse(node.func)
+    tool = tools.get(name)
+    parameters = list((tool.parameters.get("properties") or {}) if tool else {})
+    if len(node.args) > len(parameters):
+        raise fail(
+            f"passes {len(node.args)} positional argument(s) and the tool {name!r} has "
+            f"{len(parameters)} parameter(s) to name them"
+            + ("" if tool else "; give the function documents (the `functions` option)")
+        )
+    arguments: dict[str, Any] = {}
+    try:
+        for parameter, value in zip(parameters, node.args, strict=False):
+            arguments[parameter] = _json_value(ast.literal_eval(value))
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise fail("unpacks arguments (**); write each argument by name")
+            arguments[keyword.arg] = _json_value(ast.literal_eval(keyword.value))
+    except ValueError:
+        raise fail("has an argument that is not a literal value") from None
+    return ToolCall(name=name, arguments=arguments)
+
+
+def _json_value(value: Any) -> Any:
+    """A Python literal as JSON data: tuples and sets become lists."""
+    if isinstance(value, tuple | list | set | frozenset):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
     return value
 
 

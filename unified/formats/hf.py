@@ -13,7 +13,11 @@ tools=row["tools"])` renders:
   them: a JSON string there would be encoded twice), the thought as its content (`""` without
   one), each known result as a `tool` message (`name`, text `content`, `tool_call_id` when the
   call has an id), and the step's answer.
-- Every row ends with an assistant message; `final_turn` says which: `answer` (the sample's own
+- A conversation's follow-up turns come after the first turn's messages, each its user message
+  then its steps' messages, each closed like the last one below (so every user turn is answered
+  by an assistant message).
+- Every row ends with an assistant message; `final_turn` says which (for a conversation, how
+  its last turn ends): `answer` (the sample's own
   final answer), `tool_calls` (the sample's own calls, which have no results), `summary` (the
   sample ends on tool results without an answer: the exporter writes `The tools returned:` and one
   `- tool_name: result` line per result of the steps since the last answer) or `refusal` (the
@@ -75,17 +79,27 @@ def steps_messages(steps: Iterable[Step]) -> list[Message]:
 
 
 def completion_messages(sample: Sample) -> tuple[list[Message], FinalTurn]:
-    """The assistant's side after the prompt, ending on an assistant message, and how it ends."""
-    messages = steps_messages(sample.steps)
-    final_turn, closing = closing_turn(sample.steps)
+    """The assistant's side of the first turn after the prompt, ending on an assistant message,
+    and how it ends."""
+    return _answer_messages(sample.steps)
+
+
+def _answer_messages(steps: list[Step]) -> tuple[list[Message], FinalTurn]:
+    messages = steps_messages(steps)
+    final_turn, closing = closing_turn(steps)
     if closing is not None:
         messages.append({"role": "assistant", "content": closing})
     return messages, final_turn
 
 
 def conversation(sample: Sample) -> HFConversation:
-    """The row of `sample` as a conversation."""
+    """The row of `sample` as a conversation: the prompt, the first turn's answer, then each
+    follow-up turn's user message and answer."""
     completion, final_turn = completion_messages(sample)
+    for turn in sample.turns:
+        completion.append({"role": "user", "content": turn.query})
+        answer, final_turn = _answer_messages(turn.steps)
+        completion.extend(answer)
     return HFConversation(
         messages=prompt_messages(sample) + completion,
         tools=[tool.openai() for tool in sample.tools],

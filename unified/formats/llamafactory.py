@@ -24,7 +24,8 @@ A row is `{"id": ..., "conversations": [{"from": ..., "value": ...}], "system": 
   kept by the converter: the model learns to make the calls); later steps, which would need
   those results, are left out.
 - Few-shot examples are earlier human/assistant turns, written the same way (LLaMA-Factory
-  trains on their assistant turns too).
+  trains on their assistant turns too), and so is each follow-up turn of a conversation: a
+  `human` turn, then the turns of its steps.
 - `tools` is the JSON text of `[{"name", "description", "parameters"}]` (the parameters a JSON
   Schema object), `system` the task instruction, `id` the sample id (the converter drops
   columns it does not know).
@@ -89,8 +90,9 @@ def row_from_sample(sample: Sample) -> dict[str, Any]:
     for example in sample.examples:
         turns.append({"from": "human", "value": example.query})
         turns.extend(_assistant_turns(example.steps))
-    turns.append({"from": "human", "value": sample.query})
-    turns.extend(_assistant_turns(sample.steps))
+    for turn in sample.conversation():
+        turns.append({"from": "human", "value": turn.query})
+        turns.extend(_assistant_turns(turn.steps))
     tools = [
         {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
         for tool in sample.tools

@@ -13,22 +13,21 @@ Conventions, chosen so that a sample survives export and import:
 - Few-shot examples come next as earlier turns, marked with OpenAI's own few-shot names: the
   example's user message has `"name": "example_user"`, its assistant messages
   `"name": "example_assistant"`.
-- Then the one real user message (the query). Each assistant message is a step: with
+- Then the conversation: the first real user message is the query, each later one a follow-up
+  turn (`Sample.turns`). Each assistant message is a step of the turn it follows: with
   `tool_calls` its content (if any) is the step's thought; without, its content is a final answer.
   Tool messages that follow give the results, matched to the calls by `tool_call_id`.
 - A step that has both tool calls and an answer is written as two assistant messages, so it
   comes back as two steps.
-- Every row ends with an assistant message (`unified.formats.chat.closing_turn`): the sample's
-  own answer or calls; when the sample ends on tool results without an answer, a summary the
-  exporter writes (`The tools returned:`, then `- tool_name: result` per result since the last
-  answer); when it has no step, `unified.formats.chat.DEFAULT_REFUSAL`. On reading, a last
-  assistant message that is exactly the summary or refusal the writer would add is left out, so
-  the sample comes back without an answer, as it was.
+- Every turn ends with an assistant message (`unified.formats.chat.closing_turn`), so every row
+  does: the turn's own answer or calls; when the turn ends on tool results without an answer, a
+  summary the exporter writes (`The tools returned:`, then `- tool_name: result` per result since
+  the last answer); when it has no step, `unified.formats.chat.DEFAULT_REFUSAL`. On reading, a
+  turn's last assistant message that is exactly the summary or refusal the writer would add is
+  left out, so the turn comes back without an answer, as it was.
 - A tool message's text becomes a JSON value when writing that value back gives the same text,
   else it stays text; tool call arguments are written as JSON with `, ` and `: ` separators.
 - Calls without an id get `call_1`, `call_2`, ... so that results can point at them.
-- A conversation with more than one real user message is rejected with a `RowError`: a sample
-  holds one query (mark earlier turns as examples, or split the conversation into rows).
 - `parallel_tool_calls` goes to `meta.extra["openai_parallel_tool_calls"]`, other top-level keys
   to `meta.extra["openai_fields"]`; both are written back. A row's own `id` key, if any, is the
   sample id (and stays among the fields); rows without one get `<file stem>-<row>`.
@@ -62,7 +61,7 @@ from unified.formats.base import (
     short,
 )
 from unified.formats.chat import closing_turn, is_closing, system_text
-from unified.model import Example, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import Example, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 EXAMPLE_USER = "example_user"
 EXAMPLE_ASSISTANT = "example_assistant"
@@ -91,6 +90,7 @@ class _RowReader:
         self.examples: list[Example] = []
         self.query: str | None = None
         self.steps: list[Step] = []
+        self.turns: list[Turn] = []
         self.current: list[Step] | None = None
         self.open_step: Step | None = None
         self.filled: set[int] = set()
@@ -109,12 +109,14 @@ class _RowReader:
         for position, message in enumerate(messages, 1):
             self.message(message, f"message {position}")
         self.close_step()
-        if is_closing(self.steps):
-            self.steps.pop()
+        for steps in [self.steps, *(turn.steps for turn in self.turns)]:
+            if is_closing(steps):
+                steps.pop()
         if self.query is None:
             raise self.fail(
                 'no user message without "name": "example_user"; add the user\'s request'
             )
+        # The style of a conversation is its first turn's.
         calls = [call for step in self.steps for call in step.tool_calls]
         extra: dict[str, Any] = {}
         if "parallel_tool_calls" in row:
@@ -130,6 +132,7 @@ class _RowReader:
             examples=self.examples,
             query=self.query,
             steps=self.steps,
+            turns=self.turns,
             meta=SampleMeta(
                 style=infer_style(calls, len(tools)),
                 source=f"openai:{self.document}",
@@ -209,11 +212,9 @@ class _RowReader:
             self.current = self.examples[-1].steps
             return
         if self.query is not None:
-            raise self.fail(
-                f"{where} is a second user turn; a sample holds one user query. Mark earlier "
-                'turns as few-shot examples ("name": "example_user" / "example_assistant") '
-                "or split the conversation into one row per query"
-            )
+            self.turns.append(Turn(query=text))
+            self.current = self.turns[-1].steps
+            return
         self.query = text
         self.current = self.steps
 
@@ -329,11 +330,12 @@ def row_from_sample(sample: Sample) -> dict[str, Any]:
     for example in sample.examples:
         messages.append({"role": "user", "name": EXAMPLE_USER, "content": example.query})
         messages.extend(_step_messages(example.steps, ids, EXAMPLE_ASSISTANT))
-    messages.append({"role": "user", "content": sample.query})
-    messages.extend(_step_messages(sample.steps, ids, None))
-    _, closing = closing_turn(sample.steps)
-    if closing is not None:
-        messages.append({"role": "assistant", "content": closing})
+    for turn in sample.conversation():
+        messages.append({"role": "user", "content": turn.query})
+        messages.extend(_step_messages(turn.steps, ids, None))
+        _, closing = closing_turn(turn.steps)
+        if closing is not None:
+            messages.append({"role": "assistant", "content": closing})
     row: dict[str, Any] = {"messages": messages, "tools": [_tool_entry(t) for t in sample.tools]}
     if "openai_parallel_tool_calls" in sample.meta.extra:
         row["parallel_tool_calls"] = sample.meta.extra["openai_parallel_tool_calls"]
@@ -344,7 +346,7 @@ def row_from_sample(sample: Sample) -> dict[str, Any]:
 
 def _call_ids(sample: Sample) -> Iterator[str]:
     """Fresh call ids (`call_1`, `call_2`, ...) that no call of the sample already uses."""
-    steps = [step for example in sample.examples for step in example.steps] + sample.steps
+    steps = [step for example in sample.examples for step in example.steps] + sample.all_steps()
     taken = {call.id for step in steps for call in step.tool_calls}
     number = 0
     while True:

@@ -21,8 +21,9 @@ Conventions, chosen so that a sample survives export and import:
 - A `gpt` message with calls is a step: text before the first `<tool_call>` is its thought. A
   `gpt` message without calls is a final answer. Tool responses fill the step's results in order.
 - Few-shot examples are earlier human/gpt turns; the row key `few_shot_examples` says how many
-  human turns are examples. A row with another human turn after the query is rejected with a
-  `RowError` (a sample holds one query).
+  human turns are examples. The first human turn after them is the query; each later one starts
+  a follow-up turn of the conversation (`Sample.turns`), answered by the gpt and tool turns
+  after it.
 - The row's `id` is the sample id (rows without one get `<file stem>-<row>`, written on export);
   other keys (`category`, `task`, ...) go to `meta.extra["sharegpt_fields"]` and are written back.
 
@@ -52,7 +53,7 @@ from unified.formats.base import (
     row_id,
     short,
 )
-from unified.model import Example, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import Example, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 ROLES = {
     "system": "system",
@@ -111,6 +112,7 @@ class _RowReader:
         self.examples: list[Example] = []
         self.query: str | None = None
         self.steps: list[Step] = []
+        self.turns: list[Turn] = []
         self.current: list[Step] | None = None
         self.open_step: Step | None = None
         self.humans = 0
@@ -140,6 +142,7 @@ class _RowReader:
                 f"no human turn after the {self.example_count} few-shot example(s); "
                 "add the user's request, or lower few_shot_examples"
             )
+        # The style of a conversation is its first turn's.
         calls = [call for step in self.steps for call in step.tool_calls]
         extra: dict[str, Any] = {}
         if self.layout:
@@ -155,6 +158,7 @@ class _RowReader:
             examples=self.examples,
             query=self.query,
             steps=self.steps,
+            turns=self.turns,
             meta=SampleMeta(
                 style=infer_style(calls, len(self.tools)),
                 source=f"sharegpt:{self.document}",
@@ -254,11 +258,9 @@ class _RowReader:
             self.current = self.examples[-1].steps
             return
         if self.query is not None:
-            raise self.fail(
-                f"{where} is a second human turn after the query; a sample holds one user "
-                f"query. Count earlier turns as examples with '{EXAMPLES_KEY}', or split the "
-                "conversation into one row per query"
-            )
+            self.turns.append(Turn(query=text))
+            self.current = self.turns[-1].steps
+            return
         self.query = text
         self.current = self.steps
 
@@ -355,8 +357,9 @@ def row_from_sample(sample: Sample) -> dict[str, Any]:
     for example in sample.examples:
         turns.append({"from": "human", "value": example.query})
         turns.extend(_step_turns(example.steps, layout))
-    turns.append({"from": "human", "value": sample.query})
-    turns.extend(_step_turns(sample.steps, layout))
+    for turn in sample.conversation():
+        turns.append({"from": "human", "value": turn.query})
+        turns.extend(_step_turns(turn.steps, layout))
     row: dict[str, Any] = {"id": sample.id, "conversations": turns}
     if sample.examples:
         row[EXAMPLES_KEY] = len(sample.examples)

@@ -16,16 +16,20 @@ cannot give back exactly (`Dict[str, Any]`, `int, optional` with a default, ...)
 `meta.extra["xlam_param_types"]`, so an xLAM row survives import and export unchanged.
 
 Export writes `tools` and `answers` as JSON text with `, ` and `: ` separators and every tool
-call of every step into `answers`. The `id` is always an integer, as in xlam-function-calling-60k
-(so exported rows concatenate with its rows: same columns, same types): `xlam_row_id(sample.id)`,
-which is the sample id itself when that is a whole number (imported xLAM rows keep their ids),
-else the first 53 bits of the SHA-256 of the id's UTF-8 text (a number JSON readers everywhere
-hold exactly, the same in every export of the sample, far from the dataset's 0..59999). The
-sample id is found again by computing `xlam_row_id` of the ids in the unified export, Parquet
-export or `actionforge samples` of the same job; a row read back gets that number as its id.
+call of every step of the first turn into `answers`. The `id` is always an integer, as in
+xlam-function-calling-60k (so exported rows concatenate with its rows: same columns, same
+types): `xlam_row_id(sample.id)`, which is the sample id itself when that is a whole number
+(imported xLAM rows keep their ids), else the first 53 bits of the SHA-256 of the id's UTF-8
+text (a number JSON readers everywhere hold exactly, the same in every export of the sample, far
+from the dataset's 0..59999). The sample id is found again by computing `xlam_row_id` of the ids
+in the unified export, Parquet export or `actionforge samples` of the same job; a row read back
+gets that number as its id.
+
+A multi-turn sample is written as its first turn (the first query and that turn's calls): a
+row holds one query, and the first turn is a right answer to it on its own.
 
 What xLAM cannot hold, and so is lost on export: ids that are not whole numbers (see above),
-the task and format instructions, few-shot
+the follow-up turns of a conversation, the task and format instructions, few-shot
 examples, thoughts, tool results, final answers, step boundaries, call ids, tool response
 schemas and sources, `required` on an argument that has a default, schema keywords an xLAM
 argument cannot carry (only its type name, description, default, enum, format, minimum,
@@ -221,7 +225,11 @@ def row_from_sample(sample: Sample) -> dict[str, Any]:
             [_tool_spec(tool, recorded.get(tool.name) or {}) for tool in sample.tools]
         ),
         "answers": json_text(
-            [{"name": call.name, "arguments": call.arguments} for call in sample.tool_calls()]
+            [
+                {"name": call.name, "arguments": call.arguments}
+                for step in sample.steps
+                for call in step.tool_calls
+            ]
         ),
     }
     for key, value in (sample.meta.extra.get("xlam_fields") or {}).items():

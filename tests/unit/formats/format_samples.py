@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from unified.model import Example, QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import Example, QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "formats"
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -165,5 +165,71 @@ def hand_built_samples() -> list[Sample]:
                 )
             ],
             meta=_meta(QueryStyle.simple),
+        ),
+    ]
+
+
+def multi_turn_samples() -> list[Sample]:
+    """Conversations: follow-up turns that end on an answer, on tool results, on calls, and a
+    turn the assistant answers without a step."""
+    return [
+        Sample(
+            id="s-multi-turn",
+            task_instruction="You are a travel assistant.",
+            tools=[FLIGHTS, HOTELS, WEATHER],
+            query="Flights from LIS to OPO?",
+            steps=[
+                Step(
+                    tool_calls=[
+                        ToolCall(
+                            name="search_flights",
+                            arguments={"origin": "LIS", "destination": "OPO"},
+                            id="call_f",
+                        )
+                    ],
+                    results=[
+                        [{"flight": "TP1940", "price": 59}, {"flight": "FR8341", "price": 23}]
+                    ],
+                ),
+                Step(answer="TP1940 at 59 and FR8341 at 23."),
+            ],
+            turns=[
+                Turn(
+                    query="And hotels in Porto for the cheaper flight's night, 2 nights?",
+                    steps=[
+                        Step(
+                            thought="Hotels for two nights.",
+                            tool_calls=[
+                                ToolCall(
+                                    name="find_hotels",
+                                    arguments={"city": "Porto", "nights": [2]},
+                                    id="call_h",
+                                )
+                            ],
+                            results=[{"hotels": ["Infante Sagres"]}],
+                        )
+                    ],
+                ),
+                Turn(query="Thanks!", steps=[Step(answer="Have a good trip.")]),
+            ],
+            meta=_meta(QueryStyle.multiple),
+        ),
+        Sample(
+            id="s-multi-turn-refusal-first",
+            tools=[WEATHER],
+            query="Book me a table for two.",
+            turns=[
+                Turn(
+                    query="Then the weather in Faro?",
+                    steps=[
+                        Step(
+                            tool_calls=[
+                                ToolCall(name="get_weather", arguments={"city": "Faro"}, id="w1")
+                            ]
+                        )
+                    ],
+                )
+            ],
+            meta=_meta(QueryStyle.irrelevance),
         ),
     ]

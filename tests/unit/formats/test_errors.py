@@ -192,12 +192,6 @@ CASES: list[tuple[str, list[Any], int, str]] = [
     ),
     (
         "openai",
-        [{"messages": [_user(), {"role": "assistant", "content": "ok"}, _user("again")]}],
-        1,
-        "message 3 is a second user turn; a sample holds one user query",
-    ),
-    (
-        "openai",
         [{"messages": [{"role": "assistant", "content": "hello"}]}],
         1,
         "message 1 is an assistant message before any user message",
@@ -341,12 +335,6 @@ CASES: list[tuple[str, list[Any], int, str]] = [
     ),
     (
         "sharegpt",
-        [{"conversations": [HUMAN, {"from": "gpt", "value": "ok"}, HUMAN]}],
-        1,
-        "turn 3 is a second human turn after the query; a sample holds one user query",
-    ),
-    (
-        "sharegpt",
         [{"conversations": [GPT_CALL]}],
         1,
         "turn 1 is a gpt turn before any human turn; start with the request",
@@ -431,9 +419,16 @@ BFCL_QUESTION_CASES: list[tuple[dict[str, Any], str]] = [
     ({**QUESTION, "id": None}, "field 'id' is None; give each question a string id"),
     ({**QUESTION, "question": 3}, 'field \'question\' is a number; write [[{"role": "user"'),
     (
-        {**QUESTION, "question": [[_user()], [_user()]]},
-        "field 'question' has 2 turns; multi-turn BFCL entries are not "
-        "supported, import the single-turn categories",
+        {**QUESTION, "question": [[_user()], [_user(), _user()]]},
+        "turn 2 has 2 user messages; write one user message a turn",
+    ),
+    (
+        {**QUESTION, "question": [[_user()], [{"role": "system", "content": "x"}]]},
+        "turn 2 holds a system message; only the first turn may hold them",
+    ),
+    (
+        {**QUESTION, "question": [[_user()], "hi"]},
+        "turn 2 is a string; write a list of messages",
     ),
     ({**QUESTION, "question": ["hi"]}, "turn 1 is a string; write a list of messages"),
     (
@@ -443,7 +438,7 @@ BFCL_QUESTION_CASES: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {**QUESTION, "question": [[_user(), _user()]]},
-        "the question has 2 user messages; a sample holds exactly one query",
+        "the question has 2 user messages in one turn; write one user message a turn",
     ),
     (
         {**QUESTION, "function": "area"},

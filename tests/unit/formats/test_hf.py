@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from format_samples import hand_built_samples
+from format_samples import hand_built_samples, multi_turn_samples
 
 from unified.errors import ActionForgeError
 from unified.formats import FORMATS, read_samples, writable_formats, write_samples
@@ -20,7 +20,7 @@ from unified.formats.chat import DEFAULT_REFUSAL, SUMMARY_HEADING
 from unified.formats.hf import conversation, prompt_messages
 from unified.model import Sample, Step, ToolCall
 
-SAMPLES = {sample.id: sample for sample in hand_built_samples()}
+SAMPLES = {sample.id: sample for sample in hand_built_samples() + multi_turn_samples()}
 
 
 def rows(samples: list[Sample]) -> list[dict]:
@@ -149,3 +149,19 @@ def test_hf_cannot_be_read(tmp_path: Path) -> None:
     write_samples(list(SAMPLES.values()), path, "hf")
     with pytest.raises(ActionForgeError, match="format 'hf' is written for training, not read"):
         read_samples(path, "hf")
+
+
+def test_a_conversation_has_every_user_turn_each_answered_by_an_assistant_message() -> None:
+    trip, refused_first = multi_turn_samples()
+    (row,) = rows([trip])
+    messages = row["messages"]
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    assert [messages[i]["content"] for i in users] == [t.query for t in trip.conversation()]
+    assert all(messages[i - 1]["role"] == "assistant" for i in users[1:])
+    # The second turn ends on tool results: a summary answers it before the third user turn.
+    assert messages[users[2] - 1]["content"].startswith(SUMMARY_HEADING)
+    assert row["final_turn"] == "answer"
+    (row,) = rows([refused_first])
+    assert row["messages"][1] == {"role": "assistant", "content": DEFAULT_REFUSAL}
+    assert row["final_turn"] == "tool_calls"
+    assert conversation(refused_first).messages == row["messages"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 import pytest
-from format_samples import hand_built_samples
+from format_samples import hand_built_samples, multi_turn_samples
 from typer.testing import CliRunner
 
 from generators.base import GenerationRequest
@@ -171,8 +171,24 @@ def test_answers_examples_and_steps_that_cannot_be_written() -> None:
 
 
 def test_hand_built_samples_alternate() -> None:
-    for row in rows_of(hand_built_samples()):
+    for row in rows_of(hand_built_samples() + multi_turn_samples()):
         assert_alternates(row["conversations"])
+
+
+def test_every_turn_of_a_conversation_is_a_human_turn_and_its_answers() -> None:
+    trip, refused_first = multi_turn_samples()
+    (row,) = rows_of([trip])
+    turns = row["conversations"]
+    assert [t["value"] for t in turns if t["from"] == "human"] == [
+        t.query for t in trip.conversation()
+    ]
+    assert [t["from"] for t in turns] == [
+        "human", "function_call", "observation", "gpt",
+        "human", "function_call", "observation", "gpt",
+        "human", "gpt",
+    ]  # fmt: skip
+    (row,) = rows_of([refused_first])
+    assert [t["from"] for t in row["conversations"]] == ["human", "gpt", "human", "function_call"]
 
 
 def test_registered_as_a_write_only_format_and_an_export() -> None:

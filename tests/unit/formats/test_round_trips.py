@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
-from format_samples import hand_built_samples
+from format_samples import hand_built_samples, multi_turn_samples
 
 from unified.formats import FORMATS, write_samples
 from unified.formats.base import json_text
 from unified.formats.xlam import xlam_row_id
-from unified.model import Example, QueryStyle, Sample, Step, Tool, ToolCall
+from unified.model import Example, QueryStyle, Sample, Step, Tool, ToolCall, Turn
 
 
 def _round_trip(sample: Sample, fmt: str) -> Sample:
@@ -74,6 +74,7 @@ def _chat_keeps(sample: Sample, fresh_ids: Iterator[str] | None) -> Sample:
         ],
         query=sample.query,
         steps=_split_steps(sample.steps, fresh_ids),
+        turns=[Turn(query=t.query, steps=_split_steps(t.steps, fresh_ids)) for t in sample.turns],
         meta=sample.meta.model_copy(update={"generator": None, "seed": None, "extra": {}}),
     )
 
@@ -83,8 +84,10 @@ def xlam_keeps(sample: Sample) -> Sample:
     defaults) and the calls' names and arguments, all in one step, and an integer id (a whole
     number id itself, any other id's number from `xlam_row_id`). Lost: ids that are not whole
     numbers, instructions, examples, thoughts, results, answers, step boundaries, call ids,
-    metadata."""
-    calls = [ToolCall(name=c.name, arguments=c.arguments) for c in sample.tool_calls()]
+    metadata, and a conversation's follow-up turns (its first turn is written)."""
+    calls = [
+        ToolCall(name=c.name, arguments=c.arguments) for s in sample.steps for c in s.tool_calls
+    ]
     return Sample(
         id=str(xlam_row_id(sample.id)),
         tools=[_plain_tool(t) for t in sample.tools],
@@ -103,7 +106,7 @@ def openai_keeps(sample: Sample) -> Sample:
     on an assistant message is not read back as an answer."""
     taken = {
         c.id
-        for s in sample.steps + [s for e in sample.examples for s in e.steps]
+        for s in sample.all_steps() + [s for e in sample.examples for s in e.steps]
         for c in s.tool_calls
     }
     fresh = (f"call_{n}" for n in count(1) if f"call_{n}" not in taken)
@@ -124,7 +127,7 @@ KEEPS: dict[str, Callable[[Sample], Sample]] = {
     "openai": openai_keeps,
     "sharegpt": sharegpt_keeps,
 }
-SAMPLES = hand_built_samples()
+SAMPLES = hand_built_samples() + multi_turn_samples()
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.id for s in SAMPLES])
@@ -316,3 +319,38 @@ def test_openai_refusal_for_a_sample_without_steps_is_not_read_back() -> None:
         "content": "None of the available tools can do this, so I cannot call any of them.",
     }
     assert _round_trip(sample, "openai").steps == []
+
+
+def test_openai_writes_every_user_turn_each_closed_by_an_assistant_message() -> None:
+    conversation = multi_turn_samples()[0]
+    messages = _openai_row(conversation)["messages"]
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert users == [turn.query for turn in conversation.conversation()]
+    before_users = [messages[i - 1]["role"] for i, m in enumerate(messages) if m["role"] == "user"]
+    assert before_users[1:] == ["assistant", "assistant"]
+    assert messages[-1] == {"role": "assistant", "content": "Have a good trip."}
+    # The second turn ended on tool results: the writer closed it with a summary, not read back.
+    summary = messages[[m.get("content") for m in messages].index(users[2]) - 1]
+    assert summary["content"].startswith("The tools returned:")
+    assert _round_trip(conversation, "openai").turns[0].steps[-1].answer is None
+
+
+def test_sharegpt_reads_follow_up_human_turns_as_turns() -> None:
+    row = {
+        "conversations": [
+            {"from": "human", "value": "Hi"},
+            {"from": "gpt", "value": "Hello!"},
+            {"from": "human", "value": "Weather in Faro?"},
+            {
+                "from": "gpt",
+                "value": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Faro"}}\n'
+                "</tool_call>\n",
+            },
+        ]
+    }
+    (sample,) = FORMATS.get("sharegpt").read([orjson.dumps(row)], "conversation.jsonl")
+    assert sample.query == "Hi" and sample.steps == [Step(answer="Hello!")]
+    assert [t.query for t in sample.turns] == ["Weather in Faro?"]
+    assert [c.arguments for c in sample.turns[0].steps[0].tool_calls] == [{"city": "Faro"}]
+    assert sample.format_version == "1.1"
+    assert _rows_back("sharegpt", row)["conversations"] == row["conversations"]
