@@ -97,7 +97,7 @@ def plain_exports(sessions: sessionmaker[Session], job_id: str) -> dict[str, Any
                 lambda: exporter("dpo").job_bytes(sessions, job_id, chunk_size=CHUNK)
             )
         else:
-            made[fmt] = outcome(lambda fmt=fmt: json_lines_bytes(chunks, FORMATS.get(fmt)))
+            made[fmt] = outcome(lambda fmt=fmt: json_lines_bytes(chunks, FORMATS.get(fmt), fmt))
     return made
 
 

@@ -15,7 +15,7 @@ from real_unified_rows import bfcl_samples, dataset_samples, template_job_sample
 
 from service.export.parquet import parquet_row, stored_parquet_row
 from service.export.unified import unified_line
-from unified.model import Sample, Step, Tool, ToolCall
+from unified.model import Sample, Step, Tool, ToolCall, Turn
 from unified.sample_json import SampleParser, is_dumped, without_none_fields
 
 
@@ -119,6 +119,21 @@ def test_dumped_layout_is_recognised_and_written_as_to_json(samples: list[Sample
         text = stored(sample)
         assert is_dumped(json.loads(text))
         assert unified_line(text) == sample.to_json().encode() + b"\n"
+
+
+def test_a_conversations_layout_is_recognised_and_written_as_to_json(
+    samples: list[Sample],
+) -> None:
+    first = samples[0]
+    follow_up = Turn(query="And the second one?", steps=[Step(answer="Here it is.")])
+    conversation = first.model_copy(update={"turns": [follow_up]})
+    text = stored(conversation)
+    assert '"turns"' in text and '"format_version": "1.1"' in text
+    assert is_dumped(json.loads(text))
+    assert unified_line(text) == conversation.to_json().encode() + b"\n"
+    assert SampleParser().parse_json(text).to_json() == conversation.to_json()
+    without_its_key = json.loads(stored(first))
+    assert "turns" not in without_its_key and is_dumped(without_its_key)
 
 
 def _changed(value: dict[str, Any], change: str) -> dict[str, Any]:
