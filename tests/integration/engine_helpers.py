@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import FINISHED, BatchRecord, CatalogRecord, JobRecord
+from service.metrics.multiprocess import MULTIPROC_ENV
 from service.pipeline.spec import JobSpec
 from service.settings import Settings
 from unified.catalogs import load_catalog
@@ -86,7 +87,9 @@ class Worker:
         else:
             command = [str(Path(sys.executable).parent / "actionforge")]
         command += ["worker", "-Q", queues, "--concurrency", str(concurrency)]
-        env = dict(os.environ)
+        # The metrics folder and port `settings` say, none left in this process's environment.
+        metrics = ("AF_METRICS_", MULTIPROC_ENV)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(metrics)}
         env.update(
             AF_DATABASE_URL=settings.resolved_database_url(),
             AF_BROKER_URL=settings.broker_url,
