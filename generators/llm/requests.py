@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from generators.base import GenerationUsage
+from generators.base import GenerationUsage, ServerUsage
 from generators.llm.prompts import PromptSet
 from llm.base import LLMBackend, LLMRequest, LLMResult
 
@@ -59,7 +59,8 @@ def compose_instruction(instruction: str, constraints: Sequence[str]) -> str:
 def run_batch(
     backend: LLMBackend, requests: Sequence[LLMRequest], usage: GenerationUsage
 ) -> list[LLMResult]:
-    """Send every request in one `generate` call; count tokens and time into `usage`."""
+    """Send every request in one `generate` call; count tokens and time into `usage`, in all
+    and per server."""
     if not requests:
         return []
     started = time.perf_counter()
@@ -73,4 +74,10 @@ def run_batch(
     usage.requests += len(requests)
     usage.prompt_tokens += sum(result.prompt_tokens for result in results)
     usage.completion_tokens += sum(result.completion_tokens for result in results)
+    for result in results:
+        if result.server is not None:
+            server = usage.servers.setdefault(result.server, ServerUsage())
+            server.requests += 1
+            server.prompt_tokens += result.prompt_tokens
+            server.completion_tokens += result.completion_tokens
     return results
