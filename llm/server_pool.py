@@ -211,7 +211,8 @@ class ServerPool:
         while not server.up and not self._closed:
             await asyncio.sleep(wait)
             if await self._healthy(server):
-                self._back_in(server)
+                if not server.up:  # a request may have found it answering meanwhile
+                    self._back_in(server)
                 return
             wait = min(wait * 1.5, HEALTH_INTERVAL_MAX_S)
 

@@ -290,6 +290,7 @@ def test_retries_503_then_succeeds() -> None:
             finish_reason="stop",
             prompt_tokens=11,
             completion_tokens=7,
+            server=s.base_url,
         )
     ]
 
