@@ -27,12 +27,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-# httpx rather than the openai SDK: httpx is already a core dependency (the SDK would be a new
-# one), and retries and routing are this module's job, so the SDK's own would only get in the way.
-import httpx
+# aiohttp rather than the openai SDK: retries and routing are this module's job, so the SDK's
+# own would only get in the way (and its httpx client is slow at hundreds of requests in flight).
+import aiohttp
 
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
 from llm.event_loop import background_loop
+from llm.http_session import Answer, Unreachable, call, make_session
 from llm.prompt_tokens import Messages
 from llm.server_pool import PooledServer, ServerPool
 from llm.server_tokens import ServerPromptMeasure
@@ -79,7 +80,7 @@ class OpenAIServerBackend:
         self._measure = ServerPromptMeasure(
             self.urls, config.model, self._headers, config.timeout_s
         )
-        self._state: tuple[int, httpx.AsyncClient, ServerPool] | None = None
+        self._state: tuple[int, aiohttp.ClientSession, ServerPool] | None = None
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """One result per request, in order. Synchronous: waits on the process's LLM loop.
@@ -124,18 +125,13 @@ class OpenAIServerBackend:
 
         return await self._measure.count(client, slot, prompts)
 
-    def _connections(self) -> tuple[httpx.AsyncClient, ServerPool]:
-        """The client and the pool of this process (made anew in a forked child). Called on
+    def _connections(self) -> tuple[aiohttp.ClientSession, ServerPool]:
+        """The session and the pool of this process (made anew in a forked child). Called on
         the loop's thread."""
         if self._state is None or self._state[0] != os.getpid():
             settings = self.config.concurrency()
-            connections = settings.maximum * len(self.urls) + 4 * len(self.urls)
-            limits = httpx.Limits(
-                max_connections=connections, max_keepalive_connections=connections
-            )
-            client = httpx.AsyncClient(
-                headers=self._headers, timeout=self.config.timeout_s, limits=limits
-            )
+            connections = (settings.maximum + 4) * len(self.urls)
+            client = make_session(self._headers, connections)
             self._state = (os.getpid(), client, ServerPool(self.urls, client, settings))
         return self._state[1], self._state[2]
 
@@ -152,7 +148,7 @@ class OpenAIServerBackend:
         return [task.result() for task in tasks]
 
     async def _one(
-        self, client: httpx.AsyncClient, pool: ServerPool, request: LLMRequest
+        self, client: aiohttp.ClientSession, pool: ServerPool, request: LLMRequest
     ) -> LLMResult:
         body = self._body(request)
         retries = 0
@@ -210,19 +206,22 @@ class OpenAIServerBackend:
         return body
 
     async def _post(
-        self, client: httpx.AsyncClient, server: PooledServer, body: dict[str, Any]
+        self, client: aiohttp.ClientSession, server: PooledServer, body: dict[str, Any]
     ) -> LLMResult:
         """One try at `server`. Raises `_Busy` or `_ServerFailed` for what a retry may fix."""
         url = f"{server.base_url}/chat/completions"
+        timeout_s = self.config.timeout_s
         try:
-            # httpx's timeout bounds each read; this bounds the whole exchange.
-            async with asyncio.timeout(self.config.timeout_s):
-                response = await client.post(url, json=body)
-        except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
-            raise _Busy(f"no answer within timeout_s={self.config.timeout_s}") from exc
-        except httpx.TransportError as exc:  # connection refused or reset, connect timeout
-            raise _ServerFailed(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        status = response.status_code
+            try:
+                response = await call(client, "POST", url, timeout_s, body)
+            except Unreachable:
+                # Once at once: a kept-alive connection the server closed just then.
+                response = await call(client, "POST", url, timeout_s, body)
+        except TimeoutError as exc:
+            raise _Busy(f"no answer within timeout_s={timeout_s}") from exc
+        except Unreachable as exc:
+            raise _ServerFailed(str(exc)) from exc
+        status = response.status
         if status in BUSY_STATUSES:
             raise _Busy(f"HTTP {status}: {_server_message(response)}")
         if status >= 500:
@@ -242,7 +241,7 @@ class OpenAIServerBackend:
             )
         return self._result(response, server.base_url)
 
-    def _result(self, response: httpx.Response, server: str) -> LLMResult:
+    def _result(self, response: Answer, server: str) -> LLMResult:
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -251,7 +250,7 @@ class OpenAIServerBackend:
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise BackendUnavailable(
-                f"The server at {server} answered HTTP {response.status_code} with something "
+                f"The server at {server} answered HTTP {response.status} with something "
                 f"that is not a chat completion ({response.text[:200]!r}). Check that base_url "
                 "points to an OpenAI-compatible API root (usually ending in /v1)."
             ) from exc
@@ -272,12 +271,12 @@ class OpenAIServerBackend:
         )
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(response: Answer) -> str:
     """The error message of an OpenAI-style error body, else the start of the body."""
     try:
         data = response.json()
     except ValueError:  # not JSON (or not text)
-        return response.text[:500] or response.reason_phrase
+        return response.text[:500] or response.reason
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -293,6 +292,6 @@ def _retry_wait(retries: int) -> float:
     return wait + random.uniform(0, RETRY_JITTER_S)
 
 
-async def _close(client: httpx.AsyncClient, pool: ServerPool) -> None:
+async def _close(client: aiohttp.ClientSession, pool: ServerPool) -> None:
     await pool.close()
-    await client.aclose()
+    await client.close()

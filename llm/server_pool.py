@@ -2,8 +2,9 @@
 
 Each request takes a slot at the server with the fewest requests outstanding among those that
 are up and below their in-flight limit (`llm.concurrency.AimdLimit`, one per server); requests
-that find no slot wait in order of arrival. While a server has requests outstanding, its load
-is read from `GET /metrics` every `metrics_interval_s` and moves its limit.
+that find no slot wait in order of arrival. While a server has requests outstanding (once they
+reach half its limit, or requests wait), its load is read from `GET /metrics` every
+`metrics_interval_s` and moves its limit.
 
 A server that fails (connection error, 5xx other than 503) is taken out: no request goes there
 until a health check (`GET /health`, else `GET {base_url}/models`) answers 200, tried every
@@ -24,9 +25,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 from llm.concurrency import AimdLimit, ConcurrencySettings
+from llm.http_session import Unreachable, call
 from llm.server_metrics import read_load
 from llm.server_tokens import server_root
 
@@ -65,7 +67,7 @@ class ServerPool:
     def __init__(
         self,
         base_urls: Sequence[str],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         settings: ConcurrencySettings,
         metrics_interval_s: float = METRICS_INTERVAL_S,
         health_interval_s: float = HEALTH_INTERVAL_S,
@@ -164,7 +166,11 @@ class ServerPool:
     def _take(self, server: PooledServer) -> PooledServer:
         server.outstanding += 1
         server.tried_at = time.monotonic()
-        if server.has_metrics and (server._poller is None or server._poller.done()):
+        # The load only matters near the limit: below half of it, nothing would change it
+        # (and each reading costs the server a few milliseconds of its CPU).
+        near_limit = 2 * server.outstanding >= server.limit.value or bool(self._waiters)
+        idle = server._poller is None or server._poller.done()
+        if server.has_metrics and near_limit and idle:
             server._poller = asyncio.get_running_loop().create_task(self._read_load(server))
         return server
 
@@ -184,13 +190,13 @@ class ServerPool:
         while server.outstanding > 0 and not self._closed:
             await asyncio.sleep(self._metrics_interval_s)
             try:
-                response = await self._client.get(url, timeout=self._metrics_interval_s * 5)
-            except httpx.HTTPError:
+                response = await call(self._client, "GET", url, self._metrics_interval_s * 5)
+            except (Unreachable, TimeoutError):
                 continue  # the requests themselves tell whether the server is gone
-            if response.status_code in NO_METRICS_STATUSES:
+            if response.status in NO_METRICS_STATUSES:
                 server.has_metrics = False
                 return
-            load = read_load(response.text) if response.status_code == 200 else None
+            load = read_load(response.text) if response.status == 200 else None
             if load is None:
                 continue
             change = server.limit.on_load(
@@ -225,11 +231,11 @@ class ServerPool:
     async def _healthy(self, server: PooledServer) -> bool:
         for url in (f"{server.root}/health", f"{server.base_url}/models"):
             try:
-                response = await self._client.get(url, timeout=5.0)
-            except httpx.HTTPError:
+                response = await call(self._client, "GET", url, 5.0)
+            except (Unreachable, TimeoutError):
                 return False
-            if response.status_code == 200:
+            if response.status == 200:
                 return True
-            if response.status_code not in NO_METRICS_STATUSES:
+            if response.status not in NO_METRICS_STATUSES:
                 return False  # the route exists and says the server is not well
         return False

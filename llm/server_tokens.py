@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import aiohttp
 import httpx
 
+from llm.http_session import Answer, Unreachable, call
 from llm.prompt_tokens import Messages, estimate_prompt_tokens
 
 NO_TOKENIZER_STATUSES = frozenset({404, 405, 501})
@@ -75,7 +77,7 @@ class ServerPromptMeasure:
         return None
 
     async def count(
-        self, client: httpx.AsyncClient, slot: Slot, prompts: Sequence[Messages]
+        self, client: aiohttp.ClientSession, slot: Slot, prompts: Sequence[Messages]
     ) -> list[int]:
         """The tokens of each prompt, tokenized by a server `slot` gives (held while the call
         is in flight); the estimate where it cannot."""
@@ -84,7 +86,7 @@ class ServerPromptMeasure:
         )
         return list(counts)
 
-    async def _count_one(self, client: httpx.AsyncClient, slot: Slot, prompt: Messages) -> int:
+    async def _count_one(self, client: aiohttp.ClientSession, slot: Slot, prompt: Messages) -> int:
         if not self._tokenizes:
             return estimate_prompt_tokens(prompt)
         body = {
@@ -93,18 +95,18 @@ class ServerPromptMeasure:
             "add_generation_prompt": True,
         }
         async with slot() as base_url:
+            url = server_root(base_url) + "/tokenize"
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    response = await client.post(server_root(base_url) + "/tokenize", json=body)
-            except (TimeoutError, httpx.HTTPError):
+                response = await call(client, "POST", url, self._timeout_s, body)
+            except (TimeoutError, Unreachable):
                 return estimate_prompt_tokens(prompt)
-        if response.status_code in NO_TOKENIZER_STATUSES:
+        if response.status in NO_TOKENIZER_STATUSES:
             self._tokenizes = False
-        count = _count_of(response) if response.status_code == 200 else None
+        count = _count_of(response) if response.status == 200 else None
         return count if count is not None else estimate_prompt_tokens(prompt)
 
 
-def _count_of(response: httpx.Response) -> int | None:
+def _count_of(response: Answer) -> int | None:
     try:
         count = response.json().get("count")
     except (ValueError, AttributeError):

@@ -8,7 +8,9 @@ cut, so the answer's constraints still match what the prompt shows. A prompt sti
 after the last step is not sent (the generator marks its sample `prompt_too_long`).
 
 Measuring is one `count` call per round for every prompt still over budget, so a backend can
-tokenize a round concurrently; most prompts fit at once and cost one measurement.
+tokenize a round concurrently; most prompts fit at once and cost one measurement. A prompt whose
+upper bound (`llm.prompt_tokens.estimate_prompt_tokens`: a token per byte) already fits is not
+measured at all: with a long context, a batch asks the server for no token counts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from generators.llm.description_trim import with_parameter_descriptions, with_tool_description
+from llm.prompt_tokens import estimate_prompt_tokens
 
 Messages = list[dict[str, str]]
 Render = Callable[[Mapping[str, Any]], Messages]
@@ -127,10 +130,14 @@ def _with_tools(
 
 def fit_prompts(drafts: Sequence[PromptDraft], count: Count, budget: Budget) -> list[FittedPrompt]:
     """Each draft fitted to `budget`, in order: measured with `count` (one call per round for
-    all prompts still over budget) and trimmed step by step until it fits or cannot be trimmed
-    further."""
+    all prompts still over budget; none for a prompt whose upper bound fits) and trimmed step by
+    step until it fits or cannot be trimmed further."""
     messages = [draft.render(draft.variables) for draft in drafts]
-    tokens = count(messages)
+    tokens = [estimate_prompt_tokens(m) for m in messages]  # upper bounds
+    unsure = [index for index, bound in enumerate(tokens) if bound > budget.tokens]
+    measured = count([messages[index] for index in unsure]) if unsure else []
+    for index, exact in zip(unsure, measured, strict=True):
+        tokens[index] = exact
     fitted = [
         FittedPrompt(messages=m, tokens=t, untrimmed_tokens=t, budget=budget)
         for m, t in zip(messages, tokens, strict=True)

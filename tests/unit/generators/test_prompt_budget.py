@@ -20,6 +20,7 @@ from generators.llm.prompt_budget import (
     fit_prompts,
     trimmed_variants,
 )
+from llm.prompt_tokens import estimate_prompt_tokens
 
 LONG = "Finds what you ask for. " + "It says so at length, word after word. " * 6
 TOOL = {
@@ -74,10 +75,25 @@ def size(variables: Mapping[str, Any]) -> int:
 def test_a_prompt_within_budget_is_measured_once_and_left_as_it_is() -> None:
     counter = Counter()
     prompt = draft()
-    (fitted,) = fit_prompts([prompt], counter, Budget(100_000, 1000))
+    # Over its upper bound (a token per byte, plus the chat template's allowance), under the
+    # budget: measured.
+    budget = Budget(estimate_prompt_tokens(render(prompt.variables)) - 1 + 1000, 1000)
+    (fitted,) = fit_prompts([prompt], counter, budget)
     assert fitted.messages == render(prompt.variables)
     assert fitted.steps == [] and fitted.record() is None
     assert len(counter.calls) == 1
+
+
+def test_a_prompt_whose_upper_bound_fits_is_not_measured() -> None:
+    counter = Counter()
+    prompts = [draft(), draft(examples=[])]
+    bound = estimate_prompt_tokens(render(prompts[0].variables))
+    fitted = fit_prompts(prompts, counter, Budget(bound + 1000, 1000))
+    assert [f.messages for f in fitted] == [render(p.variables) for p in prompts]
+    assert counter.calls == []
+    # Only the one whose bound is over the budget is measured.
+    fit_prompts(prompts, counter, Budget(bound - 1 + 1000, 1000))
+    assert [len(call) for call in counter.calls] == [1]
 
 
 def test_examples_go_first_the_last_one_first_one_at_a_time() -> None:
@@ -164,7 +180,8 @@ def test_each_round_measures_only_the_prompts_still_over_budget_together() -> No
     counter = Counter()
     without_one = {**big.variables, "examples": EXAMPLES[:2]}
     fitted = fit_prompts([small, big, big], counter, Budget(size(without_one), 0))
-    assert [len(call) for call in counter.calls] == [3, 2]
+    # The small one's upper bound fits: it is never measured.
+    assert [len(call) for call in counter.calls] == [2, 2]
     assert [prompt.steps for prompt in fitted] == [[], [DROP_EXAMPLE], [DROP_EXAMPLE]]
 
 
