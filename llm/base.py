@@ -8,7 +8,8 @@ backend whose extra is not installed fails with a message that names the extra.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, Protocol
+from concurrent.futures import Future
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -152,6 +153,16 @@ class LLMBackend(Protocol):
 
     def close(self) -> None:
         """Release the engine or the connections."""
+        ...
+
+
+@runtime_checkable
+class SubmittingBackend(LLMBackend, Protocol):
+    """A backend that can start a batch and return at once (the server backend): a caller may
+    prepare its next requests while the server works on these."""
+
+    def submit(self, requests: Sequence[LLMRequest]) -> Future[list[LLMResult]]:
+        """What `generate` would return, as a future; cancelling it cancels the requests."""
         ...
 
 

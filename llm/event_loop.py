@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -33,15 +34,19 @@ class BackgroundLoop:
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` on the loop and wait for its result in the calling thread. An
         exception in the caller while it waits (a Ctrl-C, a task's time limit) cancels it."""
-        if threading.current_thread() is self._thread:
-            coroutine.close()
-            raise RuntimeError("a synchronous LLM call was made from the LLM loop's own thread")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future = self.submit(coroutine)
         try:
             return future.result()
         except BaseException:
             future.cancel()
             raise
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        """Start `coroutine` on the loop; its future's `cancel()` cancels it."""
+        if threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("a synchronous LLM call was made from the LLM loop's own thread")
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
 
 def background_loop() -> BackgroundLoop:

@@ -24,6 +24,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -91,6 +92,12 @@ class OpenAIServerBackend:
         if not requests:
             return []
         return background_loop().run(self._generate_all(list(requests)))
+
+    def submit(self, requests: Sequence[LLMRequest]) -> Future[list[LLMResult]]:
+        """Start sending `requests` and return at once: the future gives what `generate` would
+        return (or raises what it would raise); cancelling it cancels the requests. Batches
+        submitted one after another share the servers' in-flight limits."""
+        return background_loop().submit(self._generate_all(list(requests)))
 
     def close(self) -> None:
         """Close the connections and stop the servers' metrics readers and health checks."""
