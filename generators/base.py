@@ -83,10 +83,19 @@ def pick_style(weights: list[tuple[QueryStyle, float]], rng: random.Random) -> Q
     return weights[-1][0]
 
 
+class ServerUsage(BaseModel):
+    """What one LLM server answered of a batch."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class GenerationUsage(BaseModel):
     """What generating a batch cost: LLM requests, tokens, seconds spent waiting on the backend,
-    samples returned, and failed generations by kind (see `llm.output.FAILURES`);
-    what a generator without an LLM reports is None."""
+    samples returned, failed generations by kind (see `llm.output.FAILURES`), and per server
+    (the `openai` backend's base URLs) the requests it answered; what a generator without an
+    LLM reports is None."""
 
     requests: int = 0
     prompt_tokens: int = 0
@@ -94,6 +103,7 @@ class GenerationUsage(BaseModel):
     wall_s: float = 0.0
     samples: int = 0
     failures: dict[str, int] = Field(default_factory=dict)
+    servers: dict[str, ServerUsage] = Field(default_factory=dict)
 
     @property
     def completion_tokens_per_s(self) -> float:

@@ -8,10 +8,12 @@ backend whose extra is not installed fails with a message that names the extra.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, Protocol
+from concurrent.futures import Future
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llm.concurrency import ConcurrencySettings
 from unified.errors import ActionForgeError
 from unified.registry import Registry
 
@@ -48,6 +50,7 @@ class LLMResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = Field(None, description="Why this one request failed (finish 'error').")
+    server: str | None = Field(None, description="The server that answered ('openai' only).")
 
 
 class LlmDefaults(NamedTuple):
@@ -65,11 +68,27 @@ class BackendConfig(BaseModel):
 
     backend: str = Field("vllm", description="Backend name: 'vllm' (in-process) or 'openai'.")
     model: str = Field(description="Model name or local path.")
-    base_url: str | None = Field(
-        None, description="OpenAI-compatible server, e.g. http://vllm:8000/v1 ('openai' only)."
+    base_url: str | list[str] | None = Field(
+        None,
+        description="OpenAI-compatible server, e.g. http://vllm:8000/v1, or several serving the "
+        "same model (a list, or URLs separated by commas) ('openai' only).",
     )
     api_key: str | None = Field(None, description="Bearer token for the server ('openai' only).")
-    max_concurrency: int = Field(16, ge=1, description="Requests in flight ('openai' only).")
+    initial_concurrency: int = Field(
+        256,
+        ge=1,
+        description="Requests in flight per server at first; the limit then moves with the "
+        "server's load ('openai' only).",
+    )
+    min_concurrency: int = Field(
+        4, ge=1, description="The least the in-flight limit per server goes down to ('openai')."
+    )
+    max_concurrency: int = Field(
+        1024,
+        ge=1,
+        description="The most requests in flight per server; equal to min_concurrency, the "
+        "limit is fixed ('openai' only).",
+    )
     timeout_s: float = Field(120.0, gt=0, description="Per request ('openai' only).")
     max_retries: int = Field(4, ge=0, description="On 429, 5xx and connection errors.")
     max_model_len: int | None = Field(
@@ -82,6 +101,41 @@ class BackendConfig(BaseModel):
         default_factory=dict,
         description="Extra keyword arguments for vllm.LLM, e.g. max_model_len, dtype ('vllm').",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _server_urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is None:
+            return None
+        urls = split_base_urls(value)
+        if not urls:
+            raise ValueError("give at least one server URL, e.g. http://vllm:8000/v1")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"'{url}' is not an http:// or https:// URL")
+        if len(set(urls)) < len(urls):
+            raise ValueError("a server URL is listed twice; list each server once")
+        return urls if isinstance(value, list) or len(urls) > 1 else value
+
+    def base_urls(self) -> list[str]:
+        """The servers of `base_url`, one URL each (none without base_url)."""
+        return split_base_urls(self.base_url) if self.base_url is not None else []
+
+    def concurrency(self) -> ConcurrencySettings:
+        """The in-flight limit's bounds per server."""
+        maximum = self.max_concurrency
+        minimum = min(self.min_concurrency, maximum)
+        return ConcurrencySettings(
+            initial=min(max(self.initial_concurrency, minimum), maximum),
+            minimum=minimum,
+            maximum=maximum,
+        )
+
+
+def split_base_urls(value: str | list[str]) -> list[str]:
+    """Server URLs from a list, or from one string of URLs separated by commas."""
+    parts = value.split(",") if isinstance(value, str) else value
+    return [part.strip().rstrip("/") for part in parts if part.strip()]
 
 
 class LLMBackend(Protocol):
@@ -99,6 +153,16 @@ class LLMBackend(Protocol):
 
     def close(self) -> None:
         """Release the engine or the connections."""
+        ...
+
+
+@runtime_checkable
+class SubmittingBackend(LLMBackend, Protocol):
+    """A backend that can start a batch and return at once (the server backend): a caller may
+    prepare its next requests while the server works on these."""
+
+    def submit(self, requests: Sequence[LLMRequest]) -> Future[list[LLMResult]]:
+        """What `generate` would return, as a future; cancelling it cancels the requests."""
         ...
 
 

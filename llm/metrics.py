@@ -12,13 +12,13 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 from prometheus_client import Counter, Histogram
 
-from llm.base import BackendConfig, BackendUnavailable, LLMResult
+from llm.base import BackendUnavailable, LLMResult
+from llm.http_session import Unreachable
 
 REQUESTS = Counter(
     "actionforge_llm_requests",
@@ -64,7 +64,7 @@ def error_kind(exc: BaseException) -> str:
     cause = exc.__cause__
     if isinstance(exc, TimeoutError) or isinstance(cause, TimeoutError):
         return "timeout"
-    if isinstance(exc, httpx.TransportError) or isinstance(cause, httpx.TransportError):
+    if isinstance(exc, Unreachable) or isinstance(cause, Unreachable):
         return "connection"
     if isinstance(exc, BackendUnavailable):
         # Refusals (401/403/404) are raised without a cause; an unreadable answer with one.
@@ -93,31 +93,33 @@ def record_failure(base_url: str, exc: BaseException, seconds: float) -> None:
     SECONDS.labels(server).observe(seconds)
 
 
-class _HasConfig(Protocol):
-    config: BackendConfig
+class _Server(Protocol):
+    base_url: str
 
 
-B = TypeVar("B", bound=_HasConfig)
-P = ParamSpec("P")
+B = TypeVar("B")
+C = TypeVar("C")
+S = TypeVar("S", bound=_Server)
 
 
 def observed(
-    one_try: Callable[Concatenate[B, P], Awaitable[LLMResult]],
-) -> Callable[Concatenate[B, P], Coroutine[Any, Any, LLMResult]]:
-    """Wrap a backend method that makes one try at `self.config.base_url`, so that every try
-    is counted (a try cancelled because another request of its batch failed is not)."""
+    one_try: Callable[[B, C, S, dict[str, Any]], Awaitable[LLMResult]],
+) -> Callable[[B, C, S, dict[str, Any]], Coroutine[Any, Any, LLMResult]]:
+    """Wrap a backend method that makes one try, `(self, client, server, body)`, so that every
+    try is counted under its server's base_url (a try cancelled because another request of its
+    batch failed is not)."""
 
     @functools.wraps(one_try)
-    async def counted(backend: B, /, *args: P.args, **kwargs: P.kwargs) -> LLMResult:
+    async def counted(backend: B, client: C, server: S, body: dict[str, Any]) -> LLMResult:
         started = time.perf_counter()
         try:
-            result = await one_try(backend, *args, **kwargs)
+            result = await one_try(backend, client, server, body)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            record_failure(backend.config.base_url or "", exc, time.perf_counter() - started)
+            record_failure(server.base_url, exc, time.perf_counter() - started)
             raise
-        record_result(backend.config.base_url or "", result, time.perf_counter() - started)
+        record_result(server.base_url, result, time.perf_counter() - started)
         return result
 
     return counted

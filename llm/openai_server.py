@@ -1,9 +1,18 @@
-"""Any OpenAI-compatible chat server (vLLM's own server in the fleet) as an LLM backend.
+"""Any OpenAI-compatible chat server (vLLM's own server in the fleet), or several serving the same
+model, as an LLM backend.
 
-Requests go out concurrently (at most `max_concurrency` in flight) and each one is retried with
-exponential backoff and jitter on 429, 5xx, connection errors and timeouts. Every try is cut
-off after `timeout_s`, so a request gives up after at most (max_retries + 1) x timeout_s plus
-the waits between tries (at most RETRY_WAIT_MAX_S each), and the first request that gives up
+Requests go out concurrently from one event loop per process (`llm.event_loop`), so connections
+and the in-flight limits are shared by every batch the process sends. Each server has its own
+adaptive limit (`llm.concurrency`: it starts at `initial_concurrency` and moves with the load
+the server reports and with 429/503s and latency), and each request goes to the server with the
+fewest outstanding (`llm.server_pool`).
+
+A try that fails on the server (connection error, 5xx other than 503) takes that server out
+until a health check answers and goes at once to another server that is up; one the server
+refuses for now (429, 503, 408) or that times out lowers that server's limit and waits before
+the next try: 0.5 s, 1 s, 2 s, ... up to RETRY_WAIT_CAP_S, each plus up to RETRY_JITTER_S of
+jitter. Every try is cut off after `timeout_s`, so with no server up a request gives up after
+at most (max_retries + 1) x timeout_s plus the waits, and the first request that gives up
 stops the whole batch: `generate` never hangs on a dead server.
 """
 
@@ -11,24 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from typing import Any
 
-# httpx rather than the openai SDK: httpx is already a core dependency (the SDK would be a new
-# one), and retries are tenacity's job here, so the SDK's own retry loop would only get in the way.
-import httpx
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
+# aiohttp rather than the openai SDK: retries and routing are this module's job, so the SDK's
+# own would only get in the way (and its httpx client is slow at hundreds of requests in flight).
+import aiohttp
 
 from llm import metrics
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
+from llm.event_loop import background_loop
+from llm.http_session import Answer, Unreachable, call, make_session
 from llm.prompt_tokens import Messages
+from llm.server_pool import PooledServer, ServerPool
 from llm.server_tokens import ServerPromptMeasure
 from unified.errors import ActionForgeError
 
@@ -37,110 +46,153 @@ RETRY_WAIT_FIRST_S = 0.5
 RETRY_WAIT_CAP_S = 8.0
 RETRY_JITTER_S = 0.5
 RETRY_WAIT_MAX_S = RETRY_WAIT_CAP_S + RETRY_JITTER_S
-# Worth another try: the server is busy (429), timed out (408) or failing (5xx).
-RETRY_STATUSES = frozenset({408, 429})
+# The server is busy (429, 503) or timed out (408): worth another try, later.
+BUSY_STATUSES = frozenset({408, 429, 503})
 # Every request would get the same answer: stop the batch and say what to fix.
 CONFIG_STATUSES = frozenset({401, 403, 404})
 SCHEMA_NAME = "answer"
 
-T = TypeVar("T")
-
 
 class _TryAgain(Exception):
-    """A failure another try may not see: transport error, timeout, 429 or 5xx."""
+    """A failure another try may not see."""
+
+
+class _Busy(_TryAgain):
+    """The server refused for now (429, 503, 408) or did not answer within timeout_s."""
+
+
+class _ServerFailed(_TryAgain):
+    """The server failed: connection error or a 5xx other than 503."""
 
 
 class OpenAIServerBackend:
-    """Talks to an OpenAI-compatible server at `base_url` (`backend: openai`)."""
+    """Talks to OpenAI-compatible servers at `base_url` (`backend: openai`)."""
 
     name = "openai"
 
     def __init__(self, config: BackendConfig) -> None:
-        if not config.base_url:
+        self.urls = config.base_urls()
+        if not self.urls:
             raise ActionForgeError(
                 "The 'openai' LLM backend needs base_url, the server's OpenAI-compatible root, "
-                "e.g. http://vllm:8000/v1."
+                "e.g. http://vllm:8000/v1 (or a list of servers of the same model)."
             )
         self.config = config
-        self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._measure = ServerPromptMeasure(
-            config.base_url, config.model, self._headers, config.timeout_s
+            self.urls, config.model, self._headers, config.timeout_s
         )
+        self._state: tuple[int, aiohttp.ClientSession, ServerPool] | None = None
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
-        """One result per request, in order. Synchronous: runs its own event loop.
+        """One result per request, in order. Synchronous: waits on the process's LLM loop.
 
-        Raises `BackendUnavailable` when the server cannot be reached or keeps failing after
-        `max_retries` retries, or refuses the model or the key (401, 403, 404).
+        Raises `BackendUnavailable` when no server can be reached, or they keep failing, after
+        `max_retries` retries, or the server refuses the model or the key (401, 403, 404).
         """
         if not requests:
             return []
-        return _run_sync(self._generate_all(list(requests)))
+        return background_loop().run(self._generate_all(list(requests)))
+
+    def submit(self, requests: Sequence[LLMRequest]) -> Future[list[LLMResult]]:
+        """Start sending `requests` and return at once: the future gives what `generate` would
+        return (or raises what it would raise); cancelling it cancels the requests. Batches
+        submitted one after another share the servers' in-flight limits."""
+        return background_loop().submit(self._generate_all(list(requests)))
 
     def close(self) -> None:
-        """Nothing to release: each `generate` opens and closes its own connections."""
+        """Close the connections and stop the servers' metrics readers and health checks."""
+        state, self._state = self._state, None
+        if state is not None and state[0] == os.getpid():
+            background_loop().run(_close(state[1], state[2]))
+
+    def pool(self) -> ServerPool:
+        """The servers and their limits (made on first use in this process)."""
+        return self._connections()[1]
 
     def context_length(self) -> int | None:
-        """The model's context as the server lists it (`max_model_len` of GET /models, asked
+        """The model's context as the servers list it (`max_model_len` of GET /models, asked
         once), else the configured `max_model_len`, else None."""
         listed = self._measure.context_length()
         return listed if listed is not None else self.config.max_model_len
 
     def count_prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:
-        """Each prompt's tokens from the server's POST /tokenize (as many calls in flight as
-        generation requests), else the conservative estimate."""
+        """Each prompt's tokens from the servers' POST /tokenize (within their in-flight
+        limits), else the conservative estimate."""
         if not prompts:
             return []
-        return _run_sync(self._count_all(list(prompts)))
+        return background_loop().run(self._count_all(list(prompts)))
 
     async def _count_all(self, prompts: list[Messages]) -> list[int]:
-        async with self._client() as client:
-            in_flight = asyncio.Semaphore(self.config.max_concurrency)
-            return await self._measure.count(client, in_flight, prompts)
+        client, pool = self._connections()
 
-    def _client(self) -> httpx.AsyncClient:
-        concurrency = self.config.max_concurrency
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        return httpx.AsyncClient(
-            headers=self._headers, timeout=self.config.timeout_s, limits=limits
-        )
+        @asynccontextmanager
+        async def slot() -> AsyncIterator[str]:
+            async with pool.slot() as server:
+                yield server.base_url
+
+        return await self._measure.count(client, slot, prompts)
+
+    def _connections(self) -> tuple[aiohttp.ClientSession, ServerPool]:
+        """The session and the pool of this process (made anew in a forked child). Called on
+        the loop's thread."""
+        if self._state is None or self._state[0] != os.getpid():
+            settings = self.config.concurrency()
+            connections = (settings.maximum + 4) * len(self.urls)
+            client = make_session(self._headers, connections)
+            self._state = (os.getpid(), client, ServerPool(self.urls, client, settings))
+        return self._state[1], self._state[2]
 
     async def _generate_all(self, requests: list[LLMRequest]) -> list[LLMResult]:
-        in_flight = asyncio.Semaphore(self.config.max_concurrency)
-        async with self._client() as client:
-            try:
-                # A TaskGroup cancels the other requests as soon as one raises.
-                async with asyncio.TaskGroup() as group:
-                    tasks = [
-                        group.create_task(self._one(client, in_flight, request))
-                        for request in requests
-                    ]
-            except BaseExceptionGroup as failed:
-                raise failed.exceptions[0] from None
+        client, pool = self._connections()
+        try:
+            # A TaskGroup cancels the other requests as soon as one raises.
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._one(client, pool, request)) for request in requests
+                ]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         return [task.result() for task in tasks]
 
     async def _one(
-        self, client: httpx.AsyncClient, in_flight: asyncio.Semaphore, request: LLMRequest
+        self, client: aiohttp.ClientSession, pool: ServerPool, request: LLMRequest
     ) -> LLMResult:
         body = self._body(request)
-        tries = self.config.max_retries + 1
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(tries),
-            wait=wait_exponential(multiplier=RETRY_WAIT_FIRST_S, max=RETRY_WAIT_CAP_S)
-            + wait_random(0, RETRY_JITTER_S),
-            retry=retry_if_exception_type(_TryAgain),
-            reraise=True,
-        )
-        async with in_flight:
-            try:
-                return await retrying(self._post, client, body)
-            except _TryAgain as exc:
+        retries = 0
+        failovers = 0
+        most_failovers = len(self.urls) * (self.config.max_retries + 1)
+        while True:
+            async with pool.slot() as server:
+                started = time.monotonic()
+                try:
+                    result = await self._post(client, server, body)
+                except _Busy as exc:
+                    pool.overloaded(server, str(exc))
+                    failure: _TryAgain = exc
+                except _ServerFailed as exc:
+                    pool.take_out(server, str(exc))
+                    failure = exc
+                else:
+                    pool.completed(server, time.monotonic() - started, result.completion_tokens)
+                    return result
+            if isinstance(failure, _ServerFailed) and pool.any_up() and failovers < most_failovers:
+                failovers += 1
+                continue  # at once, to a server that is up
+            retries += 1
+            if retries > self.config.max_retries:
                 raise BackendUnavailable(
-                    f"The LLM server at {self.url} did not answer after {tries} tries "
-                    f"(last error: {exc}). Is the vLLM server running? Check base_url, and the "
-                    "server's log if it is up."
-                ) from exc
+                    f"The LLM server at {server.base_url} did not answer after {retries} tries "
+                    f"(last error: {failure}){self._others_note(pool, server)}. Is the vLLM server "
+                    "running? Check base_url, and the server's log if it is up."
+                ) from failure
+            await asyncio.sleep(_retry_wait(retries))
+
+    def _others_note(self, pool: ServerPool, server: PooledServer) -> str:
+        others = [url for url in self.urls if url != server.base_url]
+        if not others or pool.any_up(besides=server):
+            return ""
+        return f"; none of the others was up either ({', '.join(others)})"
 
     def _body(self, request: LLMRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -162,22 +214,30 @@ class OpenAIServerBackend:
         return body
 
     @metrics.observed  # requests, tokens, errors and seconds per try (llm/metrics.py)
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> LLMResult:
-        """One try. Raises `_TryAgain` for what a retry may fix."""
+    async def _post(
+        self, client: aiohttp.ClientSession, server: PooledServer, body: dict[str, Any]
+    ) -> LLMResult:
+        """One try at `server`. Raises `_Busy` or `_ServerFailed` for what a retry may fix."""
+        url = f"{server.base_url}/chat/completions"
+        timeout_s = self.config.timeout_s
         try:
-            # httpx's timeout bounds each read; this bounds the whole exchange.
-            async with asyncio.timeout(self.config.timeout_s):
-                response = await client.post(self.url, json=body)
+            try:
+                response = await call(client, "POST", url, timeout_s, body)
+            except Unreachable:
+                # Once at once: a kept-alive connection the server closed just then.
+                response = await call(client, "POST", url, timeout_s, body)
         except TimeoutError as exc:
-            raise _TryAgain(f"no answer within timeout_s={self.config.timeout_s}") from exc
-        except httpx.TransportError as exc:
-            raise _TryAgain(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        status = response.status_code
-        if status in RETRY_STATUSES or status >= 500:
-            raise _TryAgain(f"HTTP {status}: {_server_message(response)}")
+            raise _Busy(f"no answer within timeout_s={timeout_s}") from exc
+        except Unreachable as exc:
+            raise _ServerFailed(str(exc)) from exc
+        status = response.status
+        if status in BUSY_STATUSES:
+            raise _Busy(f"HTTP {status}: {_server_message(response)}")
+        if status >= 500:
+            raise _ServerFailed(f"HTTP {status}: {_server_message(response)}")
         if status in CONFIG_STATUSES:
             raise BackendUnavailable(
-                f"The LLM server at {self.url} refused the request with HTTP {status}: "
+                f"The LLM server at {url} refused the request with HTTP {status}: "
                 f"{_server_message(response)}. Check base_url, model ('{self.config.model}') "
                 "and api_key."
             )
@@ -186,10 +246,11 @@ class OpenAIServerBackend:
                 text="",
                 finish_reason="error",
                 error=f"The LLM server answered HTTP {status}: {_server_message(response)}",
+                server=server.base_url,
             )
-        return self._result(response)
+        return self._result(response, server.base_url)
 
-    def _result(self, response: httpx.Response) -> LLMResult:
+    def _result(self, response: Answer, server: str) -> LLMResult:
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -198,13 +259,14 @@ class OpenAIServerBackend:
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise BackendUnavailable(
-                f"The server at {self.url} answered HTTP {response.status_code} with something "
+                f"The server at {server} answered HTTP {response.status} with something "
                 f"that is not a chat completion ({response.text[:200]!r}). Check that base_url "
                 "points to an OpenAI-compatible API root (usually ending in /v1)."
             ) from exc
         tokens = {
             "prompt_tokens": int(usage.get("prompt_tokens") or 0),
             "completion_tokens": int(usage.get("completion_tokens") or 0),
+            "server": server,
         }
         if reason == "length":
             return LLMResult(text=text, finish_reason="length", **tokens)
@@ -218,12 +280,12 @@ class OpenAIServerBackend:
         )
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(response: Answer) -> str:
     """The error message of an OpenAI-style error body, else the start of the body."""
     try:
         data = response.json()
     except ValueError:  # not JSON (or not text)
-        return response.text[:500] or response.reason_phrase
+        return response.text[:500] or response.reason
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -233,11 +295,12 @@ def _server_message(response: httpx.Response) -> str:
     return json.dumps(data)[:500]
 
 
-def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` to its end, also when called from code that runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+def _retry_wait(retries: int) -> float:
+    """Seconds before the next try after `retries` failed ones."""
+    wait = min(RETRY_WAIT_FIRST_S * 2 ** (retries - 1), RETRY_WAIT_CAP_S)
+    return wait + random.uniform(0, RETRY_JITTER_S)
+
+
+async def _close(client: aiohttp.ClientSession, pool: ServerPool) -> None:
+    await pool.close()
+    await client.close()

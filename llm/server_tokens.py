@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import aiohttp
 import httpx
 
+from llm.http_session import Answer, Unreachable, call
 from llm.prompt_tokens import Messages, estimate_prompt_tokens
 
 NO_TOKENIZER_STATUSES = frozenset({404, 405, 501})
@@ -28,14 +31,18 @@ def server_root(base_url: str) -> str:
     return root.removesuffix("/v1")
 
 
+Slot = Callable[[], AbstractAsyncContextManager[str]]
+"""Gives the base URL of the server to ask, held while the call is in flight."""
+
+
 class ServerPromptMeasure:
-    """Context length and prompt lengths of one model on one server, cached."""
+    """Context length and prompt lengths of one model on its servers (which all serve the same
+    model), cached."""
 
     def __init__(
-        self, base_url: str, model: str, headers: dict[str, str], timeout_s: float
+        self, base_urls: Sequence[str], model: str, headers: dict[str, str], timeout_s: float
     ) -> None:
-        self.models_url = base_url.rstrip("/") + "/models"
-        self.tokenize_url = server_root(base_url) + "/tokenize"
+        self.models_urls = [url.rstrip("/") + "/models" for url in base_urls]
         self.model = model
         self._headers = headers
         self._timeout_s = timeout_s
@@ -44,17 +51,17 @@ class ServerPromptMeasure:
         self._tokenizes = True
 
     def context_length(self) -> int | None:
-        """The model's `max_model_len` as the server lists it, or None."""
+        """The model's `max_model_len` as the first server that answers lists it, or None."""
         with self._lock:
-            if self._context is None:
+            for url in self.models_urls:
+                if self._context is not None:
+                    break
                 try:
-                    response = httpx.get(
-                        self.models_url, headers=self._headers, timeout=self._timeout_s
-                    )
+                    response = httpx.get(url, headers=self._headers, timeout=self._timeout_s)
                 except httpx.HTTPError:
-                    return None  # the generation request will say what is wrong with the server
+                    continue  # the generation requests will say what is wrong with the server
                 self._context = (self._listed_length(response),)
-            return self._context[0]
+            return self._context[0] if self._context is not None else None
 
     def _listed_length(self, response: httpx.Response) -> int | None:
         if response.status_code != 200:
@@ -70,18 +77,16 @@ class ServerPromptMeasure:
         return None
 
     async def count(
-        self, client: httpx.AsyncClient, in_flight: asyncio.Semaphore, prompts: Sequence[Messages]
+        self, client: aiohttp.ClientSession, slot: Slot, prompts: Sequence[Messages]
     ) -> list[int]:
-        """The tokens of each prompt, tokenized by the server (at most as many calls in flight
-        as `in_flight` lets through); the estimate where it cannot."""
+        """The tokens of each prompt, tokenized by a server `slot` gives (held while the call
+        is in flight); the estimate where it cannot."""
         counts = await asyncio.gather(
-            *(self._count_one(client, in_flight, prompt) for prompt in prompts)
+            *(self._count_one(client, slot, prompt) for prompt in prompts)
         )
         return list(counts)
 
-    async def _count_one(
-        self, client: httpx.AsyncClient, in_flight: asyncio.Semaphore, prompt: Messages
-    ) -> int:
+    async def _count_one(self, client: aiohttp.ClientSession, slot: Slot, prompt: Messages) -> int:
         if not self._tokenizes:
             return estimate_prompt_tokens(prompt)
         body = {
@@ -89,19 +94,19 @@ class ServerPromptMeasure:
             "messages": [dict(message) for message in prompt],
             "add_generation_prompt": True,
         }
-        async with in_flight:
+        async with slot() as base_url:
+            url = server_root(base_url) + "/tokenize"
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    response = await client.post(self.tokenize_url, json=body)
-            except (TimeoutError, httpx.HTTPError):
+                response = await call(client, "POST", url, self._timeout_s, body)
+            except (TimeoutError, Unreachable):
                 return estimate_prompt_tokens(prompt)
-        if response.status_code in NO_TOKENIZER_STATUSES:
+        if response.status in NO_TOKENIZER_STATUSES:
             self._tokenizes = False
-        count = _count_of(response) if response.status_code == 200 else None
+        count = _count_of(response) if response.status == 200 else None
         return count if count is not None else estimate_prompt_tokens(prompt)
 
 
-def _count_of(response: httpx.Response) -> int | None:
+def _count_of(response: Answer) -> int | None:
     try:
         count = response.json().get("count")
     except (ValueError, AttributeError):

@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     )
     llm_base_url: str | None = Field(
         None,
-        description="OpenAI-compatible server (e.g. http://vllm:8000/v1) for llm jobs that name "
-        "no backend, and for their semantic judge when they give none.",
+        description="OpenAI-compatible server (e.g. http://vllm:8000/v1), or several serving the "
+        "same model separated by commas, for llm jobs that name no backend, and for their "
+        "semantic judge when they give none.",
     )
     llm_model: str | None = Field(
         None, description="Model of llm jobs (and of that judge) that name none."

@@ -47,6 +47,11 @@ class VllmServer:
     log: Path
 
     @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.root_url.rsplit(":", 1)[1])
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-compatible API root, what `BackendConfig.base_url` takes."""
         return f"{self.root_url}/v1"
@@ -92,14 +97,17 @@ def free_port() -> int:
         return port
 
 
-def start_vllm_server(model_dir: Path, log: Path, extra_args: Sequence[str] = ()) -> VllmServer:
+def start_vllm_server(
+    model_dir: Path, log: Path, extra_args: Sequence[str] = (), port: int | None = None
+) -> VllmServer:
     """Start vLLM's OpenAI-compatible server on `model_dir` (with `extra_args` on the command
-    line, such as `--served-model-name`) and return once /health answers.
+    line, such as `--served-model-name`; on `port`, default a free one) and return once
+    /health answers.
 
     Fails the test, with the server's last log lines, when it exits or is not up within
     SERVER_START_TIMEOUT_S.
     """
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir),

@@ -3,10 +3,12 @@
 Per sample it draws a query style (the template generator's weighted, seeded scheme, plus
 `instruction`), samples the tools shown and called (`generators.drafting.styles.make_draft`),
 renders the prompt of that style (`templates/llm_generator/`, few-shot examples included) and
-builds the output schema the answer must fit (`generators.llm.output_schema`). All requests of a
-batch go to the backend in one call; then, if asked, augmentations make children of the results
-(`generators.llm.augment`). A batch of `n` holds at most `n` samples: with augmentations,
-`floor(n * augment_share)` of them are children and the rest originals.
+builds the output schema the answer must fit (`generators.llm.output_schema`). The requests of a
+batch go to the backend in one call, or, where the backend can take them so (the server
+backend), in parts of PIPELINE_PART sent as soon as each is fitted to the model's context; then,
+if asked, augmentations make children of the results (`generators.llm.augment`). A batch of `n`
+holds at most `n` samples: with augmentations, `floor(n * augment_share)` of them are children
+and the rest originals.
 
 An output that was cut at `max_tokens`, failed in the backend, or is not the JSON asked for is
 returned as a sample marked in `meta.extra["generation_error"]` (see `llm.output`),
@@ -45,10 +47,10 @@ from generators.llm.prompt_budget import Budget, FittedPrompt, PromptDraft, fit_
 from generators.llm.prompts import PromptSet
 from generators.llm.requests import (
     GenerationUsage,
+    RequestSender,
     Sampling,
     chat,
     compose_instruction,
-    run_batch,
 )
 from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMResult
 from llm.output import (
@@ -70,6 +72,8 @@ from unified.values.value_kinds import name_words
 GENERATOR_NAME = "llm"
 PROMPT_TRIMMED = "prompt_trimmed"
 """`meta.extra` key: how a prompt was trimmed to fit the model's context (see prompt_budget)."""
+PIPELINE_PART = 32
+"""Prompts fitted and sent together where the backend takes parts while the next are measured."""
 LLM_STYLES = (*STYLES, QueryStyle.instruction)
 """The styles the LLM generator makes, in the order that turns weights into a choice (the
 template generator's order, so that the same seed draws the same function-calling styles)."""
@@ -272,17 +276,25 @@ class LlmGenerator(GeneratorBase):
         planned = [self._plan(index, batch, weights) for index in range(originals)]
         backend = self._backend or shared_backend(options.backend_config())
         usage = GenerationUsage()
-        fitted = _fitted_prompts(planned, backend, options)
-        requests = {
-            p.index: options.sampling().request(messages, p.schema, p.seed)
-            for p, messages in zip(planned, _messages(planned, fitted), strict=True)
-            if messages is not None
-        }
-        results = dict(
-            zip(requests, run_batch(backend, list(requests.values()), usage), strict=True)
-        )
+        sender = RequestSender(backend, usage)
+        # Fitted and sent part by part, so that the server answers the first part while the
+        # next ones are measured (one part where the backend cannot take them so).
+        part = PIPELINE_PART if sender.pipelined else max(1, len(planned))
+        fitted: list[FittedPrompt | None] = []
+        for start in range(0, len(planned), part):
+            chunk = planned[start : start + part]
+            fitted_chunk = _fitted_prompts(chunk, backend, options)
+            sender.send(
+                {
+                    p.index: options.sampling().request(messages, p.schema, p.seed)
+                    for p, messages in zip(chunk, _messages(chunk, fitted_chunk), strict=True)
+                    if messages is not None
+                }
+            )
+            fitted += fitted_chunk if fitted_chunk is not None else [None] * len(chunk)
+        results = sender.results()
         samples = [
-            self._sample(p, results.get(p.index), fitted[n] if fitted else None, batch, usage)
+            self._sample(p, results.get(p.index), fitted[n], batch, usage)
             for n, p in enumerate(planned)
         ]
         if children:

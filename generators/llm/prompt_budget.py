@@ -8,7 +8,12 @@ cut, so the answer's constraints still match what the prompt shows. A prompt sti
 after the last step is not sent (the generator marks its sample `prompt_too_long`).
 
 Measuring is one `count` call per round for every prompt still over budget, so a backend can
-tokenize a round concurrently; most prompts fit at once and cost one measurement.
+tokenize a round concurrently; most prompts fit at once and cost one measurement. A prompt whose
+upper bound (`llm.prompt_tokens.estimate_prompt_tokens`: a token per byte) already fits is not
+measured at all: with a long context, a batch asks the server for no token counts. A trimming
+step whose result its last measurement (tokens per byte) predicts to be still far over budget is
+not measured either: the next step is taken at once. The step a prompt stops at is always
+measured.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from functools import partial
 from typing import Any
 
 from generators.llm.description_trim import with_parameter_descriptions, with_tool_description
+from llm.prompt_tokens import estimate_prompt_tokens
 
 Messages = list[dict[str, str]]
 Render = Callable[[Mapping[str, Any]], Messages]
 Count = Callable[[Sequence[Messages]], list[int]]
 
+SURELY_OVER = 1.1
+"""A trimmed prompt predicted (from its last measurement's tokens per byte) to take more than
+this times its budget is trimmed further without being measured."""
 TOOL_VARIABLES = ("tools", "left_out", "domain")
 """Template variables holding tools ({name, description, parameters}): a list or one or None."""
 
@@ -127,31 +136,61 @@ def _with_tools(
 
 def fit_prompts(drafts: Sequence[PromptDraft], count: Count, budget: Budget) -> list[FittedPrompt]:
     """Each draft fitted to `budget`, in order: measured with `count` (one call per round for
-    all prompts still over budget) and trimmed step by step until it fits or cannot be trimmed
-    further."""
+    all prompts still over budget; none for a prompt whose upper bound fits) and trimmed step by
+    step until it fits or cannot be trimmed further."""
     messages = [draft.render(draft.variables) for draft in drafts]
-    tokens = count(messages)
+    tokens = [estimate_prompt_tokens(m) for m in messages]  # upper bounds
+    unsure = [index for index, bound in enumerate(tokens) if bound > budget.tokens]
+    measured = count([messages[index] for index in unsure]) if unsure else []
+    for index, exact in zip(unsure, measured, strict=True):
+        tokens[index] = exact
     fitted = [
         FittedPrompt(messages=m, tokens=t, untrimmed_tokens=t, budget=budget)
         for m, t in zip(messages, tokens, strict=True)
     ]
     variants = {index: trimmed_variants(draft.variables) for index, draft in enumerate(drafts)}
+    # Tokens per byte of bound, from each prompt's last measurement: predicts its next steps.
+    ratios = [
+        prompt.tokens / max(1, estimate_prompt_tokens(prompt.messages or [])) for prompt in fitted
+    ]
     over = [index for index, prompt in enumerate(fitted) if prompt.tokens > budget.tokens]
     while over:
         trimmed = []
         for index in over:
-            step = next(variants[index], None)
-            if step is None:
+            if _trim(fitted[index], drafts[index], variants[index], ratios[index]):
+                trimmed.append(index)
+            else:
                 fitted[index].messages = None  # trimmed as far as it goes: never sent
-                continue
-            fitted[index].steps.append(step[0])
-            fitted[index].messages = drafts[index].render(step[1])
-            trimmed.append(index)
         counts = count([_messages(fitted[index]) for index in trimmed]) if trimmed else []
         for index, tokens_now in zip(trimmed, counts, strict=True):
             fitted[index].tokens = tokens_now
+            ratios[index] = tokens_now / max(1, estimate_prompt_tokens(_messages(fitted[index])))
         over = [index for index in trimmed if fitted[index].tokens > budget.tokens]
     return fitted
+
+
+def _trim(
+    prompt: FittedPrompt,
+    draft: PromptDraft,
+    variants: Iterator[tuple[str, dict[str, Any]]],
+    ratio: float,
+) -> bool:
+    """Take the next trimming step, and the ones after it while the prompt's tokens per byte
+    predict it is still far over budget (those are not measured); False when no step is left.
+    The step it stops at is measured, so a prompt only ever fits by measurement."""
+    step = next(variants, None)
+    if step is None:
+        return False
+    while True:
+        prompt.steps.append(step[0])
+        prompt.messages = draft.render(step[1])
+        predicted = ratio * estimate_prompt_tokens(prompt.messages)
+        if predicted <= SURELY_OVER * prompt.budget.tokens:
+            return True
+        following = next(variants, None)
+        if following is None:
+            return True
+        step = following
 
 
 def _messages(prompt: FittedPrompt) -> Messages:

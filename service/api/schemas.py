@@ -117,6 +117,19 @@ class Rejection(BaseModel):
     )
 
 
+class ServerUsage(BaseModel):
+    """What one LLM server answered of the job's requests."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    completion_tokens_per_s: float = Field(
+        0.0,
+        description="completion_tokens over the job's wall_s: the servers' figures add up to "
+        "the job's.",
+    )
+
+
 class GenerationUsage(BaseModel):
     """What the LLM generator's batches cost, summed over the job's generated batches."""
 
@@ -129,6 +142,10 @@ class GenerationUsage(BaseModel):
     )
     failures: dict[str, int] = Field(
         default_factory=dict, description="Failed generations by kind (truncated, ...)."
+    )
+    servers: dict[str, ServerUsage] = Field(
+        default_factory=dict,
+        description="Per server (base URL) of the 'openai' backend: the requests it answered.",
     )
 
 

@@ -110,11 +110,17 @@ def _by_reason(rejections: list[dict[str, Any]]) -> dict[str | None, int]:
 USAGE_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "wall_s")
 
 
+SERVER_USAGE_FIELDS = ("requests", "prompt_tokens", "completion_tokens")
+
+
 def generation_usage(per_batch: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
     """The job's LLM usage summed over its generated batches, with the engine's completion
-    tokens/s; None when no batch reported usage (generators without an LLM)."""
+    tokens/s, in all and per server (each server's completion tokens over the same seconds, so
+    the servers' figures add up to the job's); None when no batch reported usage (generators
+    without an LLM)."""
     total: dict[str, float] = dict.fromkeys(USAGE_FIELDS, 0)
     failures: dict[str, int] = {}
+    servers: dict[str, dict[str, int]] = {}
     seen = False
     for usage in per_batch:
         if not usage:
@@ -124,14 +130,26 @@ def generation_usage(per_batch: Iterable[dict[str, Any] | None]) -> dict[str, An
             total[name] += usage.get(name, 0) or 0
         for kind, n in (usage.get("failures") or {}).items():
             failures[kind] = failures.get(kind, 0) + n
+        for url, answered in (usage.get("servers") or {}).items():
+            server = servers.setdefault(url, dict.fromkeys(SERVER_USAGE_FIELDS, 0))
+            for name in SERVER_USAGE_FIELDS:
+                server[name] += answered.get(name, 0) or 0
     if not seen:
         return None
     wall = total["wall_s"]
+
+    def per_s(tokens: float) -> float:
+        return round(tokens / wall, 1) if wall else 0.0
+
     return {
         **{name: int(total[name]) for name in USAGE_FIELDS if name != "wall_s"},
         "wall_s": round(wall, 3),
-        "completion_tokens_per_s": round(total["completion_tokens"] / wall, 1) if wall else 0.0,
+        "completion_tokens_per_s": per_s(total["completion_tokens"]),
         "failures": failures,
+        "servers": {
+            url: {**server, "completion_tokens_per_s": per_s(server["completion_tokens"])}
+            for url, server in sorted(servers.items())
+        },
     }
 
 

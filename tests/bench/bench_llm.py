@@ -1,52 +1,42 @@
-"""What the LLM backends cost over calling vLLM directly, side by side on the same engine.
+"""What the in-process engine backend costs over calling vLLM's engine directly, side by side.
 
-Run: python tests/bench/bench_llm.py [--model DIR] [--requests 48] [--rounds 5] [--concurrency 16]
-     [--only server|engine] [--no-pinning]
+Run: python tests/bench/bench_llm.py [--model DIR] [--requests 48] [--rounds 5]
 
-Two comparisons, each on one vLLM instance running the tiny test model (or --model):
-  (a) server: OpenAIServerBackend.generate against raw chat-completion requests sent with
-      httpx.AsyncClient, as many in flight as the backend allows, to the same vLLM server;
-  (b) engine: VllmEngineBackend.generate against `LLM.chat` called directly on the same engine.
-Both sides send the same prompts and sampling settings: half the requests under a tool-call JSON
-schema, half free text. The two sides take turns, ours-raw-raw-ours in a round (reversed in every
-other round), with the same seeds within a round (so both sides generate the same tokens) and new
-seeds for the next; before every run the prefix cache is reset, so no run finds the work of an
-earlier one. Each round gives a ratio, completion tokens/s of the backend over
-raw vLLM's; the table shows every round and the median. The floor the project holds itself to
-is 0.95.
+VllmEngineBackend.generate against `LLM.chat` called directly on the same engine (the tiny test
+model, or --model). Both sides send the same prompts and sampling settings: half the requests
+under a tool-call JSON schema, half free text. The two sides take turns, ours-raw-raw-ours in a
+round (reversed in every other round), with the same seeds within a round (so both sides
+generate the same tokens) and new seeds for the next; before every run the prefix cache is
+reset, so no run finds the work of an earlier one. Each round gives a ratio, completion tokens/s
+of the backend over raw vLLM's; the table shows every round and the median. The floor the
+project holds itself to is 0.95.
 
-The server and the client get CPUs of their own (the server all but the last, the client the
-last), as in a fleet where the generate worker and vLLM do not share cores. Left to the kernel's
-scheduler on a small machine, the server's processes (API server, engine core, model worker, which
-wait on each other every step) and the client land on the same cores by chance: the same run then
-takes anywhere from one to three times as long, and single rounds say nothing. On a machine
-shared with other work, read the median.
+The server backend is measured by tests/bench/bench_llm_replay.py: the requests of a real job
+replayed by a plain client at its best concurrency. (This file once held both sides of the
+server to the same 16 requests in flight, which measured the HTTP client and not the policy of
+how many to send.)
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the fixture helpers
 
-from llm_fixtures import MAX_MODEL_LEN, SERVER_CPUS, VllmServer, running_vllm_server
+from llm_fixtures import MAX_MODEL_LEN
 from tiny_model import cached_tiny_model
 
 from llm import BackendConfig, LLMRequest
-from llm.openai_server import OpenAIServerBackend
 from llm.vllm_engine import VllmEngineBackend
 
 FLOOR = 0.95
@@ -127,93 +117,6 @@ def compare(
     return rows
 
 
-def raw_server_run(base_url: str, model: str, concurrency: int) -> Run:
-    """Raw chat completions over httpx, `concurrency` in flight."""
-
-    def body(request: LLMRequest) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": model,
-            "messages": request.messages,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "seed": request.seed,
-        }
-        if request.json_schema is not None:
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.json_schema, "strict": True},
-            }
-        return payload
-
-    async def send_all(requests: list[LLMRequest]) -> int:
-        in_flight = asyncio.Semaphore(concurrency)
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(timeout=300, limits=limits) as client:
-
-            async def one(request: LLMRequest) -> int:
-                async with in_flight:
-                    response = await client.post(f"{base_url}/chat/completions", json=body(request))
-                    response.raise_for_status()
-                    tokens: int = response.json()["usage"]["completion_tokens"]
-                    return tokens
-
-            return sum(await asyncio.gather(*(one(request) for request in requests)))
-
-    return lambda requests: asyncio.run(send_all(requests))
-
-
-def pin_apart(server: VllmServer) -> str:
-    """Keep this process (the client) off the server's CPUs; returns what was done, for the
-    output. The server's processes already run on SERVER_CPUS (all but the last)."""
-    client_cpus = sorted(os.sched_getaffinity(0) - set(SERVER_CPUS))
-    if not client_cpus:
-        return "server and client share the only CPU"
-    server.pin(SERVER_CPUS)
-    os.sched_setaffinity(0, client_cpus)
-    return f"server on CPUs {SERVER_CPUS}, client on CPUs {client_cpus}"
-
-
-def bench_server(model: str, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
-    with (
-        tempfile.TemporaryDirectory() as logs,
-        running_vllm_server(Path(model), Path(logs) / "server.log") as server,
-    ):
-        everything = os.sched_getaffinity(0)  # the engine comparison runs on all of them
-        if args.no_pinning:
-            server.pin(sorted(everything))
-        else:
-            print(pin_apart(server))
-        try:
-            return compare_on_server(server, model, args)
-        finally:
-            os.sched_setaffinity(0, everything)
-
-
-def compare_on_server(
-    server: VllmServer, model: str, args: argparse.Namespace
-) -> list[tuple[str, float, float, float]]:
-    config = BackendConfig(
-        backend="openai",
-        model=model,
-        base_url=server.base_url,
-        max_concurrency=args.concurrency,
-        timeout_s=300,
-    )
-    backend = OpenAIServerBackend(config)
-
-    def ours(requests: list[LLMRequest]) -> int:
-        return sum(result.completion_tokens for result in backend.generate(requests))
-
-    def reset_cache() -> None:
-        httpx.post(f"{server.root_url}/reset_prefix_cache", timeout=30).raise_for_status()
-
-    raw = raw_server_run(server.base_url, model, args.concurrency)
-    ours(workload(args.requests, 0))  # warm-up: grammars compiled, connections made
-    raw(workload(args.requests, 0))
-    return compare("server", ours, raw, reset_cache, args)
-
-
 def bench_engine(model: str, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
     from vllm import SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
@@ -255,20 +158,11 @@ def main() -> None:
     parser.add_argument("--model", help="model folder (default: the tiny test model)")
     parser.add_argument("--requests", type=int, default=48, help="requests per run")
     parser.add_argument("--rounds", type=int, default=5, help="runs of each side")
-    parser.add_argument("--concurrency", type=int, default=16, help="in flight (server)")
-    parser.add_argument("--only", choices=["server", "engine"], help="run one comparison")
-    parser.add_argument(
-        "--no-pinning", action="store_true", help="let server and client share all CPUs"
-    )
     args = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     model = args.model or str(cached_tiny_model())
 
-    rows = []
-    if args.only in (None, "server"):
-        rows += bench_server(model, args)
-    if args.only in (None, "engine"):
-        rows += bench_engine(model, args)
+    rows = bench_engine(model, args)
     table = Table(title=f"Completion tokens/s, backend vs raw vLLM ({args.requests} requests/run)")
     for column in ("run", "backend tok/s", "raw vLLM tok/s", "ratio"):
         table.add_column(column, justify="right")
@@ -276,13 +170,9 @@ def main() -> None:
         table.add_row(run, f"{ours:,.0f}", f"{raw:,.0f}", f"{ratio:.3f}")
     console = Console()
     console.print(table)
-    for name in ("server", "engine"):
-        ratios = [ratio for run, *_, ratio in rows if run.startswith(name)]
-        if not ratios:
-            continue
-        median = statistics.median(ratios)
-        verdict = "ok" if median >= FLOOR else "BELOW THE FLOOR"
-        console.print(f"{name}: median ratio {median:.3f} (floor {FLOOR}) {verdict}")
+    median = statistics.median(ratio for *_, ratio in rows)
+    verdict = "ok" if median >= FLOOR else "BELOW THE FLOOR"
+    console.print(f"engine: median ratio {median:.3f} (floor {FLOOR}) {verdict}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 server (CPU build, tiny model) through the `openai` backend, driven over real HTTP: every style
 yields samples that pass the format verifier, tokens are counted per job, the semantic judge
 runs, and a vLLM server that is down or dies mid-job fails the job with a clear reason while the
-samples already accepted stay."""
+samples already accepted stay; a job on two servers uses both, finishes on one when the other
+dies, and the next job uses the one that came back."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from engine_helpers import TRAVEL_CATALOG, Worker
 from jobs_over_http import read_job, submit_job, upload_catalog, wait_for_job_over_http
-from llm_fixtures import VllmServer, free_port
+from llm_fixtures import VllmServer, free_port, start_vllm_server
 from served_api import Api
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,7 +36,7 @@ EVERY_STYLE = {style: 1.0 for style in QueryStyle}
 CREATED = "2026-11-25T12:00:00+00:00"
 
 
-def _options(model_dir: Path, base_url: str, **more: Any) -> dict[str, Any]:
+def _options(model_dir: Path, base_url: str | list[str], **more: Any) -> dict[str, Any]:
     return {
         "backend": "openai",
         "model": str(model_dir),
@@ -218,3 +219,54 @@ def test_llm_job_whose_server_dies_mid_job_fails_and_keeps_what_was_accepted(
     exported = api.http.get(f"/v1/jobs/{job_id}/export", params={"format": "unified"})
     assert exported.status_code == 200
     assert len(exported.text.splitlines()) == len(kept)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_llm_job_on_two_servers_uses_both_and_finishes_when_one_dies_which_is_used_once_back(
+    migrated_database_url: str,
+    clean_redis: str,
+    start_workers: StartWorkers,
+    serve_api: ServeApi,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    vllm_server: str,
+    fresh_vllm_server: VllmServer,
+) -> None:
+    api, workers, catalog_id = _setup(
+        tmp_path, migrated_database_url, clean_redis, start_workers, serve_api
+    )
+    dying = fresh_vllm_server
+    servers = [dying.base_url, vllm_server]
+
+    def spec(n: int) -> JobSpec:
+        options = _options(tiny_model_dir, servers, max_retries=2, timeout_s=60)
+        return JobSpec(n=n, seed=9, batch_size=8, verify=["format"], generator="llm",
+                       generator_options=options)  # fmt: skip
+
+    # Far more batches than run before the kill, so the job cannot end before it.
+    job_id = submit_job(api.http, catalog_id, spec(240))
+    deadline = time.monotonic() + 300
+    while read_job(api.http, job_id)["counts"]["accepted"] == 0:
+        assert time.monotonic() < deadline, "no batch was accepted before the deadline"
+        time.sleep(0.2)
+    dying.kill()
+    job = wait_for_job_over_http(api.http, job_id, *workers, seconds=900)
+    assert (job["status"], job["error"]) == ("succeeded", None)
+    answered = job["counts"]["generation"]["servers"]
+    # Both served the job (the dead one before it died); the survivor took the rest.
+    assert set(answered) == set(servers), answered
+    assert answered[vllm_server]["requests"] > answered[dying.base_url]["requests"] > 0
+    assert answered[vllm_server]["completion_tokens_per_s"] > 0
+    total = job["counts"]["generation"]["requests"]
+    assert sum(server["requests"] for server in answered.values()) == total
+
+    # Back on its port, the worker's health check lets it in again: the next job uses it.
+    back = start_vllm_server(tiny_model_dir, tmp_path / "back.log", port=dying.port)
+    try:
+        time.sleep(12)  # the health check's longest interval
+        job = wait_for_job_over_http(api.http, submit_job(api.http, catalog_id, spec(64)), *workers)
+        assert job["status"] == "succeeded"
+        answered = job["counts"]["generation"]["servers"]
+        assert answered.get(dying.base_url, {}).get("requests", 0) > 0, answered
+    finally:
+        back.stop()

@@ -275,7 +275,7 @@ def test_nothing_listening_raises_backend_unavailable() -> None:
     assert isinstance(error, BackendUnavailable)
     assert url in str(error)
     assert "3 tries" in str(error)
-    assert "ConnectError" in str(error)
+    assert "Cannot connect to host" in str(error)
     assert "is the vllm server running" in str(error).lower()
 
 
@@ -290,6 +290,7 @@ def test_retries_503_then_succeeds() -> None:
             finish_reason="stop",
             prompt_tokens=11,
             completion_tokens=7,
+            server=s.base_url,
         )
     ]
 

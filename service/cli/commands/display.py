@@ -127,6 +127,13 @@ def print_funnel(job: JobPublic, console: Console = out_console) -> None:
             f"{usage.completion_tokens_per_s:,.1f} completion tokens/s in the engine",
             highlight=False,
         )
+        if len(usage.servers) > 1:
+            for url, server in usage.servers.items():
+                console.print(
+                    f"  {escape(url)}: {server.requests:,} requests, "
+                    f"{server.completion_tokens_per_s:,.1f} completion tokens/s",
+                    highlight=False,
+                )
     reasons = reasons_table(job)
     if reasons is not None:
         console.print(reasons)

@@ -83,7 +83,12 @@ def test_the_backend_s_context_wins_over_the_option_and_counting_is_batched() ->
     backend = MeasuringBackend(context=100_000)
     samples = generate(backend, num_examples=4, max_model_len=300)
     assert all(PROMPT_TRIMMED not in s.meta.extra for s in samples)
-    assert backend.counted == [8]  # one round, every prompt at once
+    # Every prompt's upper bound fits 100,000 tokens: none is counted.
+    assert backend.counted == []
+    bounds = sent_tokens(_sent(num_examples=4))
+    backend = MeasuringBackend(context=min(bounds) - 1 + 200)
+    generate(backend, num_examples=4)
+    assert backend.counted[0] == 8  # one round, every prompt at once
 
 
 def test_a_prompt_that_cannot_fit_is_not_sent_and_is_rejected_as_prompt_too_long() -> None:

@@ -1,6 +1,8 @@
 """Fitting prompts to a token budget, with a fake token counter (one token per character of the
-rendered variables): the trimming order, a measurement after every step and only of the prompts
-still over budget, parameter schemas kept intact, and prompts that cannot fit."""
+rendered variables): the trimming order, a measurement after each step that may fit (steps its
+last measurement predicts far over are taken unmeasured) and only of the prompts still over
+budget, none where the upper bound fits, parameter schemas kept intact, and prompts that cannot
+fit."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from generators.llm.prompt_budget import (
     fit_prompts,
     trimmed_variants,
 )
+from llm.prompt_tokens import estimate_prompt_tokens
 
 LONG = "Finds what you ask for. " + "It says so at length, word after word. " * 6
 TOOL = {
@@ -74,10 +77,25 @@ def size(variables: Mapping[str, Any]) -> int:
 def test_a_prompt_within_budget_is_measured_once_and_left_as_it_is() -> None:
     counter = Counter()
     prompt = draft()
-    (fitted,) = fit_prompts([prompt], counter, Budget(100_000, 1000))
+    # Over its upper bound (a token per byte, plus the chat template's allowance), under the
+    # budget: measured.
+    budget = Budget(estimate_prompt_tokens(render(prompt.variables)) - 1 + 1000, 1000)
+    (fitted,) = fit_prompts([prompt], counter, budget)
     assert fitted.messages == render(prompt.variables)
     assert fitted.steps == [] and fitted.record() is None
     assert len(counter.calls) == 1
+
+
+def test_a_prompt_whose_upper_bound_fits_is_not_measured() -> None:
+    counter = Counter()
+    prompts = [draft(), draft(examples=[])]
+    bound = estimate_prompt_tokens(render(prompts[0].variables))
+    fitted = fit_prompts(prompts, counter, Budget(bound + 1000, 1000))
+    assert [f.messages for f in fitted] == [render(p.variables) for p in prompts]
+    assert counter.calls == []
+    # Only the one whose bound is over the budget is measured.
+    fit_prompts(prompts, counter, Budget(bound - 1 + 1000, 1000))
+    assert [len(call) for call in counter.calls] == [1]
 
 
 def test_examples_go_first_the_last_one_first_one_at_a_time() -> None:
@@ -87,7 +105,9 @@ def test_examples_go_first_the_last_one_first_one_at_a_time() -> None:
     (fitted,) = fit_prompts([prompt], counter, Budget(size(without_two) + 10, 10))
     assert fitted.steps == [DROP_EXAMPLE, DROP_EXAMPLE]
     assert fitted.messages == render(without_two)
-    assert len(counter.calls) == 3  # measured before, and after each step
+    # Measured before, and at the step it stops at: after the first drop its tokens per byte
+    # predicted it still more than 10% over (2,217 tokens against 1,989), so it was not measured.
+    assert len(counter.calls) == 2
     assert fitted.record() == {
         "steps": [DROP_EXAMPLE, DROP_EXAMPLE],
         "examples_dropped": 2,
@@ -151,7 +171,8 @@ def test_a_prompt_that_cannot_fit_is_not_sent_and_says_why() -> None:
     (fitted,) = fit_prompts([draft()], counter, Budget(200, 50))
     assert fitted.messages is None
     assert fitted.steps[-1] == REMOVE_TOOL_DESCRIPTIONS
-    assert len(counter.calls) == 1 + len(fitted.steps)
+    # Measured before and after the last step: every step between was predicted far over.
+    assert len(counter.calls) == 2 and len(fitted.steps) == 7
     detail = fitted.too_long_detail()
     assert f"takes {fitted.tokens} tokens" in detail
     assert "budget of 150 tokens" in detail and "context of 200" in detail
@@ -164,7 +185,8 @@ def test_each_round_measures_only_the_prompts_still_over_budget_together() -> No
     counter = Counter()
     without_one = {**big.variables, "examples": EXAMPLES[:2]}
     fitted = fit_prompts([small, big, big], counter, Budget(size(without_one), 0))
-    assert [len(call) for call in counter.calls] == [3, 2]
+    # The small one's upper bound fits: it is never measured.
+    assert [len(call) for call in counter.calls] == [2, 2]
     assert [prompt.steps for prompt in fitted] == [[], [DROP_EXAMPLE], [DROP_EXAMPLE]]
 
 

@@ -102,5 +102,24 @@ def test_generation_usage_sums_batches_and_gives_engine_throughput() -> None:
         "wall_s": 2.0,
         "completion_tokens_per_s": 75.0,
         "failures": {"truncated": 2, "unparseable": 2},
+        "servers": {},
     }
     assert generation_usage([None, None]) is None
+
+
+def test_generation_usage_per_server_adds_up_to_the_job() -> None:
+    a, b = "http://a:8000/v1", "http://b:8000/v1"
+    batches = [
+        {"requests": 3, "prompt_tokens": 30, "completion_tokens": 90, "wall_s": 1.0,
+         "servers": {a: {"requests": 2, "prompt_tokens": 20, "completion_tokens": 60},
+                     b: {"requests": 1, "prompt_tokens": 10, "completion_tokens": 30}}},
+        {"requests": 1, "prompt_tokens": 10, "completion_tokens": 30, "wall_s": 1.0,
+         "servers": {b: {"requests": 1, "prompt_tokens": 10, "completion_tokens": 30}}},
+    ]  # fmt: skip
+    servers = generation_usage(batches)["servers"]  # type: ignore[index]
+    assert servers == {
+        a: {"requests": 2, "prompt_tokens": 20, "completion_tokens": 60,
+            "completion_tokens_per_s": 30.0},
+        b: {"requests": 2, "prompt_tokens": 20, "completion_tokens": 60,
+            "completion_tokens_per_s": 30.0},
+    }  # fmt: skip
