@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from llm.base import BackendUnavailable, LLMResult
+from llm.http_session import Unreachable
 from llm.metrics import error_kind, record_failure, record_result, server_label
 from service.metrics.multiprocess import dead_process_files, process_is_running
 from service.metrics.recorded import REJECTED, count_on_commit
@@ -49,7 +49,7 @@ def raised_from(exc: Exception, cause: BaseException | None) -> Exception:
     ("exc", "kind"),
     [
         (raised_from(RuntimeError("no answer"), TimeoutError()), "timeout"),
-        (raised_from(RuntimeError("ConnectError"), httpx.ConnectError("refused")), "connection"),
+        (raised_from(RuntimeError("no connection"), Unreachable("refused")), "connection"),
         (raised_from(RuntimeError("HTTP 503: busy"), None), "http_status"),
         (raised_from(BackendUnavailable("HTTP 401"), None), "refused"),
         (
