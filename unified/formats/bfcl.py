@@ -201,24 +201,7 @@ def _messages(turns: Any, document: str, row: int) -> tuple[str, str]:
             row,
             f'field \'question\' is {kind_of(turns)}; write [[{{"role": "user", "content": ...}}]]',
         )
-    messages = turns[0]
-    if isinstance(messages, dict):
-        messages = [messages]
-    if not isinstance(messages, list):
-        raise RowError(document, row, f"turn 1 is {kind_of(messages)}; write a list of messages")
-    systems: list[str] = []
-    users: list[str] = []
-    for position, message in enumerate(messages, 1):
-        role = message.get("role") if isinstance(message, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if role not in ("system", "user") or not isinstance(content, str):
-            raise RowError(
-                document,
-                row,
-                f"message {position} of the question is {short(message)}; write system and "
-                'user messages as {"role": ..., "content": "..."}',
-            )
-        (systems if role == "system" else users).append(content)
+    systems, users = _turn_messages(turns[0], 1, document, row, named="the question")
     if len(users) != 1:
         raise RowError(
             document,
@@ -383,8 +366,10 @@ def _conversation(
 
 
 def _turn_messages(
-    messages: Any, number: int, document: str, row: int
+    messages: Any, number: int, document: str, row: int, named: str | None = None
 ) -> tuple[list[str], list[str]]:
+    """(system texts, user texts) of turn `number`'s messages; errors name the messages'
+    place as `named` ("turn N" by default)."""
     if isinstance(messages, dict):
         messages = [messages]
     if not isinstance(messages, list):
@@ -400,8 +385,8 @@ def _turn_messages(
             raise RowError(
                 document,
                 row,
-                f"message {position} of turn {number} is {short(message)}; write system and "
-                'user messages as {"role": ..., "content": "..."}',
+                f"message {position} of {named or f'turn {number}'} is {short(message)}; "
+                'write system and user messages as {"role": ..., "content": "..."}',
             )
         (systems if role == "system" else users).append(content)
     return systems, users
