@@ -11,15 +11,6 @@ from typing import Any
 from service.api.model_schemas import OVERALL
 from service.api.schemas import FunnelStep
 
-METRICS = (
-    "accuracy",
-    "tool_name_accuracy",
-    "exact_call_accuracy",
-    "irrelevance_accuracy",
-    "format_pass_rate",
-)
-"""The held-out metrics a model version's evaluation reports, overall and per style."""
-
 
 @dataclass(frozen=True)
 class FunnelBar:

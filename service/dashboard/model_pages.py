@@ -12,9 +12,10 @@ from service.api.deps import SessionDep
 from service.api.model_schemas import ModelVersionPublic
 from service.api.routes.models import list_versions
 from service.dashboard.catalog_pages import catalog_names
-from service.dashboard.charts import METRICS, overall_by_version, version_comparison
+from service.dashboard.charts import overall_by_version, version_comparison
 from service.dashboard.rendering import PageRoute, render
 from service.errors import InvalidRequest
+from trainer.evaluate import METRICS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
