@@ -98,6 +98,7 @@ class _LeaseKeeper:
 
     def __init__(self) -> None:
         self._held: dict[int, tuple[Sessions, str, BatchClaim, float]] = {}
+        self._renewing: set[int] = set()
         self._next_token = 0
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="batch-leases", daemon=True)
@@ -108,12 +109,16 @@ class _LeaseKeeper:
             self._next_token += 1
             due = time.monotonic() + claim.seconds / 3
             self._held[self._next_token] = (sessions, batch_id, claim, due)
-            self._changed.notify()
+            self._changed.notify_all()
             return self._next_token
 
     def release(self, token: int) -> None:
+        """Stop renewing `token`'s claim; a renewal of it under way ends first, so none
+        happens after this returns."""
         with self._changed:
             self._held.pop(token, None)
+            while token in self._renewing:
+                self._changed.wait()
 
     def _run(self) -> None:
         while True:
@@ -126,8 +131,12 @@ class _LeaseKeeper:
                     continue
                 for token, (sessions, batch_id, claim, _) in due:
                     self._held[token] = (sessions, batch_id, claim, now + claim.seconds / 3)
+                self._renewing = {token for token, _ in due}
             for _, (sessions, batch_id, claim, _) in due:
                 _renew(sessions, batch_id, claim)
+            with self._changed:
+                self._renewing = set()
+                self._changed.notify_all()
 
 
 def _renew(sessions: Sessions, batch_id: str, claim: BatchClaim) -> None:

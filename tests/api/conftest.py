@@ -55,10 +55,11 @@ def own_api(tmp_path: Path) -> Iterator[Callable[..., Api]]:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium (scripts/setup-tests installs it; Playwright never downloads
-    a browser of its own)."""
+    a browser of its own). Per module: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, where later tests' `asyncio.run` would find it."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing; install it with scripts/setup-tests "
