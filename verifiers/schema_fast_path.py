@@ -7,8 +7,9 @@ the two agree, a schema gets a fast validator only when it uses nothing but the 
 `FAST_KEYWORDS` (plus words that are no JSON Schema keyword, which both ignore), and the keywords
 whose meaning the two implementations could read differently (`DELEGATED`: Python's regular
 expressions, float division, Python's format checkers) are checked by `jsonschema` itself from
-inside the Rust validator. Arguments holding a non-finite number (inf compares differently) take
-the `jsonschema` path where the schema bounds a number.
+inside the Rust validator. Arguments holding a non-finite number (inf compares differently, and
+`jsonschema`'s multipleOf raises on it) take the `jsonschema` path where the schema bounds a
+number or asks for a multiple.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def _fast_keywords_only(schema: Any, depth: int) -> bool:
     return True
 
 
-BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 
 
 def _bounds_numbers(schema: Any) -> bool:
