@@ -10,11 +10,14 @@ decodes to the values pydantic's parser gives.
 by_alias=True)` gives (every field, in field order, at every level): such a value is written as
 `Sample.to_json()` would write it by `orjson.dumps` alone (both write floats the shortest way
 and strings as UTF-8 with the same escapes). `without_none_fields` is what `exclude_none` leaves
-of such a value.
+of such a value. `dump_layout()` names the layout of this version's model, so that a stored dump
+marked with it needs no second look.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -251,6 +254,16 @@ def _dict_strip(item: Strip) -> Strip:
 
 def _optional_strip(inner: Strip) -> Strip:
     return lambda value: None if value is None else inner(value)
+
+
+@functools.cache
+def dump_layout(model: type[BaseModel] = Sample) -> str:
+    """A name for the layout `model.model_dump(mode="json", by_alias=True)` gives: a digest of
+    the model's serialization JSON schema (its fields, their order, types, enum values and
+    descriptions), so it changes whenever the layout can. Values dumped by one version of the
+    model and marked with its name have that layout as long as the name is the current one."""
+    schema = model.model_json_schema(by_alias=True, mode="serialization")
+    return hashlib.sha256(orjson.dumps(schema)).hexdigest()[:16]
 
 
 def is_dumped(value: Any, model: type[BaseModel] = Sample) -> bool:

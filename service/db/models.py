@@ -165,6 +165,9 @@ class SampleRecord(Base):
     stage: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
+    # unified.sample_json.dump_layout() of the model that dumped `data`: the unified export
+    # streams a row marked with the current one as it is stored, without a second look.
+    layout: Mapped[str | None] = mapped_column(String(32))
     # verifiers.dedup.Fingerprint.to_bytes(), kept while the sample waits for the dedup stage.
     fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,14 +19,23 @@ from service.export.base import DEFAULT_CHUNK_SIZE
 from unified.model import Sample
 from unified.sample_json import SampleParser
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "accepted_chunks", "accepted_texts"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "accepted_chunks", "accepted_stored", "accepted_texts"]
 
 
 def accepted_texts(
     sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Iterator[list[str]]:
     """The stored JSON text of job `job_id`'s accepted samples in position order, `chunk_size`
-    at a time.
+    at a time (those of `accepted_stored`)."""
+    for chunk in accepted_stored(sessions, job_id, chunk_size=chunk_size):
+        yield [text for text, _ in chunk]
+
+
+def accepted_stored(
+    sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[list[tuple[str, str | None]]]:
+    """The stored JSON text of job `job_id`'s accepted samples and the layout it was dumped
+    with (`SampleRecord.layout`), in position order, `chunk_size` at a time.
 
     Each chunk is one query (`position > last position seen`) in its own session, so samples
     accepted while the export runs are picked up if they come after the last chunk read. The
@@ -36,7 +45,7 @@ def accepted_texts(
     while True:
         with sessions() as session:
             rows = session.execute(
-                select(SampleRecord.position, cast(SampleRecord.data, Text))
+                select(SampleRecord.position, cast(SampleRecord.data, Text), SampleRecord.layout)
                 .where(
                     SampleRecord.job_id == job_id,
                     SampleRecord.status == SampleStatus.accepted,
@@ -47,7 +56,7 @@ def accepted_texts(
             ).all()
         if not rows:
             return
-        yield [text for _, text in rows]
+        yield [(text, layout) for _, text, layout in rows]
         if len(rows) < chunk_size:
             return
         after = rows[-1].position

@@ -7,6 +7,10 @@ written by an older version, say), or that orjson cannot read as pydantic would
 (`unified.sample_json.orjson_safe`: integers beyond 64 bits, say), is written through a `Sample`,
 as every row was before, so the bytes are those `write_samples(samples, stream, "unified")`
 gives.
+
+A row marked as dumped by the current model (`SampleRecord.layout` equal to
+`unified.sample_json.dump_layout()`) whose text orjson wrote is that line already, and goes out
+as it is stored: only rows stored by an older version, or that orjson could not write, are read.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import orjson
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from service.export.json_lines import JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX
 from unified.model import Sample
-from unified.sample_json import as_utf8, is_dumped, orjson_safe
+from unified.sample_json import as_utf8, dump_layout, is_dumped, orjson_safe
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -39,8 +43,11 @@ def stored_value(stored: str) -> Any:
         return None
 
 
-def unified_line(stored: str) -> bytes:
-    """One stored sample as its unified JSON line, newline included."""
+def unified_line(stored: str, layout: str | None = None) -> bytes:
+    """One stored sample as its unified JSON line, newline included; `layout` is the one the
+    row says its JSON was dumped with."""
+    if layout is not None and layout == dump_layout() and _written_by_orjson(stored):
+        return stored.encode() + b"\n"
     value = stored_value(stored)
     if value is not None and is_dumped(value):
         try:
@@ -50,12 +57,21 @@ def unified_line(stored: str) -> bytes:
     return Sample.model_validate_json(stored).to_json().encode() + b"\n"
 
 
-def unified_bytes(chunks: Iterable[list[str]]) -> Iterator[bytes]:
-    """The unified JSON Lines of chunks of stored samples, one piece per chunk."""
+def _written_by_orjson(stored: str) -> bool:
+    """Whether a dumped sample's JSON text is orjson's, not the standard library's that
+    `service.db.json_codec` falls back to (which puts a space after the first key's colon; the
+    first key of a dump is a field name, without escapes)."""
+    colon = stored.find('":', 2)
+    return stored.startswith('{"') and colon > 0 and stored[colon + 2 : colon + 3] != " "
+
+
+def unified_bytes(chunks: Iterable[list[tuple[str, str | None]]]) -> Iterator[bytes]:
+    """The unified JSON Lines of chunks of stored samples (their JSON text and the layout it was
+    dumped with), one piece per chunk."""
     from service.metrics.recorded import count_export_rows  # not at the top: see json_lines
 
     for chunk in chunks:
-        yield b"".join([unified_line(stored) for stored in chunk])
+        yield b"".join([unified_line(stored, layout) for stored, layout in chunk])
         count_export_rows(NAME, len(chunk))
 
 
@@ -63,9 +79,9 @@ def unified_job_bytes(
     sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Iterator[bytes]:
     """Job `job_id`'s accepted samples as unified JSON Lines, a piece per chunk read."""
-    from service.export.accepted import accepted_texts
+    from service.export.accepted import accepted_stored
 
-    return unified_bytes(accepted_texts(sessions, job_id, chunk_size=chunk_size))
+    return unified_bytes(accepted_stored(sessions, job_id, chunk_size=chunk_size))
 
 
 EXPORTER = Exporter(NAME, JSON_LINES_MEDIA_TYPE, JSON_LINES_SUFFIX, unified_job_bytes)

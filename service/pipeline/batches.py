@@ -57,6 +57,7 @@ from service.pipeline.templates_root import (
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
+from unified.sample_json import dump_layout
 from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
 from verifiers.stages import (
     PipelineResult,
@@ -330,6 +331,7 @@ def _sample_row(
         "stage": None,
         "reason": None,
         "data": sample.model_dump(mode="json", by_alias=True),
+        "layout": dump_layout(),
         "created_at": utcnow(),
     }
 
@@ -426,7 +428,7 @@ def _store_verdicts(
     if verdict_rows:
         session.execute(insert(VerdictRecord).execution_options(render_nulls=True), verdict_rows)
     changed = [
-        {"id": sid, "data": sample.model_dump(mode="json", by_alias=True)}
+        {"id": sid, "data": sample.model_dump(mode="json", by_alias=True), "layout": dump_layout()}
         for sid, sample, is_changed in zip(
             sample_ids, pipeline.samples, pipeline.changed, strict=True
         )

@@ -27,6 +27,7 @@ from service.pipeline.spec import JobSpec
 from unified.catalogs import load_catalog
 from unified.formats import read_samples
 from unified.model import Sample
+from unified.sample_json import dump_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -92,6 +93,7 @@ def add_job(
                 "stage": stage,
                 "reason": reason,
                 "data": sample.model_dump(mode="json", by_alias=True),
+                "layout": dump_layout(),
             }
         )
         if stage is not None:

@@ -2,7 +2,7 @@
 `Sample` by pydantic's JSON parser and written from it, on SQLite and PostgreSQL: a job holding
 real samples (datasets, BFCL questions, a template job's executed samples, wrong answers),
 odd values (long integers, non-ASCII, control characters) and rows stored by an older version
-(fields missing)."""
+(fields missing, no layout or another one's)."""
 
 from __future__ import annotations
 
@@ -64,16 +64,22 @@ LONG_INTEGERS = [2**70 + 1, -(2**63) - 1]
 
 def stored_by_an_older_version(sessions: sessionmaker[Session], job_id: str) -> None:
     """Rewrite some stored samples without fields added since (meta.extra, a call's
-    acceptable), as a database written by an older version holds them."""
+    acceptable), as a database written by an older version holds them: without a layout (stored
+    before there was one) or with an older model's."""
     with sessions() as session, session.begin():
         records = session.query(SampleRecord).filter_by(job_id=job_id).limit(30).all()
-        for record in records[::3]:
+        for number, record in enumerate(records[::3]):
             data = json.loads(json.dumps(record.data))
             del data["meta"]["extra"]
             for step in data["steps"]:
                 for call in step["tool_calls"]:
                     call.pop("acceptable", None)
-            changed = update(SampleRecord).where(SampleRecord.id == record.id).values(data=data)
+            layout = None if number % 2 else "0123456789abcdef"
+            changed = (
+                update(SampleRecord)
+                .where(SampleRecord.id == record.id)
+                .values(data=data, layout=layout)
+            )
             session.execute(changed)
 
 

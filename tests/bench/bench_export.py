@@ -44,7 +44,7 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from generators.base import GENERATORS, GenerationRequest
@@ -60,6 +60,7 @@ from service.db.models import (
     SampleStatus,
 )
 from unified.catalogs import load_catalog
+from unified.sample_json import dump_layout
 from verifiers.stages import StageContext, build_stages, run_stages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +130,7 @@ def seed_job(sessions: sessionmaker[Session], rows: int, base: list[dict[str, An
                     "status": SampleStatus.accepted,
                     "stage": "format",
                     "data": data,
+                    "layout": dump_layout(),
                 }
             )
         with sessions() as session, session.begin():
@@ -176,9 +178,34 @@ class Server:
         return float("nan")
 
 
+def stamp_with_head_of(tree: Path, database_url: str) -> None:
+    """Mark the database as migrated to `tree`'s newest revision: an older version refuses a
+    database a newer one migrated, and the columns added since, which it never reads, do not
+    matter to it."""
+    head = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from alembic.script import ScriptDirectory\n"
+            "from service.db.migrate import alembic_config\n"
+            "print(ScriptDirectory.from_config(alembic_config()).get_current_head())",
+        ],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+    engine.dispose()
+
+
 @contextmanager
 def serving(tree: Path, database_url: str, work: Path, job_id: str) -> Iterator[Server]:
     """`actionforge serve` from source tree `tree`, API only, ready to answer."""
+    stamp_with_head_of(tree, database_url)
     port = free_port()
     env = {
         **os.environ,

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from real_unified_rows import bfcl_samples, dataset_samples, template_job_samples, wrong_answers
 
+from service.db import json_codec
 from service.export.parquet import parquet_row, stored_parquet_row
 from service.export.unified import unified_line
 from unified.model import Sample, Step, Tool, ToolCall, Turn
-from unified.sample_json import SampleParser, is_dumped, without_none_fields
+from unified.sample_json import SampleParser, dump_layout, is_dumped, without_none_fields
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,23 @@ def test_dumped_layout_is_recognised_and_written_as_to_json(samples: list[Sample
         text = stored(sample)
         assert is_dumped(json.loads(text))
         assert unified_line(text) == sample.to_json().encode() + b"\n"
+
+
+def test_a_row_marked_with_the_current_layout_goes_out_as_stored(samples: list[Sample]) -> None:
+    for sample in samples:
+        by_orjson = json_codec.dumps(sample.model_dump(mode="json", by_alias=True))
+        line = sample.to_json().encode() + b"\n"
+        assert unified_line(by_orjson, dump_layout()) == by_orjson.encode() + b"\n" == line
+        # the standard library's text (json_codec's fallback) and another layout are read
+        assert unified_line(stored(sample), dump_layout()) == line
+        assert unified_line(by_orjson, "0123456789abcdef") == line
+
+
+def test_the_layout_name_follows_the_model() -> None:
+    class Other(Sample):
+        added: int = 0
+
+    assert dump_layout() == dump_layout(Sample) != dump_layout(Other)
 
 
 def test_a_conversations_layout_is_recognised_and_written_as_to_json(
