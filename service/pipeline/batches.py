@@ -110,10 +110,13 @@ def generate_batch(
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
     templates_root: Path = DEFAULT_TEMPLATES_ROOT,
     claim: BatchClaim | None = None,
+    stored_samples: list[Sample] | None = None,
 ) -> bool:
     """Generate and store a planned batch's samples; True when stored now (verify it next).
     Samples of the held-out split (`heldout_fraction`) are never given to the generator as
-    examples; a `templates_dir` option names a folder under `templates_root`.
+    examples; a `templates_dir` option names a folder under `templates_root`. When stored now,
+    the samples as stored (their ids given) are added to `stored_samples` if it is a list, for
+    a `verify_batch` in the same process that then need not read them back.
 
     Returns False without work when the batch is unknown, not planned any more, its job is
     finished (cancelled, failed), or another task holds its lease (`claim`). Raises
@@ -162,13 +165,13 @@ def generate_batch(
                 f"of {batch.size}"
             )
         offset = batch_position_offset(spec, batch)
-        rows = [
-            _sample_row(batch, sample, f"{prefix}{i}", offset + i)
-            for i, sample in enumerate(samples)
-        ]
+        samples = [_with_id(sample, f"{prefix}{i}") for i, sample in enumerate(samples)]
+        rows = [_sample_row(batch, sample, offset + i) for i, sample in enumerate(samples)]
         stored = _store_generated(session, batch, rows, usage)
         if stored:
             count_generated(spec.generator, len(rows))
+            if stored_samples is not None:
+                stored_samples.extend(samples)
         return stored
 
 
@@ -177,10 +180,12 @@ def verify_batch(
     batch_id: str,
     judge_min_accuracy: float = DEFAULT_JUDGE_MIN_ACCURACY,
     claim: BatchClaim | None = None,
+    stored_samples: Sequence[Sample] | None = None,
 ) -> bool:
     """Run the job's stages over a generated batch and store the verdicts, and the samples as
     the stages left them (the execution stage adds the results of their calls), in one
-    transaction; True when stored now.
+    transaction; True when stored now. `stored_samples`, when the caller has them, are the
+    batch's samples as `generate_batch` just stored them: they are not read back.
 
     A job with the semantic stage has its judge calibrated first (`judge_calibration`); a judge
     below `judge_min_accuracy` (or the job's own min_accuracy) fails the job instead.
@@ -205,13 +210,17 @@ def verify_batch(
         context.options = {
             name: check_stage_options(name, options) for name, options in spec.stage_options.items()
         }
-        records = session.scalars(
-            select(SampleRecord)
-            .where(SampleRecord.batch_id == batch.id)
-            .order_by(SampleRecord.position)
-        ).all()
-        samples = [Sample.model_validate(record.data) for record in records]
-        sample_ids = [record.id for record in records]
+        if stored_samples is None:
+            records = session.scalars(
+                select(SampleRecord)
+                .where(SampleRecord.batch_id == batch.id)
+                .order_by(SampleRecord.position)
+            ).all()
+            samples = [Sample.model_validate(record.data) for record in records]
+            sample_ids = [record.id for record in records]
+        else:
+            samples = list(stored_samples)
+            sample_ids = [sample.id for sample in samples]
         session.commit()
         with renewing(sessions, batch.id, claim):
             if not judge_trusted(session, job, spec, context, judge_min_accuracy):
@@ -317,13 +326,13 @@ def _catalog_tools(session: Session, job: JobRecord) -> list[Tool]:
     return _tools(job, _catalog(session, job))
 
 
-def _sample_row(
-    batch: BatchRecord, sample: Sample, sample_id: str, position: int
-) -> dict[str, Any]:
-    if sample.id != sample_id:
-        sample = sample.model_copy(update={"id": sample_id})
+def _with_id(sample: Sample, sample_id: str) -> Sample:
+    return sample if sample.id == sample_id else sample.model_copy(update={"id": sample_id})
+
+
+def _sample_row(batch: BatchRecord, sample: Sample, position: int) -> dict[str, Any]:
     return {
-        "id": sample_id,
+        "id": sample.id,
         "job_id": batch.job_id,
         "batch_id": batch.id,
         "position": position,

@@ -43,6 +43,7 @@ from service.training import runs as training
 from service.training.outcome import fail_abandoned
 from service.training.versions import stale_runs
 from unified.errors import ActionForgeError
+from unified.model import Sample
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +64,17 @@ def _claim(task: Any) -> BatchClaim:
 def generate_batch(task: Any, batch_id: str) -> None:
     """Generate one planned batch, then enqueue its verification."""
     settings = task.app.settings
+    stored: list[Sample] = []
     step = partial(
         batches.generate_batch,
         heldout_fraction=settings.train_heldout_fraction,
         templates_root=settings.resolved_templates_root(),
         claim=_claim(task),
+        stored_samples=stored,
     )
     if not _run(task, step, batch_id):
         return
-    if task.app.verifies_here and _verify_at_once(task, batch_id):
+    if task.app.verifies_here and _verify_at_once(task, batch_id, stored):
         return
     try:
         send_batches(task.app, VERIFY_TASK, [batch_id])
@@ -79,15 +82,15 @@ def generate_batch(task: Any, batch_id: str) -> None:
         log.warning("batch %s: verify not sent (%s); left to the sweep", batch_id, exc)
 
 
-def _verify_at_once(task: Any, batch_id: str) -> bool:
-    """Verify the batch this generate task just stored, in this process: no broker round trip,
-    no second task. True when that is done with (verified, or failed for good); False leaves
-    the batch to a verify message, whose task retries as usual (a database or broker error,
-    the soft time limit)."""
+def _verify_at_once(task: Any, batch_id: str, stored: list[Sample]) -> bool:
+    """Verify the batch this generate task just stored (`stored`, its samples, not read back),
+    in this process: no broker round trip, no second task. True when that is done with
+    (verified, or failed for good); False leaves the batch to a verify message, whose task
+    retries as usual (a database or broker error, the soft time limit)."""
     sessions = sessions_for(task.app.settings.resolved_database_url())
     claim = _claim(task)
     try:
-        verified = _verify_step(task, claim)(sessions, batch_id)
+        verified = _verify_step(task, claim)(sessions, batch_id, stored_samples=stored)
     except ActionForgeError as exc:
         log.warning("batch %s failed: %s", batch_id, exc)
         batches.fail_batch(sessions, batch_id, str(exc))
@@ -109,7 +112,7 @@ def _verify_at_once(task: Any, batch_id: str) -> bool:
     return True
 
 
-def _verify_step(task: Any, claim: BatchClaim | None = None) -> Callable[[Sessions, str], bool]:
+def _verify_step(task: Any, claim: BatchClaim | None = None) -> Callable[..., bool]:
     return partial(
         batches.verify_batch,
         judge_min_accuracy=task.app.settings.judge_min_accuracy,
