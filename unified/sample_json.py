@@ -10,8 +10,9 @@ decodes to the values pydantic's parser gives.
 by_alias=True)` gives (every field, in field order, at every level): such a value is written as
 `Sample.to_json()` would write it by `orjson.dumps` alone (both write floats the shortest way
 and strings as UTF-8 with the same escapes). `without_none_fields` is what `exclude_none` leaves
-of such a value. `dump_layout()` names the layout of this version's model, so that a stored dump
-marked with it needs no second look.
+of such a value. `SampleDumper` gives `model_dump(mode="json", by_alias=True)` of many samples
+offering the same tools, dumping each tool once. `dump_layout()` names the layout of this
+version's model, so that a stored dump marked with it needs no second look.
 """
 
 from __future__ import annotations
@@ -112,6 +113,33 @@ class SampleParser:
         return known
 
 
+class SampleDumper:
+    """`Sample.model_dump(mode="json", by_alias=True)`, with each `Tool` object dumped once:
+    the samples of a batch share their tools, whose schemas are most of a sample, and pydantic
+    dumped them anew every time. The dumps share their tools' values: treat them as read-only.
+    Keep one dumper for one set of samples (it holds on to their tools)."""
+
+    def __init__(self) -> None:
+        self._tools: dict[int, tuple[Tool, dict[str, Any]]] = {}
+
+    def dump(self, sample: Sample) -> dict[str, Any]:
+        """The sample's dump, equal to `sample.model_dump(mode="json", by_alias=True)`."""
+        rest = sample.model_dump(mode="json", by_alias=True, exclude={"tools"})
+        tools = [self._tool(tool) for tool in sample.tools]
+        return {
+            key: tools if key == "tools" else rest[key]
+            for key in _keys(Sample)
+            if key == "tools" or key in rest
+        }
+
+    def _tool(self, tool: Tool) -> dict[str, Any]:
+        known = self._tools.get(id(tool))
+        if known is None:
+            # The tool is kept with its dump, so that its id is not another object's.
+            known = self._tools[id(tool)] = (tool, tool.model_dump(mode="json", by_alias=True))
+        return known[1]
+
+
 # What `model_dump(mode="json", by_alias=True)` gives for a type, as two functions made once per
 # model: a check that a value has that layout, and what `exclude_none` leaves of such a value.
 # Fields typed Any (arguments, schemas, results) are JSON values of any kind: nothing to check.
@@ -121,6 +149,7 @@ _CHECKS: dict[type[BaseModel], Check] = {}
 _STRIPS: dict[type[BaseModel], Strip] = {}
 
 
+@functools.cache
 def _keys(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(field.alias or name for name, field in model.model_fields.items())
 

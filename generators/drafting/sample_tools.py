@@ -117,6 +117,22 @@ class PreparedTool:
         return len(self.words & other.words) / len(union) >= SIMILAR_OVERLAP
 
 
+class ToolCopies:
+    """One copy of each catalog tool for the samples of one request: they share it (as the
+    samples read from one file share their validated tools), and nothing with the catalog's;
+    storing a batch then dumps each tool once (`unified.sample_json.SampleDumper`)."""
+
+    def __init__(self) -> None:
+        self._copies: dict[int, Tool] = {}
+
+    def of(self, tool: PreparedTool) -> Tool:
+        """This request's copy of `tool`."""
+        copy = self._copies.get(id(tool))
+        if copy is None:
+            copy = self._copies[id(tool)] = tool.copy()
+        return copy
+
+
 class CatalogTools:
     """The tools of a catalog, prepared once; `callable` are those with arguments that pass
     their schema (found with a fixed seed, so the set does not depend on the request)."""

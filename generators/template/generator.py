@@ -21,7 +21,7 @@ from generators.base import (
     style_weights,
 )
 from generators.drafting.phrasing import Ask
-from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
+from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache, ToolCopies
 from generators.drafting.styles import STYLES, Draft, make_draft
 from generators.errors import GenerationError
 from generators.template.phrasebook import PhraseBook, bundled_templates_dir
@@ -62,7 +62,11 @@ class TemplateGenerator(GeneratorBase):
         book, created = self._read_options(request)
         weights = style_weights(request, STYLES, "template generator")
         catalog = self._catalog(tools)
-        return [self._sample(i, catalog, book, weights, request, created) for i in range(request.n)]
+        copies = ToolCopies()
+        return [
+            self._sample(i, catalog, book, weights, request, created, copies)
+            for i in range(request.n)
+        ]
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> datetime | None:
@@ -108,6 +112,7 @@ class TemplateGenerator(GeneratorBase):
         weights: list[tuple[QueryStyle, float]],
         request: GenerationRequest,
         created: datetime,
+        copies: ToolCopies,
     ) -> Sample:
         rng = random.Random(derived_seed(request.seed, index))
         requested = pick_style(weights, rng)
@@ -131,7 +136,7 @@ class TemplateGenerator(GeneratorBase):
         return Sample(
             id=f"{request.id_prefix}{index}",
             task_instruction=book.task_instruction,
-            tools=[tool.copy() for tool in draft.shown],
+            tools=[copies.of(tool) for tool in draft.shown],
             format_instruction=book.format_instruction,
             query=query,
             steps=steps,

@@ -57,7 +57,7 @@ from service.pipeline.templates_root import (
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
-from unified.sample_json import dump_layout
+from unified.sample_json import SampleDumper, dump_layout
 from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
 from verifiers.stages import (
     PipelineResult,
@@ -166,7 +166,8 @@ def generate_batch(
             )
         offset = batch_position_offset(spec, batch)
         samples = [_with_id(sample, f"{prefix}{i}") for i, sample in enumerate(samples)]
-        rows = [_sample_row(batch, sample, offset + i) for i, sample in enumerate(samples)]
+        dumper = SampleDumper()
+        rows = [_sample_row(batch, sample, offset + i, dumper) for i, sample in enumerate(samples)]
         stored = _store_generated(session, batch, rows, usage)
         if stored:
             count_generated(spec.generator, len(rows))
@@ -330,7 +331,9 @@ def _with_id(sample: Sample, sample_id: str) -> Sample:
     return sample if sample.id == sample_id else sample.model_copy(update={"id": sample_id})
 
 
-def _sample_row(batch: BatchRecord, sample: Sample, position: int) -> dict[str, Any]:
+def _sample_row(
+    batch: BatchRecord, sample: Sample, position: int, dumper: SampleDumper
+) -> dict[str, Any]:
     return {
         "id": sample.id,
         "job_id": batch.job_id,
@@ -339,7 +342,7 @@ def _sample_row(batch: BatchRecord, sample: Sample, position: int) -> dict[str, 
         "status": SampleStatus.generated,
         "stage": None,
         "reason": None,
-        "data": sample.model_dump(mode="json", by_alias=True),
+        "data": dumper.dump(sample),
         "layout": dump_layout(),
         "created_at": utcnow(),
     }
@@ -436,8 +439,9 @@ def _store_verdicts(
     ]
     if verdict_rows:
         session.execute(insert(VerdictRecord).execution_options(render_nulls=True), verdict_rows)
+    dumper = SampleDumper()
     changed = [
-        {"id": sid, "data": sample.model_dump(mode="json", by_alias=True), "layout": dump_layout()}
+        {"id": sid, "data": dumper.dump(sample), "layout": dump_layout()}
         for sid, sample, is_changed in zip(
             sample_ids, pipeline.samples, pipeline.changed, strict=True
         )

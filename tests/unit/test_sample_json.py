@@ -17,7 +17,13 @@ from service.db import json_codec
 from service.export.parquet import parquet_row, stored_parquet_row
 from service.export.unified import unified_line
 from unified.model import Sample, Step, Tool, ToolCall, Turn
-from unified.sample_json import SampleParser, dump_layout, is_dumped, without_none_fields
+from unified.sample_json import (
+    SampleDumper,
+    SampleParser,
+    dump_layout,
+    is_dumped,
+    without_none_fields,
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +136,17 @@ def test_a_row_marked_with_the_current_layout_goes_out_as_stored(samples: list[S
         # the standard library's text (json_codec's fallback) and another layout are read
         assert unified_line(stored(sample), dump_layout()) == line
         assert unified_line(by_orjson, "0123456789abcdef") == line
+
+
+def test_the_dumper_dumps_as_pydantic_does(samples: list[Sample]) -> None:
+    follow_up = Turn(query="And the second one?", steps=[Step(answer="Here it is.")])
+    conversation = samples[0].model_copy(update={"turns": [follow_up]})
+    dumper = SampleDumper()
+    for sample in [*samples, conversation, Sample(id="bare", query="hi")]:
+        dumped = dumper.dump(sample)
+        assert dumped == sample.model_dump(mode="json", by_alias=True)
+        assert orjson.dumps(dumped) == orjson.dumps(sample.model_dump(mode="json", by_alias=True))
+    assert sum(1 for sample in samples if sample.tools) > 100
 
 
 def test_the_layout_name_follows_the_model() -> None:
