@@ -13,8 +13,9 @@ Inferred from what the catalog gives, per tool:
   the item their body's `id` (or `<kind>Id`) names (Swagger's `PUT /pet`); GET lists or
   searches, which changes nothing.
 - Any other tool goes by the verb its name starts with (`create_`, `add`, `get`, `update_`,
-  `delete`, `cancel_`, ...; snake, camel or dotted case) and the noun after it, singular
-  (`getPetById`: a pet; `cancel_booking`: a booking). The item a read, update or delete acts
+  `delete`, `cancel_`, ...; snake, camel or dotted case, the last dotted part first:
+  `bookings.update`) and the noun after it, singular (`getPetById`: a pet; `cancel_booking`: a
+  booking). The item a read, update or delete acts
   on is its argument `id`, `<noun>_id` or `<noun>Id`, another `..._id` argument, or its only
   required argument (`delete_file(path)`); without one the tool changes nothing.
 - Arguments named `<kind>_id`, `<kind>Id` or `<kind>_uuid` anywhere name a resource of that
@@ -197,13 +198,28 @@ def _with_key_arguments(tool: Tool, shape: ToolShape) -> ToolShape:
     return ToolShape(shape.action, shape.kind, shape.key, references)
 
 
+def _verb_and_noun(name: str) -> tuple[Action, list[str]] | None:
+    """The action a name's verb says and the words of its noun: `get_pet_by_id` (verb first),
+    `bookings.update` and `database.create_backup` (the last dotted part's verb, its noun or the
+    part before it)."""
+    *heads, last = name.split(".")
+    words = name_words(last)
+    if words and words[0] in VERB_ACTIONS:
+        rest = words[1:] or (name_words(heads[-1]) if heads else [])
+        return VERB_ACTIONS[words[0]], rest
+    words = name_words(name)
+    if words and words[0] in VERB_ACTIONS:
+        return VERB_ACTIONS[words[0]], words[1:]
+    return None
+
+
 def _named_shape(tool: Tool) -> ToolShape:
-    words = name_words(tool.name)
-    if not words or words[0] not in VERB_ACTIONS:
+    found = _verb_and_noun(tool.name)
+    if found is None:
         return _with_key_arguments(tool, ToolShape())
-    action = VERB_ACTIONS[words[0]]
+    action, rest = found
     noun: list[str] = []
-    for word in words[1:]:
+    for word in rest:
         if word in _STOP_NOUN:
             break
         noun.append(word)
