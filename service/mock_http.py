@@ -13,7 +13,7 @@ Answers: 200 with the response as JSON; 404 or 422 with `{"error": {"reason", "d
 `GET /tools` lists the tools in the OpenAI tools format.
 
 Requests that carry the same `X-Conversation-Id` header are one conversation: they are answered
-in its state (`MockApi.conversation()`: an item one request created is there for the next, one it
+in its state (`MockConversation(api)`: an item one request created is there for the next, one it
 deleted answers 404 `resource_not_found`). The app keeps the last `CONVERSATIONS_KEPT`
 conversations it saw, least recently used first out. A request without the header is answered on
 its own, the same answer for the same call, as before.
@@ -174,7 +174,7 @@ class MockRouter:
             return self.api
         conversation = self._conversations.get(conversation_id)
         if conversation is None:
-            conversation = self._conversations[conversation_id] = self.api.conversation()
+            conversation = self._conversations[conversation_id] = MockConversation(self.api)
             if len(self._conversations) > CONVERSATIONS_KEPT:
                 self._conversations.popitem(last=False)
         else:

@@ -105,7 +105,7 @@ class RunnerConversation:
 
     def __init__(self, runner: ToolRunner) -> None:
         self.runner = runner
-        self.mock = runner.mock.conversation()
+        self.mock = MockConversation(runner.mock)
 
     @property
     def turn(self) -> int | None:

@@ -2,7 +2,7 @@
 (the format stage's checks and reason codes) and good calls are answered from the tool's
 response schema (`verifiers.mock_responses`), the same answer for the same call.
 
-`MockApi` runs calls in-process, each on its own; `MockApi.conversation()` runs the calls of one
+`MockApi` runs calls in-process, each on its own; `MockConversation(api)` runs the calls of one
 conversation against its state (an item a call created is there for the later calls, one it
 deleted is gone: `verifiers.mock_conversation`). `service.mock_http.mock_app` serves the same
 object over HTTP. `observe` runs a single-turn sample's calls and gives their results and an
@@ -16,16 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.format import FormatVerifier
 from verifiers.mock_responses import ResponseMaker
 from verifiers.resources import Resources
 from verifiers.verdict import Reason, Verdict
-
-if TYPE_CHECKING:
-    from verifiers.mock_conversation import MockConversation
 
 STAGE = "execution"
 
@@ -92,13 +89,6 @@ class MockApi:
     def resources(self) -> Resources:
         """What each tool does to which resources (for conversations)."""
         return Resources(self.tools)
-
-    def conversation(self) -> MockConversation:
-        """A conversation with this API: its calls see what the earlier ones created, updated
-        and deleted."""
-        from verifiers.mock_conversation import MockConversation
-
-        return MockConversation(self)
 
     def observe(self, sample: Sample) -> tuple[list[Any], Verdict]:
         """Run every call of the sample, in order: their results (error objects for rejected

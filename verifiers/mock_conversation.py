@@ -1,5 +1,5 @@
 """A catalog's mock API with the state of one conversation: what its calls created, updated and
-deleted (`MockApi.conversation()`; the execution stage makes one per multi-turn sample, the HTTP
+deleted (`MockConversation(api)`; the execution stage makes one per multi-turn sample, the HTTP
 mock one per `X-Conversation-Id`).
 
 What each tool does is inferred from the catalog (`verifiers.resources`: HTTP method and path

@@ -15,6 +15,7 @@ from service.mock_http import CONVERSATION_HEADER, mock_app
 from unified.catalogs import load_catalog
 from unified.model import Tool, ToolCall
 from verifiers.mock_api import MockApi
+from verifiers.mock_conversation import MockConversation
 from verifiers.resources import Action, Resources, tool_shape
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,7 +35,7 @@ def call(tool: str, **arguments: object) -> ToolCall:
 
 
 def test_create_then_get_the_created_id_then_delete_then_get_fails() -> None:
-    conversation = api_of(EXPANDED).conversation()
+    conversation = MockConversation(api_of(EXPANDED))
     created = conversation.call(call("addPet", name="Rex", tag="dog"))
     assert created.ok and created.body["name"] == "Rex"
     pet_id = created.body["id"]
@@ -57,7 +58,7 @@ def test_create_then_get_the_created_id_then_delete_then_get_fails() -> None:
 
 def test_a_single_call_and_calls_about_untouched_items_answer_as_the_stateless_mock() -> None:
     api = api_of(EXPANDED)
-    conversation = api.conversation()
+    conversation = MockConversation(api)
     created = conversation.call(call("addPet", name="Rex", tag="dog"))
     assert created.body == api.call(call("addPet", name="Rex", tag="dog")).body
     other = call("find_pet_by_id", id=created.body["id"] + 1)
@@ -67,12 +68,12 @@ def test_a_single_call_and_calls_about_untouched_items_answer_as_the_stateless_m
     # deleted it.
     alone = api.call(call("find_pet_by_id", id=created.body["id"]))
     assert alone.ok and alone.body["id"] == created.body["id"]
-    assert api.conversation().call(call("find_pet_by_id", id=created.body["id"])).ok
+    assert MockConversation(api).call(call("find_pet_by_id", id=created.body["id"])).ok
 
 
 def test_the_same_create_twice_makes_two_items_the_same_way_every_time() -> None:
     def two_pets() -> list[int]:
-        conversation = api_of(EXPANDED).conversation()
+        conversation = MockConversation(api_of(EXPANDED))
         return [conversation.call(call("addPet", name="Rex")).body["id"] for _ in range(2)]
 
     first, second = two_pets()
@@ -81,7 +82,7 @@ def test_the_same_create_twice_makes_two_items_the_same_way_every_time() -> None
 
 
 def test_an_update_is_what_later_reads_return_and_a_created_user_is_found_by_name() -> None:
-    conversation = api_of(SWAGGER2).conversation()
+    conversation = MockConversation(api_of(SWAGGER2))
     made = conversation.call(call("createUser", username="ana", firstName="Ana", lastName="Lima"))
     assert made.ok
     user = conversation.call(call("getUserByName", username="ana")).body
@@ -92,7 +93,7 @@ def test_an_update_is_what_later_reads_return_and_a_created_user_is_found_by_nam
 
 
 def test_a_deleted_item_is_gone_for_every_call_that_names_it() -> None:
-    conversation = api_of(SWAGGER2).conversation()
+    conversation = MockConversation(api_of(SWAGGER2))
     assert conversation.call(call("deletePet", petId=5, api_key="k")).ok
     photo = conversation.call(call("uploadFile", petId=5, additionalMetadata="front"))
     order = conversation.call(call("placeOrder", petId=5, quantity=1))
@@ -105,7 +106,7 @@ def test_a_deleted_item_is_gone_for_every_call_that_names_it() -> None:
 
 
 def test_function_list_tools_go_by_the_verb_of_their_names() -> None:
-    conversation = api_of(RESTAURANT).conversation()
+    conversation = MockConversation(api_of(RESTAURANT))
     booked = conversation.call(
         call("create_reservation", guest_name="Ana", date="2025-05-03", time="19:00", party_size=4)
     )
@@ -189,7 +190,7 @@ def test_a_created_items_key_may_be_an_id_field_of_another_kind() -> None:
             "required": ["booking_id"],
         },
     )
-    conversation = MockApi([book, cancel]).conversation()
+    conversation = MockConversation(MockApi([book, cancel]))
     booking = conversation.call(call("book_flight", flight="FR8341")).body["booking_id"]
     conversation.turn = 2
     assert conversation.call(call("cancel_booking", booking_id=booking), 0).ok
