@@ -164,8 +164,10 @@ class ExecutionStage(StageBase):
 def _held_together(recorded: Sample, made: Sample, tools: Sequence[Tool]) -> Verdict:
     """Reject a conversation whose values all come from its user turns or its recorded results
     but not once its calls are made (`value_not_in_results`)."""
-    if not any(step.results for step in recorded.all_steps()):
-        return Verdict.accept(STAGE)  # nothing recorded: nothing a later call could take
+    pairs = zip(recorded.all_steps(), made.all_steps(), strict=True)
+    if all(not was.results or was.results == now.results for was, now in pairs):
+        # Every recorded result is what the call gave: the results made hold all they held.
+        return Verdict.accept(STAGE)
     from verifiers.grounding import NOT_STATED, ungrounded  # loaded only for conversations
 
     if ungrounded(recorded, tools) is not None:
