@@ -13,7 +13,8 @@ template of OpenAPI operations, the verb of other tools' names). Within one conv
   where the response schema allows: the id a create answered is accepted by the later call and
   returned by it, with the name it was created with.
 - An update sets its arguments (but the item's key) on the item, known or not, and answers with
-  the item's fields set on its answer; a later read returns them.
+  the item's fields set on its answer; a later read returns them. (Header and cookie values are
+  no fields of an item; a whole-body argument gives the fields of its object.)
 - A delete answers as before and the item is gone. Any later call that names it, by its key or
   by any argument that names an item of that kind (`/pets/{id}/photos`, `placeOrder(petId)`),
   deleting it again included, is refused: HTTP 404 with `{"error": {"reason":
@@ -81,7 +82,8 @@ class MockConversation:
         if shape.action is Action.read and item in self.items:
             answer = maker.overlay(answer, self.items[item])
         elif shape.action is Action.update:
-            changes = {name: value for name, value in arguments.items() if name != shape.key}
+            given = self.api.resources.fields(tool_call.name, arguments)
+            changes = {name: value for name, value in given.items() if name != shape.key}
             fields = {**self.items.get(item, {}), **changes}
             self.items[item] = fields
             answer = maker.overlay(answer, fields)
@@ -92,18 +94,19 @@ class MockConversation:
 
     def _create(self, name: str, shape: ToolShape, arguments: dict[str, Any]) -> Any:
         maker = self.api.maker(name)
+        given = self.api.resources.fields(name, arguments)
         answer: Any = None
         created: tuple[str, str, str] | None = None
         for draw in range(CREATE_DRAWS):
             answer = maker.answer(arguments, draw)
-            created = self.api.resources.created_key(shape.kind, [_fields_of(answer), arguments])
-            if created is None or created[2] in arguments:
+            created = self.api.resources.created_key(shape.kind, [_fields_of(answer), given])
+            if created is None or created[2] in given:
                 break  # nothing to keep, or a key the caller chose: that item is replaced
             if (created[0], created[1]) not in self.items:
                 break
         if created is not None:
             kind, key, _ = created
-            self.items[(kind, key)] = {**arguments, **_fields_of(answer)}
+            self.items[(kind, key)] = {**given, **_fields_of(answer)}
             self.gone.pop((kind, key), None)
         return answer
 

@@ -255,11 +255,31 @@ def tool_shape(tool: Tool) -> ToolShape:
     return _http_shape(tool, http) if http is not None else _named_shape(tool)
 
 
+def item_fields(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an item that a call's arguments give: all of them, but for an HTTP tool
+    not its header and cookie values (an API key is no field of a pet), and a whole-body
+    argument's object spread into its fields."""
+    http = tool.source.http if tool.source is not None else None
+    if http is None:
+        return dict(arguments)
+    fields: dict[str, Any] = {}
+    for name, value in arguments.items():
+        place = http.in_.get(name)
+        if place in ("header", "cookie"):
+            continue
+        if name == http.body_argument and isinstance(value, dict):
+            fields.update(value)
+        else:
+            fields[name] = value
+    return fields
+
+
 class Resources:
     """The shapes of a catalog's tools, and under which fields each kind's key is found."""
 
     def __init__(self, tools: Iterable[Tool]) -> None:
-        self.shapes = {tool.name: tool_shape(tool) for tool in tools}
+        self.tools = {tool.name: tool for tool in tools}
+        self.shapes = {name: tool_shape(tool) for name, tool in self.tools.items()}
         fields: dict[str, list[str]] = {}
         for shape in self.shapes.values():
             if shape.kind is not None and shape.key is not None:
@@ -267,6 +287,11 @@ class Resources:
                 if shape.key not in found:
                     found.append(shape.key)
         self._key_fields = fields
+
+    def fields(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The item fields the arguments of a call of the tool `name` give (`item_fields`)."""
+        tool = self.tools.get(name)
+        return item_fields(tool, arguments) if tool is not None else dict(arguments)
 
     def key_fields(self, kind: str) -> list[str]:
         """The fields a created resource of `kind` may carry its key in, most telling first."""

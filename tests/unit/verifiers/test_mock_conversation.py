@@ -87,6 +87,11 @@ def test_an_update_is_what_later_reads_return_and_a_created_user_is_found_by_nam
     assert made.ok
     user = conversation.call(call("getUserByName", username="ana")).body
     assert (user["username"], user["firstName"], user["lastName"]) == ("ana", "Ana", "Lima")
+    # PUT /user/{username} takes the user as its whole body: its fields are the user's.
+    renamed = call("updateUser", username="ana", body={"username": "ana", "firstName": "Anna"})
+    assert conversation.call(renamed).ok
+    user = conversation.call(call("getUserByName", username="ana")).body
+    assert (user["firstName"], user["lastName"], "body" in user) == ("Anna", "Lima", False)
     assert conversation.call(call("updatePetWithForm", petId=7, name="Rex", status="sold")).ok
     pet = conversation.call(call("getPetById", petId=7)).body
     assert (pet["name"], pet["status"]) == ("Rex", "sold")
