@@ -11,14 +11,21 @@ argument (`id_query`) is read from the name the request uses (`sent_as`: `id`). 
 parameters the tool does not declare become arguments too, so the check rejects them.
 Answers: 200 with the response as JSON; 404 or 422 with `{"error": {"reason", "detail", "tool"}}`.
 `GET /tools` lists the tools in the OpenAI tools format.
+
+Requests that carry the same `X-Conversation-Id` header are one conversation: they are answered
+in its state (`MockConversation(api)`: an item one request created is there for the next, one it
+deleted answers 404 `resource_not_found`). The app keeps the last `CONVERSATIONS_KEPT`
+conversations it saw, least recently used first out. A request without the header is answered on
+its own, the same answer for the same call, as before.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import orjson
@@ -30,11 +37,19 @@ from starlette.routing import Route
 
 from unified.model import HttpBinding, Tool, ToolCall
 from verifiers.mock_api import MockApi, MockResult, error_body
+from verifiers.mock_conversation import MockConversation
 from verifiers.verdict import Reason
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+CONVERSATION_HEADER = "X-Conversation-Id"
+CONVERSATIONS_KEPT = 1024
+"""Conversations whose state the app keeps at once (a long-running mock serves many)."""
+
+
+class _Caller(Protocol):
+    def call(self, tool_call: ToolCall, index: int | None = None) -> MockResult: ...
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,21 @@ class MockRouter:
     def __init__(self, api: MockApi) -> None:
         self.api = api
         self._routes = _routes(api.tools)
+        self._conversations: OrderedDict[str, MockConversation] = OrderedDict()
+
+    def caller(self, request: Request) -> _Caller:
+        """What answers the request's call: its conversation, or the API on its own."""
+        conversation_id = request.headers.get(CONVERSATION_HEADER)
+        if conversation_id is None:
+            return self.api
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            conversation = self._conversations[conversation_id] = MockConversation(self.api)
+            if len(self._conversations) > CONVERSATIONS_KEPT:
+                self._conversations.popitem(last=False)
+        else:
+            self._conversations.move_to_end(conversation_id)
+        return conversation
 
     async def handle(self, request: Request) -> Response:
         """Answer one request (the one endpoint of the app)."""
@@ -170,7 +200,7 @@ class MockRouter:
         if method == "GET" and path.rstrip("/") == "/tools":
             return _json(200, [tool.openai() for tool in self.api.tools])
         if generic:
-            return _answer(self.api.call(ToolCall(name=segments[1], arguments={})))
+            return _answer(self.caller(request).call(ToolCall(name=segments[1], arguments={})))
         detail = (
             f"{method} {path}: no tool at this route; call POST /tools/{{name}} "
             "or a documented route (GET /tools lists the tools)"
@@ -185,7 +215,7 @@ class MockRouter:
             return self._not_json(name, f"the request body is not JSON: {exc}")
         if not isinstance(arguments, dict):
             return self._not_json(name, "the request body must be a JSON object of arguments")
-        return _answer(self.api.call(ToolCall(name=name, arguments=arguments)))
+        return _answer(self.caller(request).call(ToolCall(name=name, arguments=arguments)))
 
     @staticmethod
     def _not_json(name: str, detail: str) -> Response:
@@ -216,7 +246,8 @@ class MockRouter:
             if isinstance(body, Response):
                 return body
             arguments.update(body)
-        return _answer(self.api.call(ToolCall(name=tool.name, arguments=arguments)))
+        call = ToolCall(name=tool.name, arguments=arguments)
+        return _answer(self.caller(request).call(call))
 
     async def _body(
         self, request: Request, tool_name: str, http: HttpBinding, schemas: dict[str, Any]

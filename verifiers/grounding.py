@@ -36,6 +36,8 @@ from verifiers.stages import SampleCheckStage, StageContext
 from verifiers.verdict import Reason
 
 STAGE = "grounding"
+NOT_STATED = "is not stated in the query (nor a default of the tool, nor in an earlier result)"
+"""What the detail of a rejection says of the value (after `call NAME: argument PATH = VALUE`)."""
 SHARED_WORDS = 0.5
 """A value of several words is grounded when the query has at least this share of them."""
 
@@ -70,10 +72,7 @@ def _ungrounded_turn(
             parameters = schemas.get(call.name, {})
             for path, value, schema in _leaves(call.arguments, parameters, ""):
                 if not _grounded(value, schema, known, _holds_a_date(path, schema)):
-                    return (
-                        f"call {call.name}: argument {path} = {_shown(value)} is not stated in "
-                        "the query (nor a default of the tool, nor in an earlier result)"
-                    )
+                    return f"call {call.name}: argument {path} = {_shown(value)} {NOT_STATED}"
         if step.results:
             evidence += " " + " ".join(json.dumps(result, default=str) for result in step.results)
     return None

@@ -4,7 +4,15 @@ reasoning first, then the verdict; anything else is parsed as unparseable.
 
 The prompt is a Jinja template (bundled `templates/judge/semantic.j2`, or a user's own file given
 by path) that may use only the variables listed in `JUDGE_VARIABLES` and the `json` filter; a
-template that uses another variable is refused when it is loaded. The answer is constrained to
+template that uses another variable is refused when it is loaded.
+
+A conversation (a sample with follow-up turns) is judged as a whole: `turns` lists every turn,
+the first included, each `{query, calls, results, answer}` (the user's message, the calls that
+answer it, their results, the turn's last answer), and the bundled prompt shows them in order
+and asks whether each turn's calls answer that turn given what came before. A single-turn sample
+gets the prompt it always got, byte for byte (`turns` holds its one turn). A user's template
+that does not use `turns` cannot show a conversation: such a sample gets `multi_turn_not_judged`
+naming the template, rather than a verdict on its first turn. The answer is constrained to
 `VERDICT_SCHEMA` through the backend's structured outputs, and parsed defensively all the same: a
 judge that answers something else, or runs out of tokens, rejects the sample with
 `judge_unparseable` rather than passing it.
@@ -24,12 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMRequest, LLMResult
 from unified.errors import ActionForgeError
-from unified.model import Sample, Tool
+from unified.model import Sample, Tool, ToolCall, Turn
 from verifiers.stages import StageBase, StageContext
 from verifiers.verdict import Reason, Verdict
 
 STAGE = "semantic"
-JUDGE_VARIABLES = frozenset({"query", "tools", "calls", "results", "answer", "style"})
+JUDGE_VARIABLES = frozenset({"query", "tools", "calls", "results", "answer", "style", "turns"})
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -58,6 +66,14 @@ def _json_text(value: Any) -> str:
 
 def load_judge_template(path: Path | None = None) -> jinja2.Template:
     """Compile the judge prompt at `path` (default: the bundled one), refusing unknown variables."""
+    return judge_template_and_variables(path)[0]
+
+
+def judge_template_and_variables(
+    path: Path | None = None,
+) -> tuple[jinja2.Template, frozenset[str]]:
+    """The judge prompt at `path` (default: the bundled one), compiled, and the variables it
+    uses; unknown variables are refused."""
     path = path or bundled_judge_template()
     try:
         source = path.read_text(encoding="utf-8")
@@ -68,7 +84,8 @@ def load_judge_template(path: Path | None = None) -> jinja2.Template:
     # read as part of the values.
     env.filters["json"] = _json_text
     try:
-        unknown = sorted(meta.find_undeclared_variables(env.parse(source)) - JUDGE_VARIABLES)
+        used = frozenset(meta.find_undeclared_variables(env.parse(source)))
+        unknown = sorted(used - JUDGE_VARIABLES)
         template = env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise JudgeTemplateError(
@@ -79,7 +96,7 @@ def load_judge_template(path: Path | None = None) -> jinja2.Template:
             f"{path}: variable '{unknown[0]}' is not given to the judge template; use only "
             f"{', '.join(sorted(JUDGE_VARIABLES))}"
         )
-    return template
+    return template, used
 
 
 def judge_prompt(
@@ -89,11 +106,28 @@ def judge_prompt(
     return template.render(
         query=sample.query,
         tools=[tool.openai()["function"] for tool in (sample.tools if tools is None else tools)],
-        calls=[{"name": call.name, "arguments": call.arguments} for call in sample.tool_calls()],
-        results=[result for step in sample.steps for result in step.results],
+        calls=[_shown_call(call) for call in sample.tool_calls()],
+        results=[result for step in sample.all_steps() for result in step.results],
         answer=sample.final_answer(),
         style=sample.meta.style.value if sample.meta.style else None,
+        turns=[_shown_turn(turn) for turn in sample.conversation()],
     ).strip()
+
+
+def _shown_call(call: ToolCall) -> dict[str, Any]:
+    return {"name": call.name, "arguments": call.arguments}
+
+
+def _shown_turn(turn: Turn) -> dict[str, Any]:
+    """One turn as the template reads it: the user's message, its calls, their results, and
+    the turn's last answer."""
+    answers = [step.answer for step in turn.steps if step.answer is not None]
+    return {
+        "query": turn.query,
+        "calls": [_shown_call(call) for step in turn.steps for call in step.tool_calls],
+        "results": [result for step in turn.steps for result in step.results],
+        "answer": answers[-1] if answers else None,
+    }
 
 
 def verdict_from_answer(result: LLMResult) -> Verdict:
@@ -143,7 +177,9 @@ class SemanticJudge:
         votes: int = 1,
     ) -> None:
         self.backend = backend
-        self.template = load_judge_template(template_path)
+        self.template, used = judge_template_and_variables(template_path)
+        self.template_name = str(template_path or "the bundled judge template")
+        self.reads_turns = "turns" in used
         self.max_tokens = max_tokens
         self.votes = max(1, votes)
         self.temperature = VOTE_TEMPERATURE if self.votes > 1 and not temperature else temperature
@@ -183,12 +219,26 @@ class SemanticJudge:
         """
         if not samples:
             return []
-        results = self.backend.generate(self.requests(samples, context))
+        judged = [s for s in samples if self.reads_turns or not s.is_multi_turn()]
+        results = self.backend.generate(self.requests(judged, context)) if judged else []
         verdicts = [verdict_from_answer(result) for result in results]
-        return [
+        decided = iter(
             _majority(verdicts[start : start + self.votes])
             for start in range(0, len(verdicts), self.votes)
+        )
+        return [
+            next(decided) if self.reads_turns or not sample.is_multi_turn() else self._unread()
+            for sample in samples
         ]
+
+    def _unread(self) -> Verdict:
+        return Verdict.reject(
+            STAGE,
+            Reason.multi_turn_not_judged,
+            f"{self.template_name} does not use the variable 'turns', so it cannot show the "
+            "judge a conversation's follow-up turns; loop over 'turns' (each has query, calls, "
+            "results, answer) as the bundled template does",
+        )
 
 
 def _majority(votes: list[Verdict]) -> Verdict:
@@ -251,6 +301,7 @@ class SemanticStage(StageBase):
 
     name = STAGE
     options_model: ClassVar[type[BaseModel]] = SemanticOptions
+    judges_conversations = True
 
     @classmethod
     def with_llm_defaults(cls, options: Mapping[str, Any], llm: LlmDefaults) -> dict[str, Any]:

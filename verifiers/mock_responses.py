@@ -8,6 +8,9 @@ another, gives the same answer. Values come from the project's schema sampler
 again, up to `RESPONSE_ATTEMPTS` times. Top-level response properties named like an argument take
 the argument's value where the schema allows it (`GET /pets/{id}` answers the pet with that id).
 
+`overlay` sets the fields of a resource a conversation created or updated on an answer
+(`verifiers.mock_conversation`).
+
 A tool without a response schema answers `{"status": "ok", "tool": NAME, "result": {"id": ID,
 ...the arguments}}`, where ID is a UUID drawn from the same seed.
 """
@@ -61,9 +64,10 @@ class ResponseMaker:
         properties = self._schema.get("properties") if self._schema is not None else None
         self._echoed = frozenset(properties) if isinstance(properties, dict) else frozenset()
 
-    def answer(self, arguments: dict[str, Any]) -> Any:
-        """The answer to a call with these (already validated) arguments."""
-        fakes = Fakes(random.Random(call_seed(self.tool.name, arguments)))
+    def answer(self, arguments: dict[str, Any], draw: int = 0) -> Any:
+        """The answer to a call with these (already validated) arguments; `draw` > 0 gives
+        another answer to the same call (a second item created by the same call)."""
+        fakes = Fakes(random.Random(call_seed(self.tool.name, arguments) + draw))
         if self._sampler is None or self._schema is None:
             return self._plain_answer(arguments, fakes)
         value: Any = None
@@ -99,6 +103,27 @@ class ResponseMaker:
                 echoed = {**value, name: arguments[name]}
                 if self._passes(echoed):
                     value = echoed
+        return value
+
+    def overlay(self, value: Any, fields: dict[str, Any]) -> Any:
+        """`value` (an answer of this tool) with the fields of a resource the conversation
+        knows set on it, each one unless that breaks the response schema. A plain answer
+        (no response schema) carries them in its `result`."""
+        if not isinstance(value, dict):
+            return value
+        if self._sampler is None:
+            result = value.get("result")
+            if value.get("tool") == self.tool.name and isinstance(result, dict):
+                return {**value, "result": {**result, **fields}}
+            return value
+        merged = {**value, **fields}
+        if merged == value or self._passes(merged):
+            return merged
+        for name, field in fields.items():
+            if value.get(name) != field:
+                changed = {**value, name: field}
+                if self._passes(changed):
+                    value = changed
         return value
 
     def _plain_answer(self, arguments: dict[str, Any], fakes: Fakes) -> dict[str, Any]:

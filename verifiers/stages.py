@@ -390,12 +390,13 @@ def run_stages(
 
 
 def not_judged(stage: str) -> Verdict:
-    """The verdict of a stage that cannot judge a multi-turn sample yet."""
+    """The verdict of a stage that does not judge multi-turn samples (a plugin's, say)."""
     return Verdict.reject(
         stage,
         Reason.multi_turn_not_judged,
-        f"stage '{stage}' cannot judge a conversation with follow-up turns yet (it would judge "
-        "only the first turn); leave it out of the stages to judge this sample by the others",
+        f"stage '{stage}' cannot judge a conversation with follow-up turns (it would judge only "
+        "the first turn; a stage that judges every turn declares judges_conversations = True); "
+        "leave it out of the stages to judge this sample by the others",
     )
 
 

@@ -28,6 +28,9 @@ class Reason(StrEnum):
     output_limit = "output_limit"
     result_not_json = "result_not_json"
     sandbox_error = "sandbox_error"
+    # execution across the turns of a conversation (the mock API's state of it)
+    resource_not_found = "resource_not_found"
+    value_not_in_results = "value_not_in_results"
     # generation (an LLM answer that was cut off, failed, did not parse, or broke its constraints;
     # a prompt too long for the model's context, never sent)
     truncated = "truncated"
@@ -49,7 +52,7 @@ class Reason(StrEnum):
     judge_unparseable = "judge_unparseable"
     # reading a dataset file (`actionforge verify`): the row is not a sample of its format
     unreadable_row = "unreadable_row"
-    # a stage that cannot judge a conversation (follow-up turns) yet
+    # a stage (a plugin's) that cannot judge a conversation (follow-up turns)
     multi_turn_not_judged = "multi_turn_not_judged"
 
 

@@ -1,5 +1,6 @@
 """The semantic judge through real backends: its decisions against a scripted OpenAI-compatible
-server over real HTTP (logic), and through the real vLLM CPU engine on the tiny model (plumbing)."""
+server over real HTTP (logic), through the real vLLM CPU engine on the tiny model (plumbing), and
+SmolLM2 served by vLLM reading whole conversations (a real instruct model's answers parse)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_fixtures import VllmServer
+from pet_conversations import added_id, deleted_then_shown, petstore_context, shown_again
 from scripted_llm import Reply, scripted_llm_server, user_text
+from smollm2_model import MODEL
 from typer.testing import CliRunner
 
 from llm.base import BackendConfig, BackendUnavailable, LLMBackend, load_backend
@@ -139,8 +143,9 @@ def test_unreachable_judge_raises_instead_of_passing() -> None:
 @pytest.mark.slow
 @pytest.mark.llm
 def test_judge_through_the_real_engine(vllm_engine_backend: LLMBackend) -> None:
-    verdicts = SemanticJudge(vllm_engine_backend, max_tokens=400).judge(SAMPLES)
-    assert len(verdicts) == len(SAMPLES)
+    judged = [*SAMPLES, shown_again(), shown_again(added_id() + 17)]
+    verdicts = SemanticJudge(vllm_engine_backend, max_tokens=400).judge(judged, petstore_context())
+    assert len(verdicts) == len(judged)
     for verdict in verdicts:
         assert verdict.stage == "semantic"
         # Structured outputs keep even a random model's answer inside the verdict schema; only
@@ -209,3 +214,88 @@ def test_verify_command_names_a_bad_judge_option(tmp_path: Path) -> None:
     result = runner.invoke(app, common)
     assert result.exit_code == 2
     assert "the semantic stage needs a judge model" in result.stderr
+
+
+TURN = re.compile(
+    r"Turn (\d+), user:\n(.*?)\n\nTurn \1, assistant's calls:\n(.*?)\n\n"
+    r"(?:Turn \1, results of the calls:\n(.*?)\n\n)?",
+    re.DOTALL,
+)
+
+
+def _dialogue_judge(body: dict[str, Any]) -> Reply:
+    """Pass when each turn's argument values are in the user's messages so far or the results
+    before it (read back from the prompt's turns)."""
+    seen = ""
+    for number, message, calls, results in TURN.findall(user_text(body)):
+        seen += message
+        for call in [] if calls == "(no call)" else json.loads(calls):
+            for value in call["arguments"].values():
+                if str(value) not in seen:
+                    reason = f"turn {number}: {value} comes from nowhere"
+                    return Reply(json.dumps({"reason": reason, "pass": False}))
+        seen += results
+    return Reply(json.dumps({"reason": "every value was said or returned before", "pass": True}))
+
+
+def _semantic_context(base_url: str, model: str = "scripted") -> StageContext:
+    context = petstore_context()
+    judge = BackendConfig(backend="openai", model=model, base_url=base_url)
+    context.options["semantic"] = check_stage_options("semantic", {"judge": judge})
+    return context
+
+
+def test_the_judge_reads_the_whole_dialogue() -> None:
+    invented = added_id() + 17
+    (stage,) = build_stages(["semantic"])
+    with scripted_llm_server(_dialogue_judge) as server:
+        try:
+            verdicts = stage.verify_batch(
+                [shown_again(), shown_again(invented)], _semantic_context(server.base_url)
+            )
+        finally:
+            close_shared_backends()
+    assert [(v.accepted, v.reason, v.detail) for v in verdicts] == [
+        (True, None, "every value was said or returned before"),
+        (False, "judge_rejected", f"turn 2: {invented} comes from nowhere"),
+    ]
+    assert [len(TURN.findall(user_text(body))) for body in server.requests] == [2, 2]
+
+
+def test_a_template_of_ones_own_without_turns_judges_single_turns_only(tmp_path: Path) -> None:
+    template = tmp_path / "judge.j2"
+    template.write_text("User query:\n{{ query }}\nAssistant's calls:\n{{ calls | json }}\n")
+    with scripted_llm_server(_rule_based_judge) as server:
+        backend = _openai(server.base_url)
+        try:
+            verdicts = SemanticJudge(backend, template_path=template).judge(
+                [SAMPLES[0], shown_again()], petstore_context()
+            )
+        finally:
+            backend.close()
+    assert [(v.accepted, v.reason) for v in verdicts] == [
+        (True, None),
+        (False, "multi_turn_not_judged"),
+    ]
+    assert verdicts[1].detail is not None
+    assert verdicts[1].detail.startswith(f"{template} does not use the variable 'turns'")
+    assert len(server.requests) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_smollm2_reads_conversations_and_answers_a_verdict(smollm2_server: VllmServer) -> None:
+    """SmolLM2-135M is far too small to be trusted as a judge (it fails calibration, see
+    tests/integration/test_smollm2_job.py); here it shows that a real instruct model served by
+    vLLM reads the dialogue prompt within its context and answers a verdict that parses."""
+    conversations = [shown_again(), shown_again(added_id() + 17), deleted_then_shown()]
+    (stage,) = build_stages(["semantic"])
+    try:
+        verdicts = stage.verify_batch(
+            conversations, _semantic_context(smollm2_server.base_url, MODEL.served_name)
+        )
+    finally:
+        close_shared_backends()
+    for sample, verdict in zip(conversations, verdicts, strict=True):
+        print(f"\nSmolLM2 on {sample.id} ({len(sample.turns) + 1} turns): {verdict}")
+    assert [v.reason for v in verdicts if v.reason not in (None, "judge_rejected")] == []

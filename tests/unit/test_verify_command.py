@@ -7,6 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pet_conversations import (
+    PETSTORE_EXPANDED,
+    added_id,
+    added_pet,
+    deleted_then_shown,
+    shown_again,
+)
 from typer.testing import CliRunner
 
 from service.cli.app import app
@@ -182,3 +189,37 @@ def test_a_file_mixing_single_and_multi_turn_rows_gets_a_verdict_for_every_row(
     assert rows[1]["detail"].startswith('turn 2: call cp: argument source = "test_image1.jpg"')
     assert [r["accepted"] for r in rows] == [True, False, False, True]
     assert "value_not_in_query" in one_line(stdout)
+
+
+def test_execution_plays_each_conversation_against_its_own_state_of_the_mock(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "pets.jsonl"
+    invented = added_id() + 17
+    samples = [
+        added_pet().model_copy(update={"id": "one-turn"}),
+        shown_again(),
+        shown_again(invented).model_copy(update={"id": "pet-invented"}),
+        deleted_then_shown(),
+        shown_again().model_copy(update={"id": "pet-talk-again"}),
+    ]
+    with rows.open("wb") as sink:
+        write_samples(samples, sink, "unified")
+    out = tmp_path / "verdicts.jsonl"
+    code, stdout, err = invoke(
+        "verify", str(rows), "--from", "unified", "--catalog", str(PETSTORE_EXPANDED),
+        "--stages", "query,format,grounding,coverage,execution", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    judged = verdicts(out)
+    assert [(r["id"], r["stage"], r["reason"]) for r in judged] == [
+        ("one-turn", "execution", None),
+        ("pet-talk", "execution", None),
+        ("pet-invented", "grounding", "value_not_in_query"),
+        ("pet-gone", "execution", "resource_not_found"),
+        # The pet deleted in pet-gone's conversation is still there in this one.
+        ("pet-talk-again", "execution", None),
+    ]
+    assert judged[2]["detail"].startswith(f"turn 2: call find_pet_by_id: argument id = {invented}")
+    assert judged[3]["detail"].startswith("turn 4, call 0 ('find_pet_by_id'): argument 'id'")
+    assert "multi_turn_not_judged" not in out.read_text() + stdout

@@ -27,7 +27,8 @@ def mock(
         int, typer.Option("--max-bytes", help="Refuse catalog files larger than this.")
     ] = DEFAULT_MAX_BYTES,
 ) -> None:
-    """Serve a mock API of the catalog: checked arguments, answers from response schemas."""
+    """Serve a mock API of the catalog: checked arguments, answers from response schemas;
+    requests with the same X-Conversation-Id header share one conversation's state."""
     import uvicorn
 
     from service.mock_http import mock_app
@@ -42,7 +43,8 @@ def mock(
     err_console.print(
         f"mock API of {catalog.name} ({len(tools)} tools, {routes} documented routes) at "
         f"http://{bound_host}:{bound_port}: POST /tools/{{name}} with a JSON object of "
-        "arguments; GET /tools lists the tools",
+        "arguments; GET /tools lists the tools; requests with the same X-Conversation-Id "
+        "header share one conversation's state (created items kept, deleted ones gone)",
         highlight=False,
         soft_wrap=True,
     )

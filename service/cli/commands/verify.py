@@ -6,8 +6,9 @@ first copy of a duplicate in the file and names it by its row index. The executi
 the calls against the mock API of the `--catalog` (and runs a Python catalog's functions in the
 sandbox). A row that cannot be read as a sample gets the verdict of the `read` stage,
 `unreadable_row`, with what to change as its detail; only a file that cannot be read at all stops
-the command. Multi-turn rows are judged turn by turn by the stages that judge conversations
-(query, format, grounding, coverage, dedup); any other stage gives them
+the command. Multi-turn rows are judged turn by turn by every built-in stage (execution plays the
+turns against one conversation state of the mock API, the judge reads the whole dialogue); a
+plugin stage that does not declare `judges_conversations = True` gives them
 `multi_turn_not_judged`.
 """
 

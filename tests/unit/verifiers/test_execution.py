@@ -8,7 +8,7 @@ from pathlib import Path
 from generators.base import GenerationRequest
 from generators.template.generator import TemplateGenerator
 from unified.catalogs import load_catalog, load_catalog_bytes
-from unified.model import Sample, Step, Tool, ToolCall
+from unified.model import Sample, Step, Tool, ToolCall, Turn
 from verifiers.execution import ExecutionStage
 from verifiers.mock_api import MockApi
 from verifiers.stages import StageContext, build_stages, python_callable, run_stages
@@ -134,3 +134,29 @@ def test_tools_that_do_not_come_from_python_are_never_sandboxed() -> None:
     assert all(python_callable(tool) is None for tool in TRAVEL)
     plain = Tool(name="add", parameters={"type": "object", "properties": {}})
     assert python_callable(plain) is None
+
+
+def test_a_conversations_python_calls_run_in_the_sandbox_turn_by_turn() -> None:
+    talk = calling("talk", [call("add", a=2, b=40)]).model_copy(
+        update={
+            "turns": [
+                Turn(
+                    query="And its square root?",
+                    steps=[Step(tool_calls=[call("square_root", x=42)])],
+                ),
+                Turn(
+                    query="Divide it by zero.", steps=[Step(tool_calls=[call("divide", a=42, b=0)])]
+                ),
+            ]
+        }
+    )
+    context = StageContext.for_catalog(CALCULATOR_TOOLS, CALCULATOR)
+    result = run_stages(build_stages(["execution"]), [talk], context)
+    (verdict,) = result.verdicts[0]
+    assert (verdict.reason, (verdict.detail or "")[:38]) == (
+        "execution_error",
+        "turn 3, tool 'divide': ZeroDivisionErr",
+    )
+    made = result.samples[0]
+    assert [turn.steps[0].results for turn in made.conversation()][:2] == [[42], [42**0.5]]
+    assert made.turns[1].steps[0].results[0]["error"]["reason"] == "execution_error"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llm.base import LLMResult
-from unified.model import Sample, Step, Tool, ToolCall
+from unified.model import Sample, Step, Tool, ToolCall, Turn
 from verifiers.judge import (
     JudgeTemplateError,
     judge_prompt,
@@ -127,3 +127,60 @@ def test_users_own_template_is_used(tmp_path: Path) -> None:
 def test_control_characters_inside_the_reason_do_not_make_it_unparseable() -> None:
     verdict = verdict_from_answer(_result('{"pass": false, "reason": "bad\x15value"}'))
     assert (verdict.reason, verdict.detail) == ("judge_rejected", "bad\x15value")
+
+
+def _conversation() -> Sample:
+    porto = Turn(
+        query="And in Porto?",
+        steps=[
+            Step(
+                tool_calls=[ToolCall(name="get_weather", arguments={"city": "Porto"})],
+                results=[{"temperature_c": 17}],
+            ),
+            Step(answer="It is 17 °C in Porto."),
+        ],
+    )
+    return _sample().model_copy(update={"turns": [porto]})
+
+
+def test_a_conversations_prompt_shows_every_turn_in_order() -> None:
+    prompt = judge_prompt(load_judge_template(), _conversation())
+    shown = [
+        "Turn 1, user:\nWhat's the weather in Lisbon?",
+        'Turn 1, assistant\'s calls:\n[{"name": "get_weather", "arguments": {"city": "Lisbon"}}]',
+        'Turn 1, results of the calls:\n[{"temperature_c": 21}]',
+        "Turn 1, assistant's answer:\nIt is 21 °C in Lisbon.",
+        "Turn 2, user:\nAnd in Porto?",
+        'Turn 2, assistant\'s calls:\n[{"name": "get_weather", "arguments": {"city": "Porto"}}]',
+        'Turn 2, results of the calls:\n[{"temperature_c": 17}]',
+        "Turn 2, assistant's answer:\nIt is 17 °C in Porto.",
+    ]
+    places = [prompt.find(part) for part in shown]
+    assert -1 not in places and places == sorted(places)
+    assert "read with the conversation before" in prompt
+    assert "from the user's messages so far or from the results of earlier calls" in prompt
+    assert "User query:" not in prompt
+
+
+def test_a_single_turn_prompt_has_no_turns_and_a_turn_without_calls_says_so() -> None:
+    assert "Turn 1" not in judge_prompt(load_judge_template(), _sample())
+    talk = _conversation()
+    talk.turns[0].steps = [Step(answer="I can only tell the weather.")]
+    prompt = judge_prompt(load_judge_template(), talk)
+    assert "Turn 2, assistant's calls:\n(no call)" in prompt
+    assert "Turn 2, results of the calls" not in prompt
+
+
+def test_a_template_may_loop_over_the_turns(tmp_path: Path) -> None:
+    path = tmp_path / "turns.j2"
+    path.write_text(
+        "{% for t in turns %}{{ t.query }} -> {{ t.calls | json }} = {{ t.results | json }}; "
+        "{{ t.answer }}\n{% endfor %}"
+    )
+    assert judge_prompt(load_judge_template(path), _conversation()).splitlines() == [
+        "What's the weather in Lisbon? -> "
+        '[{"name": "get_weather", "arguments": {"city": "Lisbon"}}] = [{"temperature_c": 21}]; '
+        "It is 21 °C in Lisbon.",
+        'And in Porto? -> [{"name": "get_weather", "arguments": {"city": "Porto"}}] = '
+        '[{"temperature_c": 17}]; It is 17 °C in Porto.',
+    ]

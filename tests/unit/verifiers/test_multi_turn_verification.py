@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from unified.model import Sample, Step, Tool, ToolCall, Turn
-from verifiers.stages import StageContext, build_stages, run_stages
+from verifiers.stages import STAGES, StageContext, build_stages, run_stages, stage_class
 from verifiers.verdict import Reason, Verdict
 
 FLIGHTS = Tool(
@@ -116,19 +114,37 @@ def test_coverage_judges_each_turn_against_its_own_message() -> None:
     assert detail is not None and detail.startswith("turn 2: ")
 
 
-@pytest.mark.parametrize("stage", ["semantic", "execution"])
-def test_a_stage_that_cannot_judge_conversations_says_so_and_still_judges_single_turns(
-    stage: str,
-) -> None:
-    multi = conversation("Book the cheaper of those two.", {"flight": "FR8341"})
-    result = run_stages(build_stages([stage]), [multi], StageContext())
+def test_every_built_in_stage_judges_conversations() -> None:
+    built_in = [
+        name for name in STAGES.names() if STAGES.get(name).__module__.startswith("verifiers.")
+    ]
+    assert len(built_in) == 8
+    assert [name for name in built_in if not stage_class(name).judges_conversations] == []
+
+
+def test_execution_rejects_a_value_only_a_recorded_result_holds_when_its_calls_do_not_give_it() -> (
+    None
+):
+    """The first turn's results as recorded hold FR8341; the sample's own tools (no response
+    schema) answer otherwise, so once the calls are made the booking takes a value from
+    nowhere."""
+    sample = conversation("Book the cheaper of those two for me.", {"flight": "FR8341"})
+    assert judged(sample, "grounding") == [("grounding", True, None, None)]
+    result = run_stages(build_stages(["execution"]), [sample], StageContext())
     (verdict,) = result.verdicts[0]
     assert (verdict.stage, verdict.accepted, verdict.reason) == (
-        stage,
+        "execution",
         False,
-        Reason.multi_turn_not_judged,
+        Reason.value_not_in_results,
     )
-    assert verdict.detail is not None and "cannot judge a conversation" in verdict.detail
+    assert verdict.detail == (
+        'turn 2: call book_flight: argument flight = "FR8341" comes from an earlier result as '
+        "recorded, and the results of making the calls do not hold it: the recorded results "
+        "are not what this catalog's API answers"
+    )
+    made = result.samples[0]
+    assert made.steps[0].results[0]["tool"] == "search_flights"
+    assert made.turns[0].steps[0].results[0]["result"]["flight"] == "FR8341"
 
 
 def test_a_stage_without_the_attribute_gives_conversations_the_same_verdict() -> None:
