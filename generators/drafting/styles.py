@@ -19,9 +19,9 @@ STYLES = (
     QueryStyle.parallel,
     QueryStyle.parallel_multiple,
     QueryStyle.irrelevance,
-    QueryStyle.multi_turn,
 )
-"""The styles the template generator makes, in the order that turns weights into a choice."""
+"""The single-turn styles a draft is made in, in the order that turns weights into a choice
+(`make_draft` also makes `multi_turn` conversations, for the generators that offer them)."""
 OFF_TOPIC_RATE = 0.2
 """How often an irrelevance query is off-topic although a left-out tool could be phrased."""
 

@@ -24,13 +24,16 @@ from generators.base import (
 from generators.drafting.follow_ups import FollowUpIndex
 from generators.drafting.phrasing import Ask
 from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
-from generators.drafting.styles import STYLES, Draft, make_draft
+from generators.drafting.styles import STYLES as SINGLE_TURN_STYLES
+from generators.drafting.styles import Draft, make_draft
 from generators.errors import GenerationError
 from generators.template.phrasebook import PhraseBook, bundled_templates_dir
 from generators.tool_api import ToolApiFactory
 from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 GENERATOR_NAME = "template"
+STYLES = (*SINGLE_TURN_STYLES, QueryStyle.multi_turn)
+"""The styles the template generator makes, in the order that turns weights into a choice."""
 OPTIONS = ("templates_dir", "created")
 """Request options the template generator reads; any other option is refused."""
 
