@@ -89,14 +89,13 @@ class FollowUp:
     def phrasing(self) -> FollowUpAsk:
         """What the follow-up's message says, for the templates."""
         tool, arguments = self.call.tool, self.call.arguments
+        action = action_text(tool.tool.name, tool.tool.description)
         if self.kind == "again":
             value = arguments[self.argument]
             changed = make_clause(self.argument, [value])
-            action = action_text(tool.tool.name, tool.tool.description)
             is_text = isinstance(value, str)
             return FollowUpAsk("again", tool.ask(arguments, {}), changed, is_text, action=action)
         rest = {name: value for name, value in arguments.items() if name != self.argument}
-        action = action_text(tool.tool.name, tool.tool.description)
         return FollowUpAsk("chain", tool.ask(rest, {}), pick=self.pick, action=action)
 
 
@@ -132,7 +131,7 @@ class _Link:
 @dataclass(frozen=True)
 class _Option:
     """A chain the result before allows: the tool and parameter, the result field that feeds
-    it, and the records (one, or the items of a list) that hold the field."""
+    it, and the records the user picks from (one, or the items of a list: `listed`)."""
 
     link: _Link
     key: str
