@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generators.drafting.follow_ups import Call, FollowUp, FollowUpIndex
 from generators.drafting.sample_tools import CatalogTools, PreparedTool
 from unified.model import QueryStyle
 from unified.values.schema_values import Unsatisfiable
@@ -19,7 +20,8 @@ STYLES = (
     QueryStyle.parallel_multiple,
     QueryStyle.irrelevance,
 )
-"""The styles the template generator makes, in the order that turns weights into a choice."""
+"""The single-turn styles a draft is made in, in the order that turns weights into a choice
+(`make_draft` also makes `multi_turn` conversations, for the generators that offer them)."""
 OFF_TOPIC_RATE = 0.2
 """How often an irrelevance query is off-topic although a left-out tool could be phrased."""
 
@@ -35,16 +37,29 @@ class Draft:
     """Tool name -> the argument its parallel calls vary and the values they give it."""
     phrased_from: PreparedTool | None = None
     phrased_arguments: dict[str, Any] = field(default_factory=dict)
+    results: list[Any] | None = None
+    """A conversation's first-turn results, in call order (None: no tool API answered them)."""
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    """A conversation's follow-up turns (multi_turn)."""
 
 
-def make_draft(style: QueryStyle, catalog: CatalogTools, rng: random.Random) -> Draft:
-    """The sample's tools and calls in `style`, or in the style it falls back to."""
+def make_draft(
+    style: QueryStyle,
+    catalog: CatalogTools,
+    rng: random.Random,
+    follow_ups: FollowUpIndex | None = None,
+) -> Draft:
+    """The sample's tools and calls in `style`, or in the style it falls back to; a
+    conversation's follow-ups come from `follow_ups` (a catalog's links and tool API; default:
+    none, so no follow-up takes a value out of a result)."""
+    index = follow_ups or FollowUpIndex(catalog, None)
     makers = {
         QueryStyle.simple: _simple,
         QueryStyle.multiple: _multiple,
         QueryStyle.parallel: _parallel,
         QueryStyle.parallel_multiple: _parallel_multiple,
         QueryStyle.irrelevance: _irrelevance,
+        QueryStyle.multi_turn: lambda catalog, rng: _multi_turn(catalog, rng, index),
     }
     current: QueryStyle | None = style
     while current is not None:
@@ -56,6 +71,7 @@ def make_draft(style: QueryStyle, catalog: CatalogTools, rng: random.Random) -> 
 
 
 FALLBACK: dict[QueryStyle, QueryStyle | None] = {
+    QueryStyle.multi_turn: QueryStyle.simple,
     QueryStyle.parallel_multiple: QueryStyle.parallel,
     QueryStyle.parallel: QueryStyle.simple,
     QueryStyle.multiple: QueryStyle.simple,
@@ -63,7 +79,8 @@ FALLBACK: dict[QueryStyle, QueryStyle | None] = {
     QueryStyle.irrelevance: None,
 }
 """The style to make when a catalog cannot give a sample of a style (too few tools, no tool
-whose arguments vary). Irrelevance is always possible."""
+whose arguments vary, no call whose result or arguments a follow-up can take up).
+Irrelevance is always possible."""
 
 
 def _call_one(
@@ -210,3 +227,26 @@ def _irrelevance(catalog: CatalogTools, rng: random.Random) -> Draft:
             )
     shown = rng.sample(catalog.tools, min(len(catalog.tools), rng.randint(1, 3)))
     return Draft(QueryStyle.irrelevance, shown)
+
+
+def _multi_turn(catalog: CatalogTools, rng: random.Random, index: FollowUpIndex) -> Draft | None:
+    conversation = index.draft(rng)
+    if conversation is None:
+        return None
+    first = conversation.first
+    called: list[PreparedTool] = []
+    for call in [first, *(follow_up.call for follow_up in conversation.follow_ups)]:
+        if all(call.tool is not tool for tool in called):
+            called.append(call.tool)
+    shown = called + _distractors(catalog, rng, called, 0, 2)
+    return Draft(
+        QueryStyle.multi_turn,
+        _shuffled(shown, rng),
+        [(first.tool, first.arguments)],
+        results=_results(first),
+        follow_ups=conversation.follow_ups,
+    )
+
+
+def _results(call: Call) -> list[Any] | None:
+    return [call.result] if call.answered else None

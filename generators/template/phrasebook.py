@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from generators.drafting.follow_ups import FollowUpAsk
 from generators.drafting.phrasing import Ask
 from generators.errors import TemplateError
 from unified.model import QueryStyle
@@ -40,6 +42,13 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
 }
 """Every template the generator renders, and the variables it passes to each. Partials whose
 names start with `_` (macros to import) are given no variables."""
+FOLLOW_UP_TEMPLATES: dict[str, frozenset[str]] = {
+    "multi_turn.j2": frozenset({"follow_up", "choose"}),
+    "multi_turn_answer.j2": frozenset({"tool_names", "items", "choose"}),
+}
+"""The templates of a conversation's follow-up turns and of the answers between turns. A
+directory of one's own made before they existed may lack them: then the bundled ones (with the
+bundled partials) phrase the follow-ups."""
 
 
 def bundled_templates_dir() -> Path:
@@ -83,6 +92,9 @@ class PhraseBook:
         )
         self._env.filters["capfirst"] = _capfirst
         self._templates = {name: self._load(name, allowed) for name, allowed in _all_names(self)}
+        self._follow_up_book: PhraseBook | None = self
+        if any(not (self.directory / name).is_file() for name in FOLLOW_UP_TEMPLATES):
+            self._follow_up_book = None  # the bundled book, loaded when first needed
         self.task_instruction = self._render("task_instruction.j2", {})
         self.format_instruction = self._render("format_instruction.j2", {})
 
@@ -166,12 +178,39 @@ class PhraseBook:
         context = {"tool_names": list(tool_names), "choose": _chooser(rng)}
         return self._render("irrelevance_answer.j2", context)
 
+    def follow_up(self, follow_up: FollowUpAsk, rng: random.Random) -> str:
+        """The user's message of a follow-up turn."""
+        context = {"follow_up": follow_up, "choose": _chooser(rng)}
+        return self._follow_ups()._render("multi_turn.j2", context)
+
+    def turn_answer(self, tool_names: Sequence[str], items: int | None, rng: random.Random) -> str:
+        """The answer that closes a turn before the user's next one; `items`: how many things
+        the turn's result lists (None when it is not a list)."""
+        context = {"tool_names": list(tool_names), "items": items, "choose": _chooser(rng)}
+        return self._follow_ups()._render("multi_turn_answer.j2", context)
+
+    def _follow_ups(self) -> PhraseBook:
+        if self._follow_up_book is None:
+            self._follow_up_book = _bundled_book()
+        return self._follow_up_book
+
+
+@cache
+def _bundled_book() -> PhraseBook:
+    return PhraseBook(bundled_templates_dir())
+
 
 def _all_names(book: PhraseBook) -> list[tuple[str, frozenset[str]]]:
     partials = sorted(
         path.name for path in book.directory.glob("_*.j2") if path.name not in TEMPLATE_VARIABLES
     )
-    return [(name, frozenset()) for name in partials] + sorted(TEMPLATE_VARIABLES.items())
+    present = {
+        name: allowed
+        for name, allowed in FOLLOW_UP_TEMPLATES.items()
+        if (book.directory / name).is_file()
+    }
+    named = sorted({**TEMPLATE_VARIABLES, **present}.items())
+    return [(name, frozenset()) for name in partials] + named
 
 
 def _failing_template(exc: BaseException, directory: Path) -> str | None:

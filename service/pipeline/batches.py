@@ -59,6 +59,7 @@ from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from unified.sample_json import SampleDumper, dump_layout
 from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
+from verifiers.mock_api import MockApi
 from verifiers.stages import (
     PipelineResult,
     Stage,
@@ -87,7 +88,13 @@ def _generator(name: str) -> Generator:
     # generators may load templates or models once.
     cls = load_generator(name)
     if cls not in _generators:
-        _generators[cls] = cls()
+        generator = cls()
+        # A generator that drafts conversations asks the catalog's mock API for the results
+        # of their calls (generators do not import verifiers: the API is handed down).
+        use_tool_api = getattr(generator, "use_tool_api", None)
+        if callable(use_tool_api):
+            use_tool_api(MockApi)
+        _generators[cls] = generator
     return _generators[cls]
 
 

@@ -51,7 +51,9 @@ class JobSpec(BaseModel):
     n: int = Field(ge=1, le=MAX_SAMPLES_PER_JOB, description="Samples to generate.")
     styles: dict[QueryStyle, float] = Field(
         default_factory=lambda: dict(DEFAULT_STYLES),
-        description="Relative weights of the query styles.",
+        description="Relative weights of the query styles: "
+        + ", ".join(QueryStyle)
+        + " (a generator refuses a style it does not make).",
     )
     generator: str = Field(
         "template", description="Generator name: 'template', 'llm', or one a plug-in registers."

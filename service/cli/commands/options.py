@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from service.export.registry import export_format_names
+from unified.model import QueryStyle
 
 CatalogArgument = Annotated[
     Path,
@@ -19,7 +20,10 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Same seed, same samples
 StylesOption = Annotated[
     str | None,
     typer.Option(
-        "--styles", help="Query style weights, e.g. simple=1,parallel=2; default: the built-in mix."
+        "--styles",
+        help="Query style weights, e.g. simple=1,parallel=2; default: the built-in mix. Styles: "
+        + ", ".join(QueryStyle)
+        + ".",
     ),
 ]
 GeneratorOption = Annotated[

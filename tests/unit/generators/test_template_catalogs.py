@@ -1,5 +1,6 @@
 """The template generator on every real catalog in the test data: every sample it makes passes the
-format verifier, in every style, and each style has the shape its name promises."""
+format verifier, in every style, and each style has the shape its name promises (conversations
+drafted with the catalog's mock API: a value a follow-up takes from a result is in that result)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from unified.errors import CatalogError
 from unified.formats.base import infer_style
 from unified.model import QueryStyle, Sample
 from verifiers import FormatVerifier
+from verifiers.mock_api import MockApi
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"
@@ -44,7 +46,7 @@ def catalog(path: Path) -> Catalog:
 
 @cache
 def generator() -> TemplateGenerator:
-    return TemplateGenerator()
+    return TemplateGenerator(tool_api=MockApi)
 
 
 def argument_texts(value: Any) -> list[str]:
@@ -62,12 +64,59 @@ def argument_texts(value: Any) -> list[str]:
     return [json.dumps(value, ensure_ascii=False)]
 
 
+def scalars(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [item for sub in value.values() for item in scalars(sub)]
+    if isinstance(value, list):
+        return [item for sub in value for item in scalars(sub)]
+    return [value]
+
+
+def check_conversation(sample: Sample, names: list[str]) -> None:
+    """Two or three turns of one call each; every value the user said in a turn so far, but
+    the one a chained follow-up takes from the result before; answers between turns."""
+    turns = sample.conversation()
+    follow_ups = sample.meta.extra["follow_ups"]
+    assert 2 <= len(turns) <= 3 and len(follow_ups) == len(turns) - 1
+    said = ""
+    results: list[Any] = []  # of the turns before: a value kept from a chain may come again
+    for number, turn in enumerate(turns):
+        said += " " + turn.query
+        [call] = [call for step in turn.steps for call in step.tool_calls]
+        assert call.name in names and isinstance(call.arguments, dict)
+        taken = None
+        if number:
+            follow_up = follow_ups[number - 1]
+            assert follow_up["tool"] == call.name
+            if follow_up["kind"] == "chain":
+                taken = follow_up["argument"]
+                earlier = [r for step in turns[number - 1].steps for r in step.results]
+                assert call.arguments[taken] in scalars(earlier)
+            else:
+                assert follow_up["kind"] == "again"
+        for name, value in call.arguments.items():
+            if name == taken or value in results:
+                continue
+            for text in argument_texts(value):
+                assert text in said, f"{text!r} not in {said!r}"
+        results += scalars([r for step in turn.steps for r in step.results])
+        if number < len(turns) - 1:
+            assert len(turn.steps) == 2 and len(turn.steps[0].results) == 1
+            assert turn.steps[1].answer
+        else:
+            assert len(turn.steps) == 1 and turn.steps[0].results == []
+
+
 def check_shape(sample: Sample) -> None:
     style = sample.meta.style
     calls = sample.tool_calls()
     names = [tool.name for tool in sample.tools]
     assert len(names) == len(set(names)), "a sample shows each tool once"
     assert sample.query.strip() and sample.task_instruction and sample.format_instruction
+    if style is QueryStyle.multi_turn:
+        check_conversation(sample, names)
+        return
+    assert not sample.is_multi_turn()
     assert infer_style(calls, len(sample.tools)) == style
     if style is QueryStyle.simple:
         assert len(sample.tools) == 1 and len(calls) == 1

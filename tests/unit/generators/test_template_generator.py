@@ -243,7 +243,7 @@ def test_the_registry_names_the_template_generator() -> None:
             {"styles": {QueryStyle.instruction: 1.0, QueryStyle.simple: 1.0}},
             "template generator: cannot make 'instruction' samples; remove it from styles "
             "or give it weight 0 (it makes: simple, multiple, parallel, parallel_multiple, "
-            "irrelevance)",
+            "irrelevance, multi_turn)",
         ),
         (
             {"styles": {QueryStyle.simple: 0.0}},
