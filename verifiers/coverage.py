@@ -11,7 +11,9 @@
   Madrid`) — appears in no argument of any call while the value before or after it in the query
   does (a parallel request with one call missing, or a call that dropped an argument the user
   gave). A value that stands alone (`I am 30`, `5 friends`) is taken for context, and a count
-  equal to the number of calls (`2 cities`) is spared.
+  equal to the number of calls (`2 cities`) is spared. The digits of an id joined by hyphens
+  (`6e114422-e815-4868-9c26-887615406378`) are no numbers, nor is anything that reads as
+  infinite (`6e114422` as an exponent).
 
 In a conversation each turn is judged on its own: its calls against its user message (a
 follow-up turn without user text is passed over); the detail names the turn.
@@ -22,6 +24,7 @@ Needs no LLM; never raises on model output.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -56,6 +59,9 @@ _NOT_A_VALUE = re.compile(
 """Numbers that are not values a call takes as written: ordinals, exponents, clock times,
 compact dates, heights in feet and inches, versions and addresses (`6.3.1`), sizes (`2x2`),
 numbers that name a kind (`type 2 diabetes`, `version 3`)."""
+_HYPHENATED_ID = re.compile(r"(?<![\w-])[^\W_]+(?:-[^\W_]+)+(?![\w-])")
+"""Letters and digits joined by hyphens: a UUID, `A1-B2`, also `COVID-19` and `5-10`."""
+_LETTER_THEN_DIGIT = re.compile(r"[^\W\d_][^\W_]*\d")
 TRIVIAL_NUMBERS = (0, 1)
 """Numbers a query writes without asking a call to take them (`= 0` in an equation)."""
 
@@ -229,7 +235,15 @@ def _value_numbers(query: str) -> list[set[float]]:
     """The numbers the query writes as values (its dates, ordinals, exponents and clock times
     left out), each with the forms a value may take it in."""
     text = DATE_CANDIDATES.sub(" ", _NOT_A_VALUE.sub(" ", query))
-    return written_numbers(text)
+    text = _HYPHENATED_ID.sub(_without_id, text)
+    return [forms for forms in written_numbers(text) if all(map(math.isfinite, forms))]
+
+
+def _without_id(match: re.Match[str]) -> str:
+    """A hyphen-joined token with a part that has a digit after a letter (`4a5b`, `6e114422`)
+    is an id, not numbers; one without (`COVID-19`, `5-10`, `3-day`) keeps its numbers."""
+    token = match.group(0)
+    return " " if any(_LETTER_THEN_DIGIT.search(part) for part in token.split("-")) else token
 
 
 def _shown_number(number: float) -> str:
@@ -243,7 +257,7 @@ class _Used:
         scalars = list(_scalars(arguments))
         self.text = QueryText(" ".join(str(value) for value in scalars))
         self.numbers = {abs(float(v)) for v in scalars if isinstance(v, int | float)}
-        self.numbers |= {abs(n) for n in self.text.numbers}
+        self.numbers |= {abs(n) for n in self.text.numbers if math.isfinite(n)}
         self.strings = sorted(
             {value for value in scalars if isinstance(value, str) and len(value) > 1}
         )

@@ -9,6 +9,10 @@ A follow-up either
   tool API gave to the earlier call, so it really is in that result, and the sample carries the
   result for grounding to find it there.
 
+The calls of a conversation are answered in one conversation state of the tool API (what an
+earlier call created, a later one reads back), as the execution stage will answer them; a call
+tried and not kept leaves nothing in that state.
+
 A tool links to another when a field of its results names one of the other's parameters that
 identifies something: the same words (`flight_number`, `username`), or `id` for a parameter
 named after the thing (`petId` after a call of `addPet`), or the other way round. Which fields a
@@ -24,7 +28,7 @@ from typing import Any
 
 from generators.drafting.phrasing import Ask, Clause, action_text, make_clause
 from generators.drafting.sample_tools import PROBE_SEED, CatalogTools, PreparedTool
-from generators.tool_api import ToolApi
+from generators.tool_api import ToolAnswer, ToolApi
 from unified.model import ToolCall
 from unified.values.schema_values import Unsatisfiable
 from unified.values.value_kinds import name_words, word_set
@@ -122,6 +126,25 @@ class Conversation:
     follow_ups: list[FollowUp] = field(default_factory=list)
 
 
+class _Played:
+    """The calls kept so far in the conversation being drafted; a call tried next is answered
+    in a new conversation of the tool API after the kept calls are made again (the same answers
+    every time), so that a call tried and dropped changes nothing."""
+
+    def __init__(self, api: ToolApi) -> None:
+        self.api = api
+        self.kept: list[ToolCall] = []
+
+    def answer(self, tool_call: ToolCall) -> ToolAnswer:
+        conversation = self.api.conversation()
+        for earlier in self.kept:
+            conversation.call(earlier)
+        return conversation.call(tool_call)
+
+    def keep(self, call: Call) -> None:
+        self.kept.append(ToolCall(name=call.tool.tool.name, arguments=call.arguments))
+
+
 @dataclass(frozen=True)
 class _Link:
     target: PreparedTool
@@ -141,7 +164,8 @@ class _Option:
 
 class FollowUpIndex:
     """A catalog's links between tools (which tool's results can feed which parameter), found
-    once per catalog and tool API."""
+    once per catalog and tool API (each call on its own); `draft` asks one conversation of the
+    tool API per conversation drafted."""
 
     def __init__(self, catalog: CatalogTools, api: ToolApi | None) -> None:
         self.catalog = catalog
@@ -167,19 +191,22 @@ class FollowUpIndex:
             arguments = tool.valid_arguments(rng)
             if arguments is None:
                 continue
-            first = self._call(tool, arguments)
+            played = _Played(self.api) if self.api is not None else None
+            first = self._call(tool, arguments, played)
             if first is None:
                 continue
             conversation = Conversation(first)
             made = {_call_key(first)}
-            follow_up = self._follow_up(first, None, made, rng)
+            _keep(played, first)
+            follow_up = self._follow_up(first, None, made, rng, played)
             if follow_up is None:
                 continue
             conversation.follow_ups.append(follow_up)
             if rng.random() < THIRD_TURN_RATE:
                 made.add(_call_key(follow_up.call))
+                _keep(played, follow_up.call)
                 fixed = follow_up.argument if follow_up.kind == "chain" else None
-                another = self._follow_up(follow_up.call, fixed, made, rng)
+                another = self._follow_up(follow_up.call, fixed, made, rng, played)
                 if another is not None:
                     conversation.follow_ups.append(another)
             return conversation
@@ -197,15 +224,23 @@ class FollowUpIndex:
         rng.shuffle(everything)
         return everything
 
-    def _call(self, tool: PreparedTool, arguments: dict[str, Any]) -> Call | None:
-        """The call with the tool API's answer; None when the API refuses it."""
-        if self.api is None:
+    def _call(
+        self, tool: PreparedTool, arguments: dict[str, Any], played: _Played | None
+    ) -> Call | None:
+        """The call with its answer in the conversation `played` so far; None when the API
+        refuses it."""
+        if played is None:
             return Call(tool, arguments)
-        answer = self.api.call(ToolCall(name=tool.tool.name, arguments=arguments))
+        answer = played.answer(ToolCall(name=tool.tool.name, arguments=arguments))
         return Call(tool, arguments, answer.body, answered=True) if answer.ok else None
 
     def _follow_up(
-        self, before: Call, fixed: str | None, made: set[str], rng: random.Random
+        self,
+        before: Call,
+        fixed: str | None,
+        made: set[str],
+        rng: random.Random,
+        played: _Played | None,
     ) -> FollowUp | None:
         """A follow-up to the call before: a chain where its result allows one (most of the
         time), else the same call again with another value for an argument other than `fixed`
@@ -214,9 +249,9 @@ class FollowUpIndex:
         chain_first = bool(options) and rng.random() < CHAIN_RATE
         for kind in ("chain", "again") if chain_first else ("again", "chain"):
             if kind == "chain":
-                made_one = self._chain(before, options, made, rng) if options else None
+                made_one = self._chain(before, options, made, rng, played) if options else None
             else:
-                made_one = self._again(before, fixed, made, rng)
+                made_one = self._again(before, fixed, made, rng, played)
             if made_one is not None:
                 return made_one
         return None
@@ -234,7 +269,12 @@ class FollowUpIndex:
                     yield _Option(link, key, tuple(records), listed)
 
     def _chain(
-        self, before: Call, options: list[_Option], made: set[str], rng: random.Random
+        self,
+        before: Call,
+        options: list[_Option],
+        made: set[str],
+        rng: random.Random,
+        played: _Played | None,
     ) -> FollowUp | None:
         pool = list(options)
         while pool:
@@ -250,14 +290,19 @@ class FollowUpIndex:
             arguments = {**base, option.link.parameter: value}
             if not target.accepts(arguments):
                 continue
-            call = self._call(target, arguments)
+            call = self._call(target, arguments, played)
             if call is None or _call_key(call) in made:
                 continue
             return FollowUp(call, "chain", option.link.parameter, pick)
         return None
 
     def _again(
-        self, before: Call, fixed: str | None, made: set[str], rng: random.Random
+        self,
+        before: Call,
+        fixed: str | None,
+        made: set[str],
+        rng: random.Random,
+        played: _Played | None,
     ) -> FollowUp | None:
         """The call before with one argument given another value (not `fixed`, which came out
         of a result)."""
@@ -281,7 +326,7 @@ class FollowUpIndex:
                 changed = {**arguments, name: value}
                 if not tool.accepts(changed):
                     continue
-                call = self._call(tool, changed)
+                call = self._call(tool, changed, played)
                 if call is None or _call_key(call) in made:
                     continue
                 return FollowUp(call, "again", name)
@@ -322,6 +367,11 @@ class _Targets:
 
 def _tool_words(tool: PreparedTool) -> frozenset[str]:
     return frozenset(name_words(tool.tool.name)) | tool.words
+
+
+def _keep(played: _Played | None, call: Call) -> None:
+    if played is not None:
+        played.keep(call)
 
 
 def _result_keys(tool: PreparedTool, api: ToolApi) -> list[str]:

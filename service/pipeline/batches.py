@@ -54,12 +54,12 @@ from service.pipeline.templates_root import (
     with_templates_dir_resolved,
     without_server_paths,
 )
+from service.pipeline.tool_api import MockToolApi
 from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from unified.sample_json import SampleDumper, dump_layout
 from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
-from verifiers.mock_api import MockApi
 from verifiers.stages import (
     PipelineResult,
     Stage,
@@ -90,10 +90,11 @@ def _generator(name: str) -> Generator:
     if cls not in _generators:
         generator = cls()
         # A generator that drafts conversations asks the catalog's mock API for the results
-        # of their calls (generators do not import verifiers: the API is handed down).
+        # of their calls, one conversation state per conversation as execution plays them
+        # (generators do not import verifiers: the API is handed down).
         use_tool_api = getattr(generator, "use_tool_api", None)
         if callable(use_tool_api):
-            use_tool_api(MockApi)
+            use_tool_api(MockToolApi)
         _generators[cls] = generator
     return _generators[cls]
 

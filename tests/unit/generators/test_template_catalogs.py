@@ -13,12 +13,12 @@ import pytest
 
 from generators.base import GenerationRequest
 from generators.template.generator import STYLES, TemplateGenerator
+from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import Catalog, load_catalog
 from unified.errors import CatalogError
 from unified.formats.base import infer_style
 from unified.model import QueryStyle, Sample
 from verifiers import FormatVerifier
-from verifiers.mock_api import MockApi
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data"
@@ -46,7 +46,7 @@ def catalog(path: Path) -> Catalog:
 
 @cache
 def generator() -> TemplateGenerator:
-    return TemplateGenerator(tool_api=MockApi)
+    return TemplateGenerator(tool_api=MockToolApi)
 
 
 def argument_texts(value: Any) -> list[str]:

@@ -1,7 +1,7 @@
 """The template generator's multi_turn style: conversations whose follow-ups refer to the turn
-before, a value taken out of an earlier result really in that result (from the catalog's mock
-API), accepted by the stages that judge conversations, deterministic, and a fallback where a
-catalog gives no conversation."""
+before, a value taken out of an earlier result really in that result (from one conversation
+state of the catalog's mock API, the results the execution stage gives), accepted by the stages
+that judge conversations, deterministic, and a fallback where a catalog gives no conversation."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from typing import Any
 from generators.base import GenerationRequest
 from generators.template.generator import TemplateGenerator
 from generators.template.phrasebook import bundled_templates_dir
+from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Tool, ToolCall
 from verifiers.mock_api import MockApi
+from verifiers.mock_conversation import MockConversation
 from verifiers.stages import StageContext, build_stages, run_stages
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,8 +26,8 @@ PETSTORE = load_catalog(
 ).tools
 MULTI_TURN = {QueryStyle.multi_turn: 1.0}
 CREATED = {"created": "2026-01-31T12:00:00+00:00"}
-JUDGING_STAGES = ["query", "format", "grounding", "coverage", "dedup"]
-"""The stages that judge conversations today (execution, semantic and generation do not yet)."""
+JUDGING_STAGES = ["query", "format", "grounding", "coverage", "execution", "dedup"]
+"""The stages that judge conversations without an LLM."""
 
 FLIGHT_NUMBER = {"type": "string", "pattern": "^[A-Z]{2}[0-9]{3,4}$"}
 BOOKING_ID = {"type": "string", "pattern": "^BK[0-9]{6}$"}
@@ -80,7 +82,7 @@ FLIGHTS = [
 
 
 def conversations(tools: list[Tool], n: int, seed: int = 3, **options: Any) -> list[Sample]:
-    generator = TemplateGenerator(tool_api=MockApi)
+    generator = TemplateGenerator(tool_api=MockToolApi)
     request = GenerationRequest(n=n, seed=seed, styles=MULTI_TURN, options={**CREATED, **options})
     return generator.generate(tools, request)
 
@@ -98,6 +100,18 @@ def only_call(steps: list[Any]) -> ToolCall:
     return call
 
 
+def played(tools: list[Tool], sample: Sample) -> list[Any]:
+    """The answer to each turn's call, the turns played in order in one new conversation of
+    the catalog's mock API (as the execution stage plays them)."""
+    conversation = MockConversation(MockApi(tools))
+    return [conversation.call(only_call(turn.steps)).body for turn in sample.conversation()]
+
+
+def recorded(sample: Sample) -> list[Any]:
+    """The result each turn but the last records for its call."""
+    return [turn.steps[0].results for turn in sample.conversation()[:-1]]
+
+
 def test_follow_ups_take_values_out_of_the_mock_apis_earlier_results() -> None:
     samples = conversations(PETSTORE, 80)
     assert {sample.meta.style for sample in samples} == {QueryStyle.multi_turn}
@@ -111,12 +125,36 @@ def test_follow_ups_take_values_out_of_the_mock_apis_earlier_results() -> None:
             chained += 1
             before, turn = turns[number - 1], turns[number]
             value = only_call(turn.steps).arguments[follow_up["argument"]]
-            # The value is what the mock API answers to the call before, and the sample
-            # carries that answer as the call's result.
-            answered = MockApi(PETSTORE).call(only_call(before.steps)).body
+            # The value is what the mock API answers to the call before in this conversation,
+            # and the sample carries that answer as the call's result.
+            answered = played(PETSTORE, sample)[number - 1]
             assert before.steps[0].results == [answered]
             assert value in scalars(answered)
     assert chained >= 30
+
+
+def test_a_read_of_the_item_created_before_records_what_the_conversation_made() -> None:
+    samples = conversations(PETSTORE, 300)
+    reads = [
+        sample
+        for sample in samples
+        if [only_call(turn.steps).name for turn in sample.conversation()[:2]]
+        == ["addPet", "find_pet_by_id"]
+        and sample.meta.extra["follow_ups"][0].get("pick") == "created"
+        and len(sample.conversation()) == 3
+    ]
+    assert reads
+    for sample in reads:
+        created, read = sample.conversation()[:2]
+        [pet] = created.steps[0].results
+        [found] = read.steps[0].results
+        # The pet found is the one made, under the name the user gave it: not what the mock
+        # answers for that id in a conversation that created nothing.
+        name = only_call(created.steps).arguments["name"]
+        assert (found["id"], found["name"]) == (pet["id"], name)
+        alone = MockApi(PETSTORE).call(only_call(read.steps)).body
+        assert found != alone
+        assert [r for step in read.steps for r in step.results] == [played(PETSTORE, sample)[1]]
 
 
 def test_a_created_id_is_used_by_the_next_turn_without_the_user_saying_it() -> None:
@@ -168,7 +206,9 @@ def test_the_cheaper_of_two_flights_is_the_one_booked() -> None:
     assert cancelled
 
 
-def test_the_stages_that_judge_conversations_accept_them() -> None:
+def test_the_stages_that_judge_conversations_accept_them_and_execution_gives_their_results() -> (
+    None
+):
     for tools in (PETSTORE, TRAVEL, FLIGHTS):
         samples = conversations(tools, 60)
         result = run_stages(build_stages(JUDGING_STAGES), samples, StageContext(tools))
@@ -178,6 +218,9 @@ def test_the_stages_that_judge_conversations_accept_them() -> None:
             if not verdicts[-1].accepted
         ]
         assert rejected == []
+        for drafted, executed in zip(samples, result.samples, strict=True):
+            assert recorded(executed)[: len(recorded(drafted))] == recorded(drafted)
+            assert executed.conversation()[-1].steps[0].results == played(tools, drafted)[-1:]
 
 
 def test_a_follow_up_value_no_result_holds_is_rejected_by_grounding() -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from unified.catalogs import load_catalog
 from unified.formats import read_samples
 from unified.model import Sample, Step, Tool, ToolCall
 from verifiers.coverage import uncovered
@@ -188,6 +189,51 @@ def test_a_call_tied_to_the_query_by_numbers_alone_is_an_extra_call() -> None:
     assert uncovered(asked) is None
     multiplication = made.model_copy(update={"query": "Give me the factorials of 5, please"})
     assert uncovered(multiplication) is None
+
+
+UBER = Path(__file__).resolve().parents[2] / "data" / "openapi" / "oai-v2.0-uber.json"
+
+
+def test_the_digits_of_a_uuid_are_no_number_the_query_states() -> None:
+    """A template sample on Uber's API (its `customer_uuid` is a `format: uuid` string): read
+    as numbers, `23e81310-...` and `...-5723262e3479` were infinite, and no call "used" inf."""
+    tools = load_catalog(UBER).tools
+    uuids = [
+        "23e81310-6236-4585-ab4b-1a82d1fd9a56",
+        "ed7fde98-47a8-4196-bc31-6023a2f5c772",
+        "ff29f7b3-0aad-4428-a615-5723262e3479",
+    ]
+    place = {"start_latitude": -32.0094, "start_longitude": 122.325}
+    calls = [
+        ToolCall(name="get_estimates_time", arguments={**place, "customer_uuid": uuid})
+        for uuid in uuids
+    ]
+    made = Sample(
+        id="299",
+        query="I'd like to get time estimates with start latitude -32.0094, start longitude "
+        f"122.325 and customer uuid {uuids[0]}, {uuids[1]} and {uuids[2]}.",
+        tools=tools,
+        steps=[Step(tool_calls=calls)],
+    )
+    assert uncovered(made, tools) is None
+    one = made.model_copy(
+        update={
+            "query": f"Time estimates at start latitude -32.0094, start longitude 122.325 for "
+            f"customer {uuids[2]}, please",
+            "steps": [Step(tool_calls=calls[2:])],
+        }
+    )
+    assert uncovered(one, tools) is None
+    assert uncovered(one.model_copy(update={"query": "For 23e81310: " + one.query}), tools) is None
+    # The numbers beside a UUID still count.
+    dropped = ToolCall(
+        name="get_estimates_time",
+        arguments={"start_latitude": -32.0094, "customer_uuid": uuids[2]},
+    )
+    assert uncovered(one.model_copy(update={"steps": [Step(tool_calls=[dropped])]}), tools) == (
+        "query_value_unused",
+        "the query states 122.325, which no call uses",
+    )
 
 
 def test_coverage_spares_numbers_that_stand_alone_dates_and_counts() -> None:
