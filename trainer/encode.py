@@ -2,8 +2,12 @@
 
 With a chat template that marks the assistant's content with `{% generation %}` (or one TRL
 knows how to patch that way), the tokenizer's assistant-token mask decides the labels. With any
-other template the loss falls on everything after the prompt (completion-only masking), which
-also covers the tool results of multi-step samples.
+other template (SmolLM2's, for one) the loss falls on each assistant message as the template
+writes it (`completion` masking): from where the template opens the assistant's turn
+(`add_generation_prompt`) to the end of the message, its end-of-turn tokens included; never on
+the system, user or tool messages, in any turn of a conversation. *Changed:* `completion`
+masking used to train on everything after the first prompt, the tool results of a multi-step
+sample included.
 """
 
 from __future__ import annotations
@@ -67,16 +71,24 @@ class ChatEncoder:
             labels = [t if m else IGNORE_INDEX for t, m in zip(ids, mask, strict=True)]
             return Encoded(sample_id, ids, labels)
         ids = list(self._apply(messages, tools, self.training_template)["input_ids"])
-        prompt = self.prompt_ids(conversation)
-        shared = 0
-        while shared < min(len(prompt), len(ids)) and prompt[shared] == ids[shared]:
-            shared += 1
-        labels = [IGNORE_INDEX] * shared + ids[shared:]
+        labels = [IGNORE_INDEX] * len(ids)
+        for index, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            opened = self._apply(
+                messages[:index], tools, self.training_template, add_generation_prompt=True
+            )
+            start = _shared_prefix(list(opened["input_ids"]), ids)
+            end = _shared_prefix(
+                self._apply(messages[: index + 1], tools, self.training_template)["input_ids"], ids
+            )
+            labels[start:end] = ids[start:end]
         return Encoded(sample_id, ids, labels)
 
-    def prompt_ids(self, conversation: Conversation) -> list[int]:
-        """Ids of the prompt with the assistant's turn opened: what generation starts from."""
-        messages, tools = chat_inputs(conversation, self.abilities, prompt_only=True)
+    def prompt_ids(self, conversation: Conversation, turn: int = 0) -> list[int]:
+        """Ids of the prompt for user turn `turn` (0: the first) with the assistant's turn
+        opened: what generation starts from."""
+        messages, tools = chat_inputs(conversation, self.abilities, prompt_only=True, turn=turn)
         out = self._apply(messages, tools, self.inference_template, add_generation_prompt=True)
         return list(out["input_ids"])
 
@@ -91,3 +103,12 @@ class ChatEncoder:
         return self.tokenizer.apply_chat_template(
             messages, tokenize=True, return_dict=True, **arguments
         )
+
+
+def _shared_prefix(prefix: list[int], ids: list[int]) -> int:
+    """How many leading ids `prefix` shares with `ids` (a template renders an earlier part of a
+    conversation as the start of the whole; the count stops where a tokenization differs)."""
+    shared = 0
+    while shared < min(len(prefix), len(ids)) and prefix[shared] == ids[shared]:
+        shared += 1
+    return shared

@@ -17,6 +17,19 @@ sample's first assistant turn:
   satisfy its JSON Schema (`verifiers.FormatVerifier`; samples that expect calls);
 - accuracy: exact calls or correct refusals over all samples.
 
+A multi-turn sample (a conversation) is judged turn by turn: for turn k the model is given the
+reference's conversation up to turn k (its earlier turns with their calls, results and answers,
+then turn k's user message) and its answer is compared with the calls of the assistant's first
+message in turn k, by the rules above. Every turn counts in the figures above as one sample
+would (`samples` and the other tallies count judged answers: one per single-turn sample, one
+per turn of a conversation), and two figures cover conversations only:
+
+- turn accuracy: right turns (exact calls or correct refusals) over the conversations' turns;
+- conversation accuracy: conversations with every turn right over conversations.
+
+Both are None for a group without a multi-turn sample, so a single-turn set's report is what it
+was before conversations were judged.
+
 Each overall and per query style (`sample.meta.style`). `score` is pure; `generate` runs the
 model (greedy, batched); `evaluate` does both; `compare` lines two reports up.
 """
@@ -48,11 +61,16 @@ METRICS = (
     "exact_call_accuracy",
     "irrelevance_accuracy",
     "format_pass_rate",
+    "turn_accuracy",
+    "conversation_accuracy",
 )
+CONVERSATION_METRICS = ("turn_accuracy", "conversation_accuracy")
+"""The metrics of `METRICS` computed on multi-turn samples only (None without one)."""
 _STYLE_ORDER = [style.value for style in QueryStyle]
 _JSON_START = re.compile(r"[\[{]")
 ProgressCallback = Callable[[int, int], None]
-"""Called after every generated batch with (samples done, samples in all)."""
+"""Called after every generated batch with (prompts done, prompts in all): one prompt per
+single-turn sample, one per turn of a conversation."""
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -145,11 +163,18 @@ class Judgement:
     format_pass: bool
     correct_refusal: bool
 
+    @property
+    def right(self) -> bool:
+        """Exact calls where calls are expected, a correct refusal where none are."""
+        return self.exact_match if self.expects_call else self.correct_refusal
+
 
 @dataclass
 class Counts:
     """Tallies of one group of samples, and the rates they give (None when a rate has no
-    samples to be computed on)."""
+    samples to be computed on). `samples` and the tallies after it count judged answers (a
+    conversation gives one per turn); `conversations` counts multi-turn samples, with their
+    right turns and the conversations whose every turn is right."""
 
     samples: int = 0
     call_samples: int = 0
@@ -159,8 +184,24 @@ class Counts:
     irrelevance_samples: int = 0
     irrelevance_correct: int = 0
     unparseable: int = 0
+    conversations: int = 0
+    conversation_turns: int = 0
+    conversation_turns_correct: int = 0
+    conversations_correct: int = 0
+
+    def add_sample(self, judgements: Sequence[Judgement]) -> None:
+        """One sample's judged answers: one for a single-turn sample, one per turn of a
+        conversation."""
+        for judgement in judgements:
+            self.add(judgement)
+        if len(judgements) > 1:
+            self.conversations += 1
+            self.conversation_turns += len(judgements)
+            self.conversation_turns_correct += sum(j.right for j in judgements)
+            self.conversations_correct += all(j.right for j in judgements)
 
     def add(self, judgement: Judgement) -> None:
+        """One judged answer (a single-turn sample's, or one turn's)."""
         self.samples += 1
         self.unparseable += judgement.unparseable
         if judgement.expects_call:
@@ -191,6 +232,14 @@ class Counts:
     @property
     def format_pass_rate(self) -> float | None:
         return _rate(self.format_pass, self.call_samples)
+
+    @property
+    def turn_accuracy(self) -> float | None:
+        return _rate(self.conversation_turns_correct, self.conversation_turns)
+
+    @property
+    def conversation_accuracy(self) -> float | None:
+        return _rate(self.conversations_correct, self.conversations)
 
     def rates(self) -> dict[str, float | None]:
         """Every metric of `METRICS` by name."""
@@ -240,10 +289,14 @@ def _style_rank(style: str) -> tuple[int, str]:
     return (_STYLE_ORDER.index(style) if style in _STYLE_ORDER else len(_STYLE_ORDER), style)
 
 
-def judge(answer: str | ParsedOutput, reference: Sample, verifier: FormatVerifier) -> Judgement:
-    """How `answer` (model text, or calls already parsed) fares against `reference`."""
+Answer = str | ParsedOutput
+"""A model's answer: its text, or the calls already parsed from it."""
+
+
+def judge(answer: Answer, reference: Sample, verifier: FormatVerifier, turn: int = 0) -> Judgement:
+    """How `answer` fares against user turn `turn` (0: the first) of `reference`."""
     parsed = parse_calls(answer) if isinstance(answer, str) else answer
-    expected = expected_calls(reference)
+    expected = expected_calls(reference, turn)
     called = bool(parsed.calls)
     tools: dict[str, Tool] = {tool.name: tool for tool in reference.tools}
     return Judgement(
@@ -259,17 +312,30 @@ def judge(answer: str | ParsedOutput, reference: Sample, verifier: FormatVerifie
     )
 
 
-def score(answers: Sequence[str | ParsedOutput], references: Sequence[Sample]) -> EvalReport:
-    """The report of `answers[i]` against `references[i]` for every i."""
+def score(answers: Sequence[Answer | Sequence[Answer]], references: Sequence[Sample]) -> EvalReport:
+    """The report of `answers[i]` against `references[i]` for every i: one answer for a
+    single-turn reference, a list of one answer per turn for a multi-turn one."""
     if len(answers) != len(references):
         raise ValueError(f"{len(answers)} answers for {len(references)} reference samples")
     verifier = FormatVerifier()
     report = EvalReport()
     for answer, reference in zip(answers, references, strict=True):
-        judgement = judge(answer, reference, verifier)
-        report.overall.add(judgement)
-        report.by_style.setdefault(judgement.style, Counts()).add(judgement)
+        turns = _turn_answers(answer, reference)
+        judgements = [judge(a, reference, verifier, turn) for turn, a in enumerate(turns)]
+        report.overall.add_sample(judgements)
+        report.by_style.setdefault(judgements[0].style, Counts()).add_sample(judgements)
     return report
+
+
+def _turn_answers(answer: Answer | Sequence[Answer], reference: Sample) -> list[Answer]:
+    turns = 1 + len(reference.turns)
+    given = [answer] if isinstance(answer, str | ParsedOutput) else list(answer)
+    if len(given) != turns:
+        raise ValueError(
+            f"{len(given)} answers for reference sample {reference.id!r} of {turns} turns; "
+            "give one answer per turn"
+        )
+    return given
 
 
 def _matches(calls: Sequence[ToolCall], expected: Sequence[ToolCall], reference: Sample) -> bool:
@@ -356,7 +422,8 @@ class Evaluation:
     """A model's answers to samples and their report."""
 
     report: EvalReport
-    answers: list[str]
+    answers: list[str | list[str]]
+    """One text per single-turn sample, a list of one text per turn per multi-turn sample."""
     seconds: float
 
 
@@ -368,10 +435,11 @@ def generate(
     batch_size: int = 8,
     max_new_tokens: int = 256,
     progress: ProgressCallback | None = None,
-) -> list[str]:
-    """The model's answer to each sample's prompt: greedy decoding, batched, with the base
-    model `model` and the LoRA adapter in `adapter` when given (bf16 on a GPU, float32 on the
-    CPU)."""
+) -> list[str | list[str]]:
+    """The model's answer to each sample's prompt (a list of answers, one per turn, for a
+    multi-turn sample: each asked with the reference's earlier turns before it): greedy
+    decoding, batched, with the base model `model` and the LoRA adapter in `adapter` when given
+    (bf16 on a GPU, float32 on the CPU)."""
     import torch
     from transformers import GenerationConfig
 
@@ -392,7 +460,9 @@ def generate(
         pad_token_id=pad_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    prompts = [encoder.prompt_ids(render(sample)) for sample in samples]
+    cases = [(index, turn) for index, s in enumerate(samples) for turn in range(1 + len(s.turns))]
+    conversations = [render(sample) for sample in samples]
+    prompts = [encoder.prompt_ids(conversations[index], turn) for index, turn in cases]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding
     answers = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -414,7 +484,10 @@ def generate(
             answers[i] = text
         if progress is not None:
             progress(min(start + batch_size, len(order)), len(order))
-    return answers
+    by_sample: list[list[str]] = [[] for _ in samples]
+    for (index, _), answer in zip(cases, answers, strict=True):
+        by_sample[index].append(answer)
+    return [texts if len(texts) > 1 else texts[0] for texts in by_sample]
 
 
 def evaluate(

@@ -7,6 +7,14 @@ it has one. A sample that calls nothing (irrelevance) gets one assistant turn wi
 a default refusal. Thoughts and few-shot examples are not rendered: the model is asked for calls,
 and evaluation parses calls.
 
+A multi-turn sample renders every turn in order, each the user's message then its steps'
+messages as above. A turn the assistant does not answer (no call, no answer: a BFCL turn whose
+ground truth is empty) gets the default refusal, as the `hf` export closes it, so every user
+turn is answered; a conversation none of whose turns has a step is left as it is (nothing to
+train on, like a single-turn sample without steps). `Conversation.prompt(turn)` is what the
+model sees when asked for a turn's answer: the reference's earlier turns with their results,
+then that turn's user message.
+
 `chat_inputs` fits the conversation to a chat template, so that the prompt and the target
 always agree:
 
@@ -54,12 +62,20 @@ class Conversation:
     messages: list[Message]
     tools: list[dict[str, Any]] = field(default_factory=list)
 
-    def prompt(self) -> list[Message]:
-        """The messages before the first assistant turn: what the model sees at inference."""
-        for index, message in enumerate(self.messages):
-            if message["role"] == "assistant":
+    def prompt(self, turn: int = 0) -> list[Message]:
+        """What the model sees when asked for user turn `turn`'s answer (0: the first): the
+        messages before the assistant's first message after that turn's user message."""
+        starts = self.turn_starts()
+        if not 0 <= turn < len(starts):
+            raise IndexError(f"turn {turn} of a conversation of {len(starts)} user turns")
+        for index in range(starts[turn] + 1, len(self.messages)):
+            if self.messages[index]["role"] in ("assistant", "user"):
                 return self.messages[:index]
         return list(self.messages)
+
+    def turn_starts(self) -> list[int]:
+        """The index of each user turn's message, in order."""
+        return [index for index, message in enumerate(self.messages) if message["role"] == "user"]
 
     def has_assistant_turn(self) -> bool:
         """Whether there is anything to train on."""
@@ -70,12 +86,17 @@ def render(sample: Sample) -> Conversation:
     """The conversation of `sample`, for training and evaluation alike."""
     messages: list[Message] = [
         {"role": "system", "content": sample.task_instruction.strip() or DEFAULT_INSTRUCTION},
-        {"role": "user", "content": sample.query},
     ]
-    for step in sample.steps:
-        messages.extend(_step_messages(step))
-    if not any(m["role"] == "assistant" for m in messages) and _expects_refusal(sample):
-        messages.append({"role": "assistant", "content": DEFAULT_REFUSAL})
+    turns = sample.conversation()
+    answer_every_turn = _expects_refusal(sample) or (
+        len(turns) > 1 and any(turn.steps for turn in turns)
+    )
+    for turn in turns:
+        messages.append({"role": "user", "content": turn.query})
+        answer = [message for step in turn.steps for message in _step_messages(step)]
+        if answer_every_turn and not any(m["role"] == "assistant" for m in answer):
+            answer.append({"role": "assistant", "content": DEFAULT_REFUSAL})
+        messages.extend(answer)
     return Conversation(messages=messages, tools=[tool.openai() for tool in sample.tools])
 
 
@@ -87,11 +108,13 @@ def _expects_refusal(sample: Sample) -> bool:
     return sample.meta.style is QueryStyle.irrelevance
 
 
-def expected_calls(sample: Sample) -> list[ToolCall]:
-    """The calls of the first assistant turn: what evaluation compares the model's output to.
+def expected_calls(sample: Sample, turn: int = 0) -> list[ToolCall]:
+    """The calls of the assistant's first message in user turn `turn` (0: the first): what
+    evaluation compares the model's output to.
 
-    Empty when the first turn is an answer (the sample calls no tool)."""
-    for step in sample.steps:
+    Empty when that message is an answer (the turn calls no tool)."""
+    steps = sample.steps if turn == 0 else sample.turns[turn - 1].steps
+    for step in steps:
         if step.tool_calls:
             return list(step.tool_calls)
         if step.answer is not None:
@@ -119,14 +142,19 @@ def renders_tools(chat_template: str) -> bool:
 
 
 def chat_inputs(
-    conversation: Conversation, abilities: TemplateAbilities, *, prompt_only: bool = False
+    conversation: Conversation,
+    abilities: TemplateAbilities,
+    *,
+    prompt_only: bool = False,
+    turn: int = 0,
 ) -> tuple[list[Message], list[dict[str, Any]] | None]:
-    """Messages and `tools` argument for `apply_chat_template` with a template of `abilities`.
+    """Messages and `tools` argument for `apply_chat_template` with a template of `abilities`:
+    the whole conversation, or with `prompt_only` its prompt for user turn `turn`.
 
     `tools` is None rather than empty when there are none: some templates print tool
     boilerplate for an empty list. The conversation is not changed.
     """
-    messages = conversation.prompt() if prompt_only else list(conversation.messages)
+    messages = conversation.prompt(turn) if prompt_only else list(conversation.messages)
     tools = conversation.tools or None
     if abilities.tool_calls:
         return messages, tools

@@ -37,6 +37,13 @@ class ModelSummary(BaseModel):
     exact_call_accuracy: float | None = None
     irrelevance_accuracy: float | None = None
     format_pass_rate: float | None = None
+    turn_accuracy: float | None = Field(
+        None, description="Right turns of the multi-turn held-out samples; null without one."
+    )
+    conversation_accuracy: float | None = Field(
+        None,
+        description="Multi-turn held-out samples with every turn right; null without one.",
+    )
     accuracy_vs_parent: float | None = Field(
         None, description="Change of overall accuracy against the parent version."
     )

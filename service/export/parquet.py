@@ -4,6 +4,12 @@ Rows have the columns of `PARQUET_SCHEMA`: the sample's id, query and style as t
 structured parts as JSON text. `sample_from_parquet_row` reads a row back into the same unified
 sample. A job's rows are made from the stored JSON of its samples without making `Sample`s
 (`stored_parquet_row`), the same row `parquet_row` makes of the sample.
+
+A multi-turn sample's first turn is in `query` and `steps`, as in the unified format, and its
+follow-up turns in `turns`, JSON text like the other structured columns (`[]` for a single-turn
+sample): one string column loads the same way in pyarrow, pandas and `datasets` whatever the
+results hold, where a struct column would need one type for every tool's results. `answers` and
+`final_answer` are the conversation's: every call of every turn, its last answer.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pyarrow.parquet as pq
 
 from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
 from service.export.unified import stored_value
-from unified.model import SINGLE_TURN_VERSION, Sample, Tool, ToolCall
+from unified.model import MULTI_TURN_VERSION, Sample, Tool, ToolCall
 from unified.sample_json import is_dumped, without_none_fields
 
 if TYPE_CHECKING:
@@ -44,15 +50,16 @@ PARQUET_SCHEMA = pa.schema(
         ),
         _column(
             "answers",
-            "JSON list of every tool call of every step, in order: {name, arguments, id}.",
+            "JSON list of every tool call of every step of every turn, in order: "
+            "{name, arguments, id}.",
             nullable=False,
         ),
         _column(
             "steps",
-            "JSON list of the steps: {thought, tool_calls, results, answer}.",
+            "JSON list of the first turn's steps: {thought, tool_calls, results, answer}.",
             nullable=False,
         ),
-        _column("final_answer", "The last step's answer, if any."),
+        _column("final_answer", "The last answer of the conversation, if any."),
         _column("task_instruction", "The task instruction.", nullable=False),
         _column("format_instruction", "The format instruction.", nullable=False),
         _column("examples", "JSON list of few-shot examples: {query, steps}.", nullable=False),
@@ -62,9 +69,14 @@ PARQUET_SCHEMA = pa.schema(
             nullable=False,
         ),
         _column("format_version", "Version of the unified format.", nullable=False),
+        _column(
+            "turns",
+            "JSON list of the follow-up turns after query and steps: {query, steps}; [] for a "
+            "single-turn sample.",
+            nullable=False,
+        ),
     ],
-    # The columns are the modules of format 1.0: a conversation's follow-up turns have none.
-    metadata={"actionforge.unified_format_version": SINGLE_TURN_VERSION},
+    metadata={"actionforge.unified_format_version": MULTI_TURN_VERSION},
 )
 
 
@@ -90,7 +102,10 @@ def parquet_row(sample: Sample) -> dict[str, str | None]:
         "format_instruction": sample.format_instruction,
         "examples": _json_text([example.model_dump(mode="json") for example in sample.examples]),
         "meta": _json_text(sample.meta.model_dump(mode="json")),
-        "format_version": sample.format_version,
+        "format_version": sample.model_dump(mode="json", include={"format_version"})[
+            "format_version"
+        ],
+        "turns": _json_text([turn.model_dump(mode="json") for turn in sample.turns]),
     }
 
 
@@ -100,7 +115,9 @@ def stored_parquet_row(stored: str) -> dict[str, str | None]:
     value = stored_value(stored)
     if value is None or not is_dumped(value):
         return parquet_row(Sample.model_validate_json(stored))
+    turns = value.get("turns", [])
     steps = value["steps"]
+    every_step = [*steps, *(step for turn in turns for step in turn["steps"])]
     meta = value["meta"]
     return {
         "id": value["id"],
@@ -108,17 +125,22 @@ def stored_parquet_row(stored: str) -> dict[str, str | None]:
         "style": meta["style"],
         "tools": _json_text([without_none_fields(tool, Tool) for tool in value["tools"]]),
         "answers": _json_text(
-            [without_none_fields(call, ToolCall) for step in steps for call in step["tool_calls"]]
+            [
+                without_none_fields(call, ToolCall)
+                for step in every_step
+                for call in step["tool_calls"]
+            ]
         ),
         "steps": _json_text(steps),
         "final_answer": next(
-            (step["answer"] for step in reversed(steps) if step["answer"] is not None), None
+            (step["answer"] for step in reversed(every_step) if step["answer"] is not None), None
         ),
         "task_instruction": value["task_instruction"],
         "format_instruction": value["format_instruction"],
         "examples": _json_text(value["examples"]),
         "meta": _json_text(meta),
         "format_version": value["format_version"],
+        "turns": _json_text(turns),
     }
 
 
@@ -135,6 +157,8 @@ def sample_from_parquet_row(row: dict[str, Any]) -> Sample:
             "format_instruction": row["format_instruction"],
             "examples": orjson.loads(row["examples"]),
             "meta": orjson.loads(row["meta"]),
+            # Files written before the column was added have no follow-up turns.
+            "turns": orjson.loads(row["turns"]) if row.get("turns") else [],
         }
     )
 

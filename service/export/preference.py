@@ -36,6 +36,23 @@ DPO rows (`dpo_row`, `write_pairs`) are `{"prompt": [...], "chosen": [...], "rej
   its own, and results shown on one side only would let the model tell the sides apart by them.
   Later turns, which depend on results, are left out for the same reason; a candidate whose
   first turn is the chosen one's (its mistake is in a later step) is passed over.
+
+A multi-turn sample (a conversation) makes its pair on its final turn, with the earlier dialogue
+as the prompt: a DPO row has one prompt, and the final turn is the one asked with the whole
+conversation before it, which is what multi-turn training is for.
+
+- `prompt`: the `hf` row's messages up to and including the final turn's user message: the
+  prompt above, the earlier turns' calls, tool results and answers (each turn closed as `hf`
+  closes it), the later user messages. It is the start of the sample's `hf` row, so the DPO
+  prompt is still the SFT prompt.
+- `chosen` / `rejected`: the assistant's first message of the final turn, as above.
+- A real rejected sample is a candidate when it is the same conversation up to the final turn's
+  user message (the same prompt: earlier turns, results and queries identical) and its final
+  turn's first message differs; a rejected conversation whose mistake is in an earlier turn has
+  another prompt and is passed over. A perturbation is made of the final turn
+  (`final_turn_view`: the final turn as a single-turn sample, which the format verifier checks).
+  A final turn that calls nothing (an answer) gets a pair only from a real rejected sample or a
+  perturbation that applies to it (`hallucinated_call`, for unstyled samples).
 """
 
 from __future__ import annotations
@@ -50,7 +67,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.perturb import NEEDS_SEMANTIC, PERTURBATIONS, perturb, perturbation_seed
 from unified.formats.base import line_writer
-from unified.formats.hf import completion_messages, prompt_messages
+from unified.formats.hf import completion_messages, conversation, prompt_messages
 from unified.model import Sample, Tool
 from verifiers.dedup import DedupReason
 from verifiers.format import FormatVerifier
@@ -113,8 +130,13 @@ def build_pairs(
             continue
         rng = random.Random(perturbation_seed(seed, chosen.id, "pair"))
         answer = answer_messages(chosen)
+        dialogue = _dialogue(chosen)
         candidates = sorted(
-            (c for c in by_query.get(_query_key(chosen), []) if answer_messages(c[0]) != answer),
+            (
+                c
+                for c in by_query.get(_query_key(chosen), [])
+                if answer_messages(c[0]) != answer and _dialogue(c[0]) == dialogue
+            ),
             key=lambda c: c[0].id,
         )
         if candidates:
@@ -133,6 +155,12 @@ def query_key(query: str) -> str:
 
 def _query_key(sample: Sample) -> str:
     return query_key(sample.query)
+
+
+def _dialogue(sample: Sample) -> list[Message]:
+    """The prompt's messages after the first user query: a conversation's earlier turns and
+    its final user message; none for a single-turn sample."""
+    return pair_prompt(sample)[len(prompt_messages(sample)) :]
 
 
 def _index_rejected(
@@ -170,8 +198,9 @@ def _perturbed_pair(
 ) -> PreferencePair | None:
     names = list(PERTURBATIONS)
     rng.shuffle(names)
+    final = final_turn_view(chosen)
     for name in names:
-        child = perturb(chosen, name, seed)
+        child = perturb(final, name, seed)
         if child is None or answer_messages(child) == answer_messages(chosen):
             continue
         source = PERTURBATION_PREFIX + name
@@ -195,7 +224,7 @@ def make_pair(chosen: Sample, rejected: Sample, verdict: Verdict, source: str) -
         id=f"{chosen.id}|{rejected.id}",
         chosen_id=chosen.id,
         rejected_id=rejected.id,
-        prompt=prompt_messages(chosen),
+        prompt=pair_prompt(chosen),
         chosen=answer_messages(chosen),
         rejected=answer_messages(rejected),
         tools=[tool.openai() for tool in chosen.tools],
@@ -206,10 +235,30 @@ def make_pair(chosen: Sample, rejected: Sample, verdict: Verdict, source: str) -
     )
 
 
+def pair_prompt(sample: Sample) -> list[Message]:
+    """The messages a pair's answers follow, as the `hf` export renders them: `hf`'s prompt of a
+    single-turn sample; for a conversation, its `hf` messages up to and including the final
+    turn's user message."""
+    if not sample.turns:
+        return prompt_messages(sample)
+    messages = conversation(sample).messages
+    final_user = max(i for i, message in enumerate(messages) if message["role"] == "user")
+    return messages[: final_user + 1]
+
+
+def final_turn_view(sample: Sample) -> Sample:
+    """A conversation's final turn as a single-turn sample (the same id, tools and metadata);
+    a single-turn sample as it is."""
+    if not sample.turns:
+        return sample
+    final = sample.turns[-1]
+    return sample.model_copy(update={"query": final.query, "steps": final.steps, "turns": []})
+
+
 def answer_messages(sample: Sample) -> list[Message]:
-    """The assistant's first turn after the prompt, as the `hf` export renders it: the calls of
-    the sample's first step (no results), or its answer when it calls nothing first."""
-    completion, _ = completion_messages(sample)
+    """The assistant's first message after the prompt, as the `hf` export renders it: the calls
+    of the final turn's first step (no results), or its answer when it calls nothing first."""
+    completion, _ = completion_messages(final_turn_view(sample))
     return completion[:1]
 
 

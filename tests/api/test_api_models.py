@@ -1,7 +1,9 @@
 """`/v1/models` over real HTTP, on SQLite and PostgreSQL: listing versions, asking for a training
 run (202, 409 while one is queued, 422 for too few samples or a bad setting), downloading a
 ready adapter as a .tar.gz; and the `actionforge models` and `train --job` commands against it.
-The queued version is trained in this process by `maybe_train`, as a train worker would."""
+The queued version is trained in this process by `maybe_train`, as a train worker would; a
+version trained and evaluated on multi-turn samples stores, lists and charts the turn and
+conversation accuracy."""
 
 from __future__ import annotations
 
@@ -24,7 +26,12 @@ from service.db.models import JobRecord, SampleRecord
 from service.settings import Settings
 from service.training.heldout import split_heldout
 from service.training.runs import maybe_train
-from unified.model import Sample
+from unified.formats import read_samples
+from unified.model import QueryStyle, Sample, Turn
+
+OPENAI_CONVERSATIONS = (
+    Path(__file__).resolve().parents[1] / "data" / "formats" / "openai_multi_turn_chat.jsonl"
+)
 
 TRAIN_CONFIG = "lora_r: 4\nlora_alpha: 8\nmax_steps: 2\nbatch_size: 4\nmax_length: 4096\n"
 
@@ -203,3 +210,59 @@ def test_train_on_a_jobs_accepted_samples(train_api: Api, tmp_path: Path) -> Non
     code, _, err = cli("train", "--url", train_api.url, "--model", str(cached_tiny_model()))
     assert code == 2
     assert "either --data FILE or --job ID" in err
+
+
+def multi_turn_job_samples() -> list[Sample]:
+    """Three conversations made of pairs of real xLAM rows (the second row a follow-up turn),
+    the three real multi-turn OpenAI chat examples, three single-turn xLAM rows."""
+    rows = real_samples()
+    made = [
+        first.model_copy(
+            update={
+                "tools": [*first.tools, *(t for t in second.tools if t not in first.tools)],
+                "turns": [Turn(query=second.query, steps=second.steps)],
+                "meta": first.meta.model_copy(update={"style": QueryStyle.multi_turn}),
+            }
+        )
+        for first, second in zip(rows[0:6:2], rows[1:6:2], strict=True)
+    ]
+    with read_samples(OPENAI_CONVERSATIONS, "openai") as reader:
+        chats = list(reader)
+    assert all(sample.turns for sample in [*made, *chats])
+    return [*made, *chats, *rows[6:9]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_version_evaluated_on_conversations_lists_and_charts_their_accuracy(
+    train_api: Api,
+) -> None:
+    http = train_api.http
+    catalog_id, ids = add_accepted_job(train_api, multi_turn_job_samples(), "job-models-turns-6")
+    _, heldout = split_heldout(ids, train_api.settings.train_heldout_fraction)
+    assert [ids.index(i) for i in heldout] == [1, 3, 6], "two conversations and one single row"
+    assert http.post("/v1/models/train", json={"catalog_id": catalog_id, "force": True}).is_success
+
+    assert maybe_train(train_api.sessions, catalog_id, train_api.settings) is not None
+
+    [ready] = http.get("/v1/models", params={"catalog_id": catalog_id}).json()["data"]
+    assert ready["status"] == "ready", ready["error"]
+    overall = ready["metrics"]["eval"]["overall"]
+    assert (overall["samples"], overall["conversations"], overall["conversation_turns"]) == (
+        2 + 2 + 1,
+        2,
+        4,
+    )
+    base = ready["metrics"]["base"]["report"]["overall"]
+    assert base["conversations"] == 2
+    for name in ("turn_accuracy", "conversation_accuracy"):
+        assert ready["summary"][name] == overall[name]
+        assert 0.0 <= overall[name] <= 1.0
+    compared = {(d["group"], d["metric"]) for d in ready["metrics"]["compare"]["base"]}
+    assert ("overall", "conversation_accuracy") in compared
+    assert ("multi_turn", "turn_accuracy") in compared
+
+    page = http.get("/models", params={"catalog_id": catalog_id, "metric": "turn_accuracy"})
+    assert page.status_code == 200
+    assert '<option value="turn_accuracy" selected>' in page.text
+    assert f"{overall['turn_accuracy']:.3f}" in page.text

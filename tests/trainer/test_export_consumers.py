@@ -2,7 +2,8 @@
 reads every row back unchanged, TRL's SFTTrainer and DPOTrainer prepare them, and a chat template
 that renders `tools` and assistant `tool_calls` the way Qwen2.5's does writes each call's
 arguments once, as a JSON object. The loss mask covers the assistant's turns and nothing else,
-and a sample's DPO prompt is its SFT prompt, token for token.
+and a sample's DPO prompt is its SFT prompt, token for token; multi-turn samples (every turn in
+the SFT row, the final turn's pair after the earlier dialogue) included.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from generators.template.generator import TemplateGenerator
 from service.export.preference import build_pairs, write_pairs
 from unified.catalogs import load_catalog
 from unified.formats import write_samples
-from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +100,43 @@ def samples() -> list[Sample]:
             meta=SampleMeta(style=QueryStyle.irrelevance),
         ),
     ]
-    return generated + built
+    return generated + built + conversations()
+
+
+def conversations() -> list[Sample]:
+    """Two multi-turn samples: one whose final turn calls a tool (it makes a DPO pair), one whose
+    final turn only answers (it makes none: no perturbation applies to an answer)."""
+    zurich = Step(
+        tool_calls=[ToolCall(name="get_weather", arguments={"city": "Zürich"}, id="z1")],
+        results=[{"temp_c": 3}],
+    )
+    oslo = ToolCall(name="get_weather", arguments={"city": "Oslo", "days": 3})
+    first = [zurich, Step(answer="3 °C in Zürich.")]
+    meta = SampleMeta(style=QueryStyle.multi_turn)
+    return [
+        Sample(
+            id="conversation",
+            task_instruction="You check the weather.",
+            tools=[WEATHER],
+            query="Weather in Zürich?",
+            steps=first,
+            turns=[
+                Turn(
+                    query="And in Oslo for three days?",
+                    steps=[Step(tool_calls=[oslo], results=["-2 C"]), Step(answer="-2 °C.")],
+                )
+            ],
+            meta=meta,
+        ),
+        Sample(
+            id="conversation-thanks",
+            tools=[WEATHER],
+            query="Weather in Zürich?",
+            steps=first,
+            turns=[Turn(query="Thanks!", steps=[Step(answer="You are welcome.")])],
+            meta=meta,
+        ),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +255,8 @@ def test_dpo_rows_load_unchanged_and_their_prompts_are_the_sft_prompts(
         count = write_pairs(build_pairs(chosen.values(), seed=0), stream)
     pairs = list(build_pairs(chosen.values(), seed=0))
     assert count == len(pairs) > 10
+    paired = {pair.chosen_id for pair in pairs}
+    assert "conversation" in paired and "conversation-thanks" not in paired
     sft_path = tmp_path / "sft.jsonl"
     write_samples([chosen[pair.chosen_id] for pair in pairs], sft_path, "hf")
 
@@ -263,6 +302,17 @@ def test_dpo_rows_load_unchanged_and_their_prompts_are_the_sft_prompts(
         (chosen_turn,) = row["chosen"]
         assert chosen_text.rstrip("\n") == assistant_text(chosen_turn, tokenizer)
         check_calls_once_as_objects({"messages": row["chosen"]}, chosen_text)
+    conversation_row = rows[[pair.chosen_id for pair in pairs].index("conversation")]
+    prompt_text = "".join(m["content"] for m in conversation_row["prompt"])
+    assert conversation_row["prompt"][-1] == {
+        "role": "user",
+        "content": "And in Oslo for three days?",
+    }
+    assert "3 °C in Zürich." in prompt_text and '{"temp_c":3}' in prompt_text
+    assert conversation_row["chosen"][0]["tool_calls"][0]["function"]["arguments"] == {
+        "city": "Oslo",
+        "days": 3,
+    }
 
 
 def test_empty_exports_are_empty_files(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from trainer.render import chat_inputs, render
 from trainer.train import METRICS_FILE, TrainResult, encode_samples, train
 from unified.catalogs import load_catalog
 from unified.formats import write_samples
-from unified.model import Sample
+from unified.model import QueryStyle, Sample, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -206,6 +206,59 @@ def test_evaluate_answers_every_sample_in_order(first_round: TrainResult) -> Non
     assert set(run.report.by_style) == expected_styles
 
 
+def conversations_of(samples: list[Sample]) -> list[Sample]:
+    """Multi-turn samples made of pairs of generated ones (same catalog): the second sample's
+    query and steps become the first one's follow-up turn."""
+    return [
+        first.model_copy(
+            update={
+                "id": f"{first.id}+{second.id}",
+                "turns": [Turn(query=second.query, steps=second.steps)],
+                "meta": first.meta.model_copy(update={"style": QueryStyle.multi_turn}),
+            }
+        )
+        for first, second in zip(samples[::2], samples[1::2], strict=True)
+    ]
+
+
+def test_evaluate_answers_every_turn_of_a_conversation(first_round: TrainResult) -> None:
+    single = make_samples(2, seed=6)
+    conversations = conversations_of(make_samples(6, seed=7))
+    progress: list[tuple[int, int]] = []
+    run = evaluate(
+        first_round.config["base_model"],
+        [*conversations, *single],
+        first_round.output_dir,
+        batch_size=3,
+        max_new_tokens=8,
+        progress=lambda done, total: progress.append((done, total)),
+    )
+    assert progress[-1] == (3 * 2 + 2, 3 * 2 + 2)  # one prompt per turn
+    assert [len(answer) for answer in run.answers[:3]] == [2, 2, 2]
+    assert all(isinstance(answer, list) for answer in run.answers[:3])
+    assert all(isinstance(answer, str) for answer in run.answers[3:])
+    overall = run.report.overall
+    assert (overall.samples, overall.conversations, overall.conversation_turns) == (8, 3, 6)
+    assert run.report.by_style["multi_turn"].conversations == 3
+
+
+def test_training_on_conversations_trains_every_turn(tmp_path: Path) -> None:
+    conversations = conversations_of(make_samples(8, seed=8))
+    tokenizer = AutoTokenizer.from_pretrained(cached_tiny_model())
+    rows, too_long, _ = encode_samples(tokenizer, conversations, 10**6)
+    assert len(rows) == 4 and not too_long
+    for row, sample in zip(rows, conversations, strict=True):
+        messages, _ = chat_inputs(render(sample), ChatEncoder(tokenizer).abilities)
+        assistant = [
+            m["content"] + tokenizer.eos_token for m in messages if m["role"] == "assistant"
+        ]
+        trained = [label for label in row.labels if label != IGNORE_INDEX]
+        assert tokenizer.decode(trained) == "".join(assistant)
+        assert len(assistant) >= 2
+    result = train(config(tmp_path, max_steps=2, max_length=4096), conversations)
+    assert result.samples == 4 and result.initial_digest != result.final_digest
+
+
 # --- the command line ------------------------------------------------------------------------
 
 cli = typer.Typer()
@@ -265,3 +318,20 @@ def test_eval_command_prints_a_table_per_style_and_json(
     assert body["samples"] == 6 and body["adapter"] is None
     assert body["metrics"]["overall"]["samples"] == 6
     assert set(body["metrics"]["by_style"]) == {s.meta.style.value for s in evalset if s.meta.style}
+    assert "conv." not in table.stdout  # no conversation: the columns of before
+
+
+def test_eval_command_shows_turn_and_conversation_accuracy(
+    first_round: TrainResult, tmp_path: Path
+) -> None:
+    data = tmp_path / "conversations.jsonl"
+    write_samples(conversations_of(make_samples(4, seed=9)), data, "unified")
+    model = first_round.config["base_model"]
+    common = ["--model", model, "--data", str(data), "--max-new-tokens", "8"]
+    table = runner.invoke(cli, ["eval", *common])
+    assert table.exit_code == 0, table.stderr
+    assert "multi_turn" in table.stdout and "conv." in table.stdout and "turn" in table.stdout
+    body = json.loads(runner.invoke(cli, ["eval", *common, "--json"]).stdout)
+    overall = body["metrics"]["overall"]
+    assert (body["samples"], overall["samples"], overall["conversations"]) == (2, 4, 2)
+    assert overall["conversation_accuracy"] is not None and overall["turn_accuracy"] is not None

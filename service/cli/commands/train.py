@@ -218,25 +218,40 @@ def register_train_commands(app: typer.Typer) -> None:
 
 def metrics_table(report: EvalReport, title: str) -> Table:
     """One row per group (overall, then each query style), one column per metric; fits 80
-    columns."""
-    table = Table(
-        title=title,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        caption="tool name / exact call / format pass: of samples that expect calls; "
-        "irrel.: no call where none fits",
+    columns. The conversation columns (turn and conversation accuracy) are shown only when
+    the report judged a multi-turn sample."""
+    from trainer.evaluate import CONVERSATION_METRICS
+
+    conversations = report.overall.conversations > 0
+    caption = (
+        "tool name / exact call / format pass: of samples that expect calls; "
+        "irrel.: no call where none fits"
     )
+    if conversations:
+        caption += (
+            "; a conversation counts one sample per turn; turn: right turns of conversations; "
+            "conv.: conversations with every turn right"
+        )
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, caption=caption)
     table.add_column("style", no_wrap=True)
     table.add_column("samples", justify="right")
-    for header in ("accuracy", "tool\nname", "exact\ncall", "irrel.", "format\npass"):
+    headers = ["accuracy", "tool\nname", "exact\ncall", "irrel.", "format\npass"]
+    if conversations:
+        headers += ["turn", "conv."]
+    for header in headers:
         table.add_column(header, justify="right")
     table.add_column("bad\nJSON", justify="right")
     for group, counts in report.groups():
         rates = counts.rates()
+        shown = [
+            value
+            for name, value in rates.items()
+            if conversations or name not in CONVERSATION_METRICS
+        ]
         table.add_row(
             f"[bold]{group}[/]" if group == "overall" else group,
             f"{counts.samples:,}",
-            *(_percent(value) for value in rates.values()),
+            *(_percent(value) for value in shown),
             f"{counts.unparseable:,}",
         )
     return table
@@ -249,7 +264,11 @@ def delta_table(before: EvalReport, after: EvalReport) -> Table:
     table = Table(title="base model -> with adapter")
     for header in ("style", "metric", "base", "adapter", "change"):
         table.add_column(header, justify="left" if header in ("style", "metric") else "right")
+    from trainer.evaluate import CONVERSATION_METRICS
+
     for delta in compare(before, after):
+        if delta.metric in CONVERSATION_METRICS and delta.before is None and delta.after is None:
+            continue  # no conversation in this group
         change = delta.change
         shown = "-" if change is None else f"{change * 100:+.1f} pt"
         colour = "green" if change and change > 0 else "red" if change and change < 0 else ""

@@ -148,6 +148,8 @@ def test_the_hand_computed_case_per_style() -> None:
         "exact_call_accuracy": 1.0,
         "irrelevance_accuracy": None,
         "format_pass_rate": 1.0,
+        "turn_accuracy": None,  # no conversation in this group
+        "conversation_accuracy": None,
     }
     assert report.by_style["multiple"].unparseable == 1
     assert report.by_style["multiple"].accuracy == 0.0

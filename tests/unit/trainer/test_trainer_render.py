@@ -14,7 +14,7 @@ from trainer.render import (
     render,
     renders_tools,
 )
-from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall, Turn
 
 WEATHER = Tool(
     name="get_weather",
@@ -161,3 +161,70 @@ def test_the_abilities_of_a_template_are_read_from_its_text() -> None:
     assert renders_tools("{% if tools %}{{ tools | tojson }}{% endif %}")
     assert not renders_tools("{% for m in messages %}{{ m['content'] }}{% endfor %}")
     assert TemplateAbilities.of("{{ tools }}{% for c in m.tool_calls %}{% endfor %}") == NATIVE
+
+
+BOOK = Tool(
+    name="book_table",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+
+
+def two_turns(second: list[Step]) -> Sample:
+    oslo = ToolCall(name="get_weather", arguments={"city": "Oslo"}, id="c1")
+    return Sample(
+        id="mt",
+        query="Weather in Oslo?",
+        tools=[WEATHER, BOOK],
+        steps=[Step(tool_calls=[oslo], results=[{"temp": 3}]), Step(answer="3 degrees.")],
+        turns=[Turn(query="Then book a table there.", steps=second)],
+        meta=SampleMeta(style=QueryStyle.multi_turn),
+    )
+
+
+def test_every_turn_is_rendered_in_order() -> None:
+    book = ToolCall(name="book_table", arguments={"city": "Oslo"})
+    conversation = render(two_turns([Step(tool_calls=[book], results=["ok"])]))
+    roles = [m["role"] for m in conversation.messages]
+    first = ["user", "assistant", "tool", "assistant"]
+    assert roles == ["system", *first, "user", "assistant", "tool"]
+    assert conversation.messages[5] == {"role": "user", "content": "Then book a table there."}
+    assert conversation.messages[6]["tool_calls"][0]["function"]["name"] == "book_table"
+    assert conversation.turn_starts() == [1, 5]
+
+
+def test_a_turns_prompt_holds_the_earlier_turns_with_their_results() -> None:
+    book = ToolCall(name="book_table", arguments={"city": "Oslo"})
+    sample = two_turns([Step(tool_calls=[book])])
+    conversation = render(sample)
+    assert conversation.prompt() == conversation.prompt(0) == conversation.messages[:2]
+    second = conversation.prompt(1)
+    assert second == conversation.messages[:6]
+    assert second[3] == {
+        "role": "tool",
+        "name": "get_weather",
+        "content": '{"temp":3}',
+        "tool_call_id": "c1",
+    }
+    assert second[-1]["content"] == "Then book a table there."
+    assert expected_calls(sample, 1) == [book]
+    assert expected_calls(sample) == sample.steps[0].tool_calls
+    messages, _ = chat_inputs(conversation, PLAIN, prompt_only=True, turn=1)
+    assert [m["role"] for m in messages] == [m["role"] for m in second]
+    assert json.loads(messages[2]["content"]) == [
+        {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    ]
+
+
+def test_a_turn_without_an_answer_gets_the_refusal_so_every_user_turn_is_answered() -> None:
+    conversation = render(two_turns([]))
+    assert conversation.messages[-1] == {"role": "assistant", "content": DEFAULT_REFUSAL}
+    assert conversation.prompt(1) == conversation.messages[:-1]
+    assert expected_calls(two_turns([]), 1) == []
+
+
+def test_a_conversation_without_any_step_has_nothing_to_train_on() -> None:
+    bare = two_turns([]).model_copy(update={"steps": []})
+    conversation = render(bare)
+    assert [m["role"] for m in conversation.messages] == ["system", "user", "user"]
+    assert not conversation.has_assistant_turn()
+    assert conversation.prompt(0) == conversation.messages[:2]
