@@ -46,6 +46,7 @@ class QueryStyle(StrEnum):
     parallel_multiple = "parallel_multiple"
     irrelevance = "irrelevance"
     instruction = "instruction"
+    multi_turn = "multi_turn"
 
 
 class _Model(BaseModel):

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from llm.output import (
     BACKEND_ERROR,
+    BLUEPRINT_FAILED,
+    BLUEPRINT_NOT_FOLLOWED,
     PROMPT_TOO_LONG,
     TRUNCATED,
     UNPARSEABLE,
@@ -32,6 +34,8 @@ REASONS = {
     BACKEND_ERROR: Reason.generation_error,
     UNPARSEABLE: Reason.unparseable_output,
     PROMPT_TOO_LONG: Reason.prompt_too_long,
+    BLUEPRINT_FAILED: Reason.blueprint_failed,
+    BLUEPRINT_NOT_FOLLOWED: Reason.blueprint_not_followed,
 }
 
 
@@ -55,9 +59,12 @@ def generation_verdict(sample: Sample) -> Verdict:
 
 class GenerationStage(StageBase):
     """Rejects failed generations with `truncated`, `generation_error`, `unparseable_output` or
-    `prompt_too_long`, and broken instruction constraints with `constraint_violated`."""
+    `prompt_too_long`, multi_turn conversations whose blueprint failed on the mock API or was
+    not followed with `blueprint_failed` or `blueprint_not_followed`, and broken instruction
+    constraints with `constraint_violated`."""
 
     name = STAGE
+    judges_conversations = True  # what it checks (meta.extra, the last answer) spans every turn
 
     def verify_batch(self, samples: Sequence[Sample], context: StageContext) -> list[Verdict]:
         """One verdict per sample, in order."""

@@ -58,6 +58,7 @@ from service.settings import Settings
 from unified.errors import ActionForgeError
 from unified.model import Sample, Tool
 from verifiers.judge_calibration import DEFAULT_MIN_ACCURACY as DEFAULT_JUDGE_MIN_ACCURACY
+from verifiers.mock_api import MockApi
 from verifiers.stages import (
     PipelineResult,
     Stage,
@@ -86,7 +87,10 @@ def _generator(name: str) -> Generator:
     # generators may load templates or models once.
     cls = load_generator(name)
     if cls not in _generators:
-        _generators[cls] = cls()
+        # Generators do not import verifiers: one that runs calls (the llm generator's
+        # multi_turn style) is given the catalog's mock API here.
+        takes_api = getattr(cls, "takes_tool_api", False)
+        _generators[cls] = cls(tool_api=MockApi) if takes_api else cls()  # type: ignore[call-arg]
     return _generators[cls]
 
 

@@ -26,6 +26,7 @@ from llm.base import LLMRequest, LLMResult
 from llm.output import TRUNCATED, generation_failure
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample
+from verifiers.mock_api import MockApi
 
 ROOT = Path(__file__).resolve().parents[3]
 TRAVEL = load_catalog(ROOT / "examples" / "travel_api.yaml").tools
@@ -36,7 +37,7 @@ PROMPTS = PromptSet()
 def parents(n: int = 12, **styles: float) -> list[Sample]:
     weights = styles or {style.value: 1.0 for style in QueryStyle}
     request = GenerationRequest(n=n, seed=2, styles=weights, id_prefix="p-", options={"model": "m"})
-    return LlmGenerator(backend=ScriptedBackend()).generate(TRAVEL, request)
+    return LlmGenerator(backend=ScriptedBackend(), tool_api=MockApi).generate(TRAVEL, request)
 
 
 def augment(
