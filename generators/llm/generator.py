@@ -595,7 +595,7 @@ class LlmGenerator(GeneratorBase):
                 batch.options.max_turns,
                 p.seed,
             )
-            for position, (sample, p) in enumerate(zip(samples, planned, strict=False))
+            for position, (sample, p) in enumerate(zip(samples, planned, strict=True))
             if p.style is QueryStyle.multi_turn and generation_failure(sample) is None
         ]
         if not talks:

@@ -7,7 +7,7 @@ the calls against the mock API of the `--catalog` (and runs a Python catalog's f
 sandbox). A row that cannot be read as a sample gets the verdict of the `read` stage,
 `unreadable_row`, with what to change as its detail; only a file that cannot be read at all stops
 the command. Multi-turn rows are judged turn by turn by the stages that judge conversations
-(query, format, grounding, coverage, dedup); any other stage gives them
+(generation, query, format, grounding, coverage, dedup); any other stage gives them
 `multi_turn_not_judged`.
 """
 
