@@ -31,6 +31,16 @@ class ToolAnswer(Protocol):
         """What the API answered."""
         ...
 
+    @property
+    def reason(self) -> str | None:
+        """For a refused call, its reason code (the format stage's, or the mock's)."""
+        ...
+
+    @property
+    def detail(self) -> str | None:
+        """For a refused call, what was wrong with it."""
+        ...
+
 
 class ToolCaller(Protocol):
     """Answers calls of a catalog's tools."""

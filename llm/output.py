@@ -25,11 +25,21 @@ TRUNCATED = "truncated"
 BACKEND_ERROR = "backend_error"
 UNPARSEABLE = "unparseable"
 PROMPT_TOO_LONG = "prompt_too_long"
-FAILURES = (TRUNCATED, BACKEND_ERROR, UNPARSEABLE, PROMPT_TOO_LONG)
+BLUEPRINT_FAILED = "blueprint_failed"
+BLUEPRINT_NOT_FOLLOWED = "blueprint_not_followed"
+FAILURES = (
+    TRUNCATED,
+    BACKEND_ERROR,
+    UNPARSEABLE,
+    PROMPT_TOO_LONG,
+    BLUEPRINT_FAILED,
+    BLUEPRINT_NOT_FOLLOWED,
+)
 """Why a generation failed: the output hit max_tokens; the backend refused or failed this one
 request; the output is not the JSON object asked for (a server that ignores the schema); the
 prompt, trimmed as far as it goes, left no room for max_tokens in the model's context (never
-sent)."""
+sent); a multi_turn blueprint's calls fail on the mock API; a multi_turn conversation's calls
+are not its blueprint's (the conversation is kept, see `generators.llm.multi_turn`)."""
 
 
 class Unparseable(ValueError):

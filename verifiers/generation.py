@@ -21,6 +21,8 @@ from typing import Any
 
 from llm.output import (
     BACKEND_ERROR,
+    BLUEPRINT_FAILED,
+    BLUEPRINT_NOT_FOLLOWED,
     PROMPT_TOO_LONG,
     TRUNCATED,
     UNPARSEABLE,
@@ -38,6 +40,8 @@ REASONS = {
     BACKEND_ERROR: Reason.generation_error,
     UNPARSEABLE: Reason.unparseable_output,
     PROMPT_TOO_LONG: Reason.prompt_too_long,
+    BLUEPRINT_FAILED: Reason.blueprint_failed,
+    BLUEPRINT_NOT_FOLLOWED: Reason.blueprint_not_followed,
 }
 
 
@@ -78,7 +82,9 @@ def _turn_answer(sample: Sample, turn: Any) -> tuple[str, str | None]:
 
 class GenerationStage(StageBase):
     """Rejects failed generations with `truncated`, `generation_error`, `unparseable_output` or
-    `prompt_too_long`, and broken instruction constraints with `constraint_violated`."""
+    `prompt_too_long`, multi_turn conversations whose blueprint failed on the mock API or was
+    not followed with `blueprint_failed` or `blueprint_not_followed`, and broken instruction
+    constraints with `constraint_violated`."""
 
     name = STAGE
     judges_conversations = True

@@ -38,6 +38,10 @@ class Reason(StrEnum):
     unparseable_output = "unparseable_output"
     constraint_violated = "constraint_violated"
     prompt_too_long = "prompt_too_long"
+    # generation of a multi_turn conversation (APIGen-MT): the blueprint's calls fail on the
+    # mock API; the conversation's calls are not the blueprint's
+    blueprint_failed = "blueprint_failed"
+    blueprint_not_followed = "blueprint_not_followed"
     # query (the query does not read as a request)
     query_malformed = "query_malformed"
     # grounding (values the query does not state)

@@ -7,6 +7,7 @@ instruction (`format_instruction:<format>`, also recorded as `meta.extra["call_f
 Instruction-following augmentation asks the LLM: the query or instruction rephrased
 (`rephrase`), or one more constraint added to an instruction and the response written again
 (`add_constraint:<kind>`). Each child records `meta.parent_id` and `meta.transformation`.
+Multi-turn conversations are not augmented yet.
 
 Which parent gets which augmentation, and every choice inside one, come from the seed: the same
 parents and seed give the same children (LLM children: the same requests).
@@ -58,6 +59,8 @@ def applicable(kind: str, sample: Sample) -> bool:
     """Whether augmentation `kind` can make a child of `sample`."""
     if generation_failure(sample) is not None or not sample.query:
         return False
+    if sample.is_multi_turn() or sample.meta.style is QueryStyle.multi_turn:
+        return False  # each augmentation changes one query; a conversation has several
     instruction = sample.meta.style is QueryStyle.instruction
     if kind == "tool_order":
         return not instruction and len(sample.tools) >= 2

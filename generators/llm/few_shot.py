@@ -1,5 +1,6 @@
 """Few-shot examples for the generation prompts: earlier accepted samples of the same catalog
-(given by the caller) first, topped up from the bundled seed examples of the same style."""
+(given by the caller) first, topped up from the bundled seed examples of the same style. A
+multi_turn example is a blueprint (`generators.llm.blueprint`)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def read_examples(
 def _example(sample: Sample) -> tuple[QueryStyle, dict[str, Any]]:
     calls = sample.tool_calls()
     style = sample.meta.style or infer_style(calls, len(sample.tools))
+    if style is QueryStyle.multi_turn or sample.is_multi_turn():
+        return QueryStyle.multi_turn, _blueprint_example(sample)
     if style is QueryStyle.instruction:
         constraints = sample.meta.extra.get("constraints") or []
         return style, {
@@ -52,6 +55,44 @@ def _example(sample: Sample) -> tuple[QueryStyle, dict[str, Any]]:
     if not calls and answer is not None:
         example["answer"] = answer
     return style, with_output(example)
+
+
+def _blueprint_example(sample: Sample) -> dict[str, Any]:
+    """A multi-turn sample as a blueprint example: its own blueprint where it keeps one, else
+    one read off its turns (each user message as the request, the turn's calls)."""
+    tools = [{"name": tool.name, "description": tool.description} for tool in sample.tools]
+    kept = sample.meta.extra.get("blueprint")
+    if isinstance(kept, dict):
+        blueprint = {key: kept.get(key) for key in ("intent", "turns", "outcome")}
+        blueprint["turns"] = [
+            {"request": turn.get("request"), "calls": turn.get("calls")}
+            for turn in kept.get("turns") or []
+            if isinstance(turn, dict)
+        ]
+    else:
+        turns = [
+            {
+                "request": turn.query,
+                "calls": [
+                    {"name": call.name, "arguments": call.arguments}
+                    for step in turn.steps
+                    for call in step.tool_calls
+                ],
+            }
+            for turn in sample.conversation()
+        ]
+        blueprint = {
+            "intent": " ".join(turn.query for turn in sample.conversation()),
+            "turns": [turn for turn in turns if turn["calls"]],
+            "outcome": sample.final_answer() or "",
+        }
+    return {"tools": tools, **blueprint, "output": blueprint}
+
+
+def blueprint_output(example: dict[str, Any]) -> dict[str, Any]:
+    """A seed blueprint example with `output`: the blueprint the model should answer for it."""
+    output = {key: example[key] for key in ("intent", "turns", "outcome")}
+    return {**example, "output": output}
 
 
 def with_output(example: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +117,9 @@ def choose_examples(
     chosen = rng.sample(own, min(count, len(own)))
     if len(chosen) < count:
         seed = seeds.for_style(style)
-        if style is not QueryStyle.instruction:
+        if style is QueryStyle.multi_turn:
+            seed = [blueprint_output(example) for example in seed]
+        elif style is not QueryStyle.instruction:
             seed = [with_output(example) for example in seed]
         chosen += rng.sample(seed, min(count - len(chosen), len(seed)))
     return chosen

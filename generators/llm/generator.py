@@ -10,9 +10,17 @@ if asked, augmentations make children of the results (`generators.llm.augment`).
 holds at most `n` samples: with augmentations, `floor(n * augment_share)` of them are children
 and the rest originals.
 
+A multi_turn sample (APIGen-MT) starts as a task blueprint asked for with the batch's other
+requests and validated on the catalog's mock API (`generators.llm.blueprint`; the mock comes
+from the caller as `tool_api`, see `generators.tool_api`); then a simulated user and the
+assistant talk, all conversations of the batch a round at a time (`generators.llm.multi_turn`,
+which says where the sample keeps its blueprint: `meta.extra["blueprint"]`).
+
 An output that was cut at `max_tokens`, failed in the backend, or is not the JSON asked for is
 returned as a sample marked in `meta.extra["generation_error"]` (see `llm.output`),
-for the verifiers to reject with that reason; it is never a good sample.
+for the verifiers to reject with that reason; it is never a good sample. So is a multi_turn
+blueprint whose calls fail on the mock API (`blueprint_failed`), and a conversation that does not
+follow its blueprint (`blueprint_not_followed`, the conversation kept).
 """
 
 from __future__ import annotations
@@ -27,7 +35,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from generators.base import (
@@ -40,10 +47,27 @@ from generators.base import (
 from generators.drafting.sample_tools import CatalogTools, CatalogToolsCache
 from generators.drafting.styles import STYLES, make_draft
 from generators.errors import GenerationError
+from generators.llm.answer_calls import read_call
 from generators.llm.augment import AUGMENTATIONS, Augmenter
+from generators.llm.blueprint import parse_blueprint, read_blueprint, validate_blueprint
 from generators.llm.few_shot import choose_examples, read_examples
-from generators.llm.output_schema import SchemaLimits, call_plan, instruction_schema, sample_schema
-from generators.llm.prompt_budget import Budget, FittedPrompt, PromptDraft, fit_prompts
+from generators.llm.multi_turn import (
+    BLUEPRINT,
+    BLUEPRINT_TURNS,
+    CALLS_PER_TURN,
+    Talks,
+    start_talk,
+    talk_sample,
+)
+from generators.llm.output_schema import (
+    CallPlan,
+    SchemaLimits,
+    blueprint_schema,
+    call_plan,
+    instruction_schema,
+    sample_schema,
+)
+from generators.llm.prompt_budget import FittedPrompt, PromptDraft
 from generators.llm.prompts import PromptSet
 from generators.llm.requests import (
     GenerationUsage,
@@ -51,21 +75,25 @@ from generators.llm.requests import (
     Sampling,
     chat,
     compose_instruction,
+    fit_drafts,
+    rendered,
 )
+from generators.tool_api import ToolApiFactory
 from llm.base import BackendConfig, LLMBackend, LlmDefaults, LLMResult
 from llm.output import (
+    BLUEPRINT_FAILED,
     PROMPT_TOO_LONG,
     UNPARSEABLE,
     Unparseable,
     failure_extra,
+    generation_failure,
     parse_object,
     result_failure,
 )
-from llm.prompt_tokens import PromptMeter
 from llm.shared import shared_backend
 from unified.constraints import Constraint, sample_constraints
 from unified.formats.base import infer_style
-from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool, ToolCall
+from unified.model import QueryStyle, Sample, SampleMeta, Step, Tool
 from unified.options import option_problem
 from unified.values.value_kinds import name_words
 
@@ -74,9 +102,11 @@ PROMPT_TRIMMED = "prompt_trimmed"
 """`meta.extra` key: how a prompt was trimmed to fit the model's context (see prompt_budget)."""
 PIPELINE_PART = 32
 """Prompts fitted and sent together where the backend takes parts while the next are measured."""
-LLM_STYLES = (*STYLES, QueryStyle.instruction)
+LLM_STYLES = tuple(dict.fromkeys((*STYLES, QueryStyle.instruction, QueryStyle.multi_turn)))
 """The styles the LLM generator makes, in the order that turns weights into a choice (the
 template generator's order, so that the same seed draws the same function-calling styles)."""
+MULTI_TOOLS = (2, 4)
+"""How many tools a multi_turn sample shows: at least, at most (as the catalog has them)."""
 DOMAIN_RATE = 0.7
 """How often an instruction-following sample's subject is drawn from a catalog tool."""
 _TOPIC_WORD = re.compile(r"[A-Za-z]{5,}")
@@ -121,6 +151,12 @@ class LlmOptions(BackendConfig):
     max_string_chars: int = Field(500, ge=1, description="Longest free string argument.")
     max_items: int = Field(8, ge=1, description="Longest array argument.")
     max_calls: int = Field(4, ge=2, le=16, description="Most calls of a parallel sample.")
+    max_turns: int = Field(
+        4,
+        ge=2,
+        le=8,
+        description="Most user turns of a multi_turn conversation; its blueprint plans 2 or 3.",
+    )
     created: datetime | None = Field(
         None, description="meta.created of every sample (default: now), for identical reruns."
     )
@@ -199,18 +235,29 @@ class LlmGenerator(GeneratorBase):
 
     `backend`, when given, is used instead of the one the request's options name (tests, or a
     caller that manages its own backend); otherwise the process-wide `shared_backend` is used.
+    `tool_api` (or `use_tool_api`) makes the mock API that multi_turn samples run their calls
+    on, one conversation state per blueprint check and per dialogue
+    (`service.pipeline.tool_api.MockToolApi`, which the service gives); without it, asking for
+    multi_turn samples is a `GenerationError`.
     """
 
     name = "llm generator"
     uses_llm = True
     required_stages = ("generation",)  # verifiers.generation rejects the failed generations
 
-    def __init__(self, backend: LLMBackend | None = None) -> None:
+    def __init__(
+        self, backend: LLMBackend | None = None, tool_api: ToolApiFactory | None = None
+    ) -> None:
         self._backend = backend
+        self._tool_api = tool_api
         self._prompt_sets: dict[str, PromptSet] = {}
         self._catalogs = CatalogToolsCache()
         self.last_usage: GenerationUsage | None = None
         """The usage of the latest `generate` call."""
+
+    def use_tool_api(self, tool_api: ToolApiFactory) -> None:
+        """Run multi_turn samples' calls on `tool_api`'s APIs from now on."""
+        self._tool_api = tool_api
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> LlmOptions:
@@ -258,6 +305,12 @@ class LlmGenerator(GeneratorBase):
         options = read_options(request.options)
         prompts = self.prompt_set(options.templates_dir)
         weights = style_weights(request, LLM_STYLES, "llm generator")
+        if self._tool_api is None and any(s is QueryStyle.multi_turn for s, _ in weights):
+            raise GenerationError(
+                "llm generator: multi_turn samples run their calls on the catalog's mock API, "
+                "and this generator was made without one (tool_api); run it in the service, "
+                "or give it tool_api=service.pipeline.tool_api.MockToolApi"
+            )
         batch = _Batch(
             request=request,
             options=options,
@@ -297,6 +350,7 @@ class LlmGenerator(GeneratorBase):
             self._sample(p, results.get(p.index), fitted[n], batch, usage)
             for n, p in enumerate(planned)
         ]
+        self._talk(samples, planned, batch, backend, usage)
         if children:
             augmenter = Augmenter(prompts, options.sampling(), options.limits())
             made = augmenter.augment(
@@ -327,7 +381,12 @@ class LlmGenerator(GeneratorBase):
         options = batch.options
         if requested is QueryStyle.instruction:
             return self._plan_instruction(index, seed, rng, batch)
-        draft = make_draft(requested, batch.catalog, rng)
+        if requested is QueryStyle.multi_turn and batch.catalog.callable:
+            return self._plan_multi_turn(index, seed, rng, batch)
+        # A catalog with no tool that can be called gives an irrelevance sample instead, as the
+        # function-calling styles fall back to it.
+        wanted = QueryStyle.irrelevance if requested is QueryStyle.multi_turn else requested
+        draft = make_draft(wanted, batch.catalog, rng)
         shown = [tool.copy() for tool in draft.shown]
         called = [tool.tool.name for tool, _ in draft.calls]
         limits = options.limits()
@@ -362,6 +421,43 @@ class LlmGenerator(GeneratorBase):
             seed=seed,
             document=first.document if first is not None else None,
             extra=extra,
+        )
+
+    def _plan_multi_turn(
+        self, index: int, seed: int, rng: random.Random, batch: _Batch
+    ) -> _Planned:
+        options = batch.options
+        callable_tools = batch.catalog.callable
+        count = min(len(callable_tools), rng.randint(*MULTI_TOOLS))
+        chosen = rng.sample(callable_tools, count)
+        shown = [tool.copy() for tool in chosen]
+        limits = options.limits()
+        turns = (BLUEPRINT_TURNS[0], min(BLUEPRINT_TURNS[1], options.max_turns))
+        names = tuple(tool.name for tool in shown)
+        plan = CallPlan(names, 1, min(CALLS_PER_TURN, limits.max_calls))
+        variables = {
+            "tools": [tool.openai()["function"] for tool in shown],
+            "min_turns": turns[0],
+            "max_turns": turns[1],
+            "max_calls": plan.max_calls,
+            "examples": choose_examples(
+                QueryStyle.multi_turn,
+                options.num_examples,
+                batch.examples,
+                batch.prompts.seeds,
+                rng,
+            ),
+        }
+        prompt = PromptDraft(variables, partial(chat, batch.prompts, "blueprint", "blueprint.j2"))
+        return _Planned(
+            index=index,
+            requested=QueryStyle.multi_turn,
+            style=QueryStyle.multi_turn,
+            tools=shown,
+            prompt=prompt,
+            schema=blueprint_schema(shown, turns, plan, limits),
+            seed=seed,
+            document=chosen[0].document,
         )
 
     def _plan_instruction(
@@ -440,6 +536,8 @@ class LlmGenerator(GeneratorBase):
             try:
                 if instruction:
                     query, steps = _instruction_parts(result.text, planned, extra)
+                elif style is QueryStyle.multi_turn:
+                    failure = self._blueprint(result.text, planned, extra)
                 else:
                     query, steps = _call_parts(result.text)
                     style = infer_style(
@@ -468,27 +566,72 @@ class LlmGenerator(GeneratorBase):
             ),
         )
 
+    def _blueprint(
+        self, text: str, planned: _Planned, extra: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        """Read the blueprint into `extra`, validated on a mock of the sample's tools: why it
+        fails, or None."""
+        assert self._tool_api is not None  # checked before anything is planned
+        blueprint = parse_blueprint(text)
+        problem = validate_blueprint(blueprint, self._tool_api(planned.tools).conversation())
+        extra[BLUEPRINT] = blueprint.as_dict()
+        return (BLUEPRINT_FAILED, problem) if problem is not None else None
+
+    def _talk(
+        self,
+        samples: list[Sample],
+        planned: Sequence[_Planned],
+        batch: _Batch,
+        backend: LLMBackend,
+        usage: GenerationUsage,
+    ) -> None:
+        """Hold the conversations of the multi_turn samples whose blueprint passed, all of the
+        batch together, and put the finished ones in their places in `samples`."""
+        api = self._tool_api
+        if api is None:  # no multi_turn sample was planned: generate refuses them without one
+            return
+        talks = [
+            start_talk(
+                position,
+                sample,
+                read_blueprint(sample.meta.extra[BLUEPRINT]),
+                api(sample.tools).conversation(),
+                batch.options.max_turns,
+                p.seed,
+            )
+            for position, (sample, p) in enumerate(zip(samples, planned, strict=True))
+            if p.style is QueryStyle.multi_turn and generation_failure(sample) is None
+        ]
+        if not talks:
+            return
+        options = batch.options
+        runner = Talks(
+            batch.prompts,
+            options.sampling(),
+            options.limits(),
+            backend,
+            options.max_model_len,
+            usage,
+        )
+        runner.run(talks)
+        for talk in talks:
+            samples[talk.position] = talk_sample(talk, usage)
+
 
 def _fitted_prompts(
     planned: Sequence[_Planned], backend: LLMBackend, options: LlmOptions
 ) -> list[FittedPrompt] | None:
     """The prompts fitted to the model's context, or None where its length is not known (the
     prompts go out as rendered)."""
-    meter = PromptMeter(backend, options.max_model_len)
-    context_length = meter.context_length()
-    if context_length is None or not planned:
-        return None
-    budget = Budget(context_length, options.max_tokens)
-    return fit_prompts([p.prompt for p in planned], meter.count, budget)
+    drafts = [p.prompt for p in planned]
+    return fit_drafts(drafts, backend, options.max_model_len, options.max_tokens)
 
 
 def _messages(
     planned: Sequence[_Planned], fitted: list[FittedPrompt] | None
 ) -> list[list[dict[str, str]] | None]:
     """What each planned request sends: None for a prompt that cannot fit."""
-    if fitted is None:
-        return [p.prompt.render(p.prompt.variables) for p in planned]
-    return [prompt.messages for prompt in fitted]
+    return rendered([p.prompt for p in planned], fitted)
 
 
 def split_count(n: int, options: LlmOptions) -> tuple[int, int]:
@@ -511,23 +654,13 @@ def _instruction_parts(
 
 def _call_parts(text: str) -> tuple[str, list[Step]]:
     data = parse_object(text, {"query": str, "calls": list})
-    calls = [_tool_call(item, number) for number, item in enumerate(data["calls"])]
+    calls = [read_call(item, f"call {number}") for number, item in enumerate(data["calls"])]
     answer = data.get("answer")
     if calls:
         return data["query"].strip(), [Step(tool_calls=calls)]
     if isinstance(answer, str) and answer.strip():
         return data["query"].strip(), [Step(answer=answer.strip())]
     return data["query"].strip(), []
-
-
-def _tool_call(item: Any, number: int) -> ToolCall:
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise Unparseable(f"call {number} in the output is not an object with a string 'name'")
-    arguments = item.get("arguments", {})
-    if not isinstance(arguments, dict | str):
-        # kept as text, so that the format verifier rejects it as arguments_not_json
-        arguments = orjson.dumps(arguments).decode()
-    return ToolCall(name=item["name"], arguments=arguments)
 
 
 def _topic_words(tool: Tool | None) -> list[str]:

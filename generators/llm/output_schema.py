@@ -146,27 +146,70 @@ def sample_schema(
         properties["answer"] = _text(limits.max_text_chars)
         required.append("answer")
     else:
-        by_name = {tool.name: tool for tool in tools}
-        branches = []
-        for index, name in enumerate(plan.tools):
-            arguments, tool_defs = _arguments(by_name[name].parameters, f"tool{index}", limits)
-            defs.update(tool_defs)
-            branches.append(
-                {
-                    "type": "object",
-                    "properties": {"name": {"const": name}, "arguments": arguments},
-                    "required": ["name", "arguments"],
-                    "additionalProperties": False,
-                }
-            )
-        items = branches[0] if len(branches) == 1 else {"anyOf": branches}
-        properties["calls"] = {
-            "type": "array",
-            "items": items,
-            "minItems": plan.min_calls,
-            "maxItems": plan.max_calls,
-        }
-    schema = _closed_object(properties, required)
+        properties["calls"] = _calls(tools, plan, limits, defs)
+    return _with_defs(_closed_object(properties, required), defs)
+
+
+def blueprint_schema(
+    tools: Sequence[Tool], turns: tuple[int, int], plan: CallPlan, limits: SchemaLimits
+) -> dict[str, Any]:
+    """The output schema of a multi_turn task blueprint: the user's `intent`, `turns` (between
+    `turns[0]` and `turns[1]` of them, each the user's `request` and the `calls` that fulfil it,
+    as many as `plan` allows) and the `outcome`."""
+    defs: dict[str, Any] = {}
+    turn = _closed_object(
+        {"request": _text(limits.max_query_chars), "calls": _calls(tools, plan, limits, defs)},
+        ["request", "calls"],
+    )
+    properties = {
+        "intent": _text(limits.max_query_chars),
+        "turns": {"type": "array", "items": turn, "minItems": turns[0], "maxItems": turns[1]},
+        "outcome": _text(limits.max_text_chars),
+    }
+    return _with_defs(_closed_object(properties, ["intent", "turns", "outcome"]), defs)
+
+
+def calls_schema(tools: Sequence[Tool], plan: CallPlan, limits: SchemaLimits) -> dict[str, Any]:
+    """The output schema of an assistant's calls in a conversation: `{"calls"}`, as many as
+    `plan` allows (none included, when the assistant should ask or refuse)."""
+    defs: dict[str, Any] = {}
+    schema = _closed_object({"calls": _calls(tools, plan, limits, defs)}, ["calls"])
+    return _with_defs(schema, defs)
+
+
+def message_schema(limits: SchemaLimits) -> dict[str, Any]:
+    """The output schema of a simulated user's message."""
+    return _closed_object({"message": _text(limits.max_query_chars)}, ["message"])
+
+
+def answer_schema(limits: SchemaLimits) -> dict[str, Any]:
+    """The output schema of an assistant's answer to the user."""
+    return _closed_object({"answer": _text(limits.max_text_chars)}, ["answer"])
+
+
+def _calls(
+    tools: Sequence[Tool], plan: CallPlan, limits: SchemaLimits, defs: dict[str, Any]
+) -> dict[str, Any]:
+    """An array of `plan`'s calls, each `{"name", "arguments"}` of one of its tools; the grammar
+    copies of their parameters go to `defs`."""
+    by_name = {tool.name: tool for tool in tools}
+    branches = []
+    for index, name in enumerate(plan.tools):
+        arguments, tool_defs = _arguments(by_name[name].parameters, f"tool{index}", limits)
+        defs.update(tool_defs)
+        branches.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": arguments},
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    items = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    return {"type": "array", "items": items, "minItems": plan.min_calls, "maxItems": plan.max_calls}
+
+
+def _with_defs(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if defs:
         schema["$defs"] = defs
     return schema

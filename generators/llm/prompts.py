@@ -42,6 +42,10 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
     "respond.j2": frozenset({"instruction", "constraints"}),
     "task_instruction.j2": frozenset({"tool_format", "tools_text"}),
     "format_instruction.j2": frozenset({"call_format"}),
+    "blueprint.j2": frozenset({"tools", "min_turns", "max_turns", "max_calls", "examples"}),
+    "user_turn.j2": frozenset({"intent", "request", "details", "history"}),
+    "assistant_turn.j2": frozenset({"tools", "history", "message"}),
+    "assistant_answer.j2": frozenset({"history", "message", "calls"}),
 }
 """Every template the generator renders and the variables it passes to each. Partials (names
 starting with `_`) are checked against the variables of the templates that use them."""
@@ -91,9 +95,29 @@ class SeedInstruction(BaseModel):
     response: str
 
 
+class SeedTurn(BaseModel):
+    """A turn of a seed blueprint: what the user asks for and the calls that fulfil it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: str
+    calls: list[SeedCall] = Field(min_length=1)
+
+
+class SeedBlueprint(BaseModel):
+    """A multi_turn seed example: tools offered, and the blueprint of a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tools: list[SeedTool]
+    intent: str
+    turns: list[SeedTurn] = Field(min_length=1)
+    outcome: str
+
+
 class SeedExamples(BaseModel):
-    """The contents of `seed_examples.json`: examples per query style, plus the kinds of tasks an
-    instruction-following sample may ask for."""
+    """The contents of `seed_examples.json`: examples per query style (blueprints for
+    multi_turn), plus the kinds of tasks an instruction-following sample may ask for."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -103,6 +127,7 @@ class SeedExamples(BaseModel):
     parallel_multiple: list[SeedExample] = Field(default_factory=list)
     irrelevance: list[SeedExample] = Field(default_factory=list)
     instruction: list[SeedInstruction] = Field(default_factory=list)
+    multi_turn: list[SeedBlueprint] = Field(default_factory=list)
     instruction_tasks: list[str] = Field(min_length=1)
 
     def for_style(self, style: QueryStyle) -> list[dict[str, Any]]:

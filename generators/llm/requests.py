@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from generators.base import GenerationUsage, ServerUsage
+from generators.llm.prompt_budget import Budget, FittedPrompt, PromptDraft, fit_prompts
 from generators.llm.prompts import PromptSet
 from llm.base import LLMBackend, LLMRequest, LLMResult, SubmittingBackend
+from llm.prompt_tokens import PromptMeter
 
 SEED_RANGE = 2**31
 """Request seeds stay below this: vLLM and OpenAI-compatible servers take 32-bit seeds."""
@@ -55,6 +57,28 @@ def compose_instruction(instruction: str, constraints: Sequence[str]) -> str:
     if not constraints:
         return instruction.strip()
     return f"{instruction.strip()}\n\n{' '.join(constraints)}"
+
+
+def fit_drafts(
+    drafts: Sequence[PromptDraft], backend: LLMBackend, max_model_len: int | None, max_tokens: int
+) -> list[FittedPrompt] | None:
+    """The prompts fitted to the model's context with room for `max_tokens`, or None where its
+    length is not known (the prompts go out as rendered)."""
+    meter = PromptMeter(backend, max_model_len)
+    context_length = meter.context_length()
+    if context_length is None or not drafts:
+        return None
+    return fit_prompts(drafts, meter.count, Budget(context_length, max_tokens))
+
+
+def rendered(
+    drafts: Sequence[PromptDraft], fitted: list[FittedPrompt] | None
+) -> list[list[dict[str, str]] | None]:
+    """What each draft sends: as rendered where nothing was fitted, else its fitted messages
+    (None for a prompt that cannot fit)."""
+    if fitted is None:
+        return [draft.render(draft.variables) for draft in drafts]
+    return [prompt.messages for prompt in fitted]
 
 
 def run_batch(

@@ -24,6 +24,7 @@ from generators.llm.generator import LlmGenerator, read_options
 from generators.llm.prompts import PromptSet
 from llm.base import LLMRequest, LLMResult
 from llm.output import TRUNCATED, generation_failure
+from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample
 
@@ -36,7 +37,7 @@ PROMPTS = PromptSet()
 def parents(n: int = 12, **styles: float) -> list[Sample]:
     weights = styles or {style.value: 1.0 for style in QueryStyle}
     request = GenerationRequest(n=n, seed=2, styles=weights, id_prefix="p-", options={"model": "m"})
-    return LlmGenerator(backend=ScriptedBackend()).generate(TRAVEL, request)
+    return LlmGenerator(backend=ScriptedBackend(), tool_api=MockToolApi).generate(TRAVEL, request)
 
 
 def augment(

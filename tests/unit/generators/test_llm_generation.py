@@ -26,6 +26,7 @@ from llm.output import (
     generation_failure,
 )
 from llm.shared import close_shared_backends, shared_backend
+from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Tool
 from verifiers import FormatVerifier
@@ -33,6 +34,8 @@ from verifiers import FormatVerifier
 ROOT = Path(__file__).resolve().parents[3]
 TRAVEL = load_catalog(ROOT / "examples" / "travel_api.yaml").tools
 EVERY_STYLE = {style: 1.0 for style in QueryStyle}
+SINGLE_TURN = {style: 1.0 for style in QueryStyle if style is not QueryStyle.multi_turn}
+"""Every style whose sample is one request: their batch is one backend call."""
 CREATED = "2026-01-31T12:00:00+00:00"
 
 
@@ -48,7 +51,7 @@ def generate(
     request = GenerationRequest(
         n=n, seed=seed, styles=styles, id_prefix="b-", options=options(**more)
     )
-    return LlmGenerator(backend=backend).generate(TRAVEL, request), backend
+    return LlmGenerator(backend=backend, tool_api=MockToolApi).generate(TRAVEL, request), backend
 
 
 def test_the_registry_knows_the_llm_generator() -> None:
@@ -56,7 +59,7 @@ def test_the_registry_knows_the_llm_generator() -> None:
 
 
 def test_every_request_of_a_batch_goes_in_one_backend_call() -> None:
-    samples, backend = generate(n=24)
+    samples, backend = generate(n=24, styles=SINGLE_TURN)
     assert len(backend.batches) == 1 and len(backend.batches[0]) == 24
     assert [s.id for s in samples] == [f"b-{i}" for i in range(24)]
 
@@ -72,7 +75,9 @@ def test_samples_of_every_style_pass_the_format_verifier() -> None:
         assert sample.meta.created == datetime(2026, 1, 31, 12, tzinfo=UTC)
         assert sample.meta.extra["model"] == "scripted-model"
         assert sample.meta.extra["backend"] == "vllm"
-        assert sample.meta.extra["prompt_tokens"] == 100
+        # the scripted backend counts 100 prompt tokens a request: a conversation sums its own
+        requests = 1 + sample.meta.extra.get("dialogue", {}).get("requests", 0)
+        assert sample.meta.extra["prompt_tokens"] == 100 * requests
         assert sample.query
 
 
@@ -94,6 +99,8 @@ def test_function_calling_samples_have_instructions_tools_and_calls_of_their_sty
             assert len(calls) == 1
         elif sample.meta.style is QueryStyle.parallel:
             assert len(calls) >= 2 and len({call.name for call in calls}) == 1
+        elif sample.meta.style is QueryStyle.multi_turn:
+            assert sample.turns and len(calls) >= 2  # a blueprint plans 2 or 3 turns of calls
         else:
             assert len({call.name for call in calls}) >= 2
 
@@ -254,7 +261,9 @@ def test_children_take_a_share_of_the_batch_which_never_grows() -> None:
     assert split_count(10, chosen) == (8, 2)
     assert split_count(3, read_options(options(augment=["rephrase"], augment_share=0.9))) == (1, 2)
     assert split_count(10, read_options(options())) == (10, 0)
-    samples, backend = generate(n=17, augment=["tool_order", "rephrase"], augment_share=0.4)
+    samples, backend = generate(
+        n=17, augment=["tool_order", "rephrase"], augment_share=0.4, styles=SINGLE_TURN
+    )
     assert len(samples) == 17
     assert sum(s.meta.parent_id is None for s in samples) == 11
     assert [len(batch) for batch in backend.batches] == [11, 3]  # 3 of 6 children rephrase
