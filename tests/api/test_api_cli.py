@@ -12,7 +12,7 @@ import pytest
 from api_support import TRAVEL_CATALOG, Api, Outcome, add_job, real_samples
 from typer.testing import CliRunner
 
-from service.cli.commands.jobs import job_spec, parse_styles
+from service.cli.commands.job_spec import job_spec, parse_styles
 from service.db.models import JobStatus, SampleStatus
 from service.pipeline.counts import refresh_counts
 from unified.errors import ActionForgeError

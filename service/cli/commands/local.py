@@ -11,11 +11,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-import uvicorn
 from pydantic import ValidationError
 
-from service.api import create_app
-from service.api.server import ApiServer
 from service.cli.console import err_console, fail, readable_errors
 from service.db.migrate import upgrade_to_head
 from service.metrics.multiprocess import start_metrics
@@ -74,6 +71,11 @@ def stop_on_sigterm() -> None:
 
 def serve_api(host: str, port: int) -> None:
     """Run the REST API on `host:port` until stopped; with the embedded queue, its workers too."""
+    import uvicorn
+
+    from service.api import create_app
+    from service.api.server import ApiServer
+
     settings = load_settings()
     with readable_errors():
         start_metrics(settings)  # this process's and the embedded workers' metrics folder
