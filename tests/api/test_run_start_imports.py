@@ -1,5 +1,6 @@
-"""What `actionforge run` imports to start a job: up to the moment its workers start, not the web
-stack (imported while they start); for the whole run, no machine-learning stack, pandas or
+"""What `actionforge run` imports to start a job: until the job is queued (its workers started,
+its catalog and job stored, its batches sent), not the web stack, which is imported afterwards
+to follow the job and export it; for the whole run, no machine-learning stack, pandas or
 pyarrow (a unified export needs none of them). The timings are in
 tests/bench/bench_run_startup.py."""
 
@@ -16,22 +17,23 @@ TRAVEL_CATALOG = ROOT / "examples" / "travel_api.yaml"
 WEB_STACK = {"fastapi", "starlette", "uvicorn", "httpx", "httpx_sse", "multipart"}
 NEVER = {"torch", "transformers", "vllm", "pandas", "pyarrow", "datasets", "trl", "peft"}
 
-# The real `run`, in a process of its own; the workers' supervisor is wrapped to note which
-# modules were loaded when the workers were started (its own behaviour is unchanged).
+# The real `run`, in a process of its own; its job submission is wrapped to note which modules
+# were loaded once the job was queued (its own behaviour is unchanged).
 SCRIPT = """
 import json, sys
 from typer.testing import CliRunner
-import service.worker_supervisor as supervisor
+import service.cli.commands.local_submit as local_submit
 from service.cli.app import app
 
 seen = {}
-enter = supervisor.WorkerSupervisor.__enter__
+submit_here = local_submit.submit_here
 
-def noting_enter(self):
-    seen["workers_started"] = sorted({name.split(".")[0] for name in sys.modules})
-    return enter(self)
+def noting_submit_here(*args):
+    job = submit_here(*args)
+    seen["queued"] = sorted({name.split(".")[0] for name in sys.modules})
+    return job
 
-supervisor.WorkerSupervisor.__enter__ = noting_enter
+local_submit.submit_here = noting_submit_here
 result = CliRunner().invoke(app, ["run", sys.argv[1], "--n", "5", "--out", sys.argv[2]])
 assert result.exit_code == 0, result.output
 seen["end"] = sorted({name.split(".")[0] for name in sys.modules})
@@ -39,7 +41,7 @@ print(json.dumps(seen))
 """
 
 
-def test_run_starts_its_workers_before_the_web_stack_and_never_loads_ml_stacks(
+def test_run_queues_its_job_before_the_web_stack_and_never_loads_ml_stacks(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out.jsonl"
@@ -55,7 +57,7 @@ def test_run_starts_its_workers_before_the_web_stack_and_never_loads_ml_stacks(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(seen["workers_started"]) & WEB_STACK == set()
+    assert set(seen["queued"]) & WEB_STACK == set()
     assert set(seen["end"]) & NEVER == set()
     assert {"fastapi", "uvicorn"} <= set(seen["end"])  # the API served the job afterwards
     assert out.read_text().count("\n") == 5

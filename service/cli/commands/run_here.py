@@ -1,8 +1,10 @@
 """`actionforge run`: start the service here, run one job through it, write its dataset.
 
-The order is chosen for start-up time: the database is migrated and the embedded queue's workers
-are started first, and only then is the web stack imported and the API started, so that the
-workers' own start (a process each) runs beside it rather than after it.
+The order is chosen for start-up time: the database is migrated, the embedded queue's workers are
+started, and the catalog and the job go straight into the database and the queue
+(`local_submit`, with the API's checks); only then is the web stack imported and the API
+started, to follow the job and export its dataset as `submit --wait` and `export` do. The
+workers' own start (a process each) runs beside the job's submission and the API's start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
+from service.cli.commands.local_submit import submit_here
 from service.cli.console import fail, readable_errors
 from service.export.registry import export_format_names, exporter
 from service.metrics.multiprocess import start_metrics
@@ -38,17 +41,18 @@ def run_here(
         prepare(settings)
     stop_on_sigterm()
     with embedded_workers(settings, settings.data_dir / "workers.log"):
+        with readable_errors():
+            job = submit_here(settings, catalog, spec, kind)
         from service.api import create_app
         from service.api.server import BackgroundServer
         from service.cli.client import client_for
         from service.cli.commands.display import print_funnel
-        from service.cli.commands.jobs import export_to_file, follow_or_cancel, submit_catalog_job
+        from service.cli.commands.jobs import export_to_file, follow_or_cancel
         from service.db.models import JobStatus
 
         with readable_errors():
             app = create_app(settings)
             with BackgroundServer(app) as server, client_for(settings, server.url) as client:
-                job = submit_catalog_job(client, catalog, spec, kind)
                 job = follow_or_cancel(client, job)
                 print_funnel(job)
                 if job.status != JobStatus.succeeded:
