@@ -30,7 +30,7 @@ def load_settings() -> Settings:
 def prepare(settings: Settings) -> None:
     """Create the data directory and the embedded queue's file with its queues, and migrate the
     database: all before the API takes a request or a worker starts."""
-    from service.queue.app import declare_embedded_queues, prepare_embedded_queue
+    from service.queue.declare import declare_embedded_queues, prepare_embedded_queue
 
     prepare_embedded_queue(settings)
     declare_embedded_queues(settings)
@@ -47,7 +47,7 @@ def embedded_workers(settings: Settings, log_path: Path | None = None) -> Iterat
     if not settings.embedded_broker:
         yield
         return
-    from service.worker import start_embedded_worker
+    from service.worker_processes import start_embedded_worker
     from service.worker_supervisor import WorkerSupervisor
 
     with ExitStack() as stack:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
-from service.cli.commands.local_submit import submit_here
 from service.cli.console import fail, readable_errors
 from service.export.registry import export_format_names, exporter
 from service.metrics.multiprocess import start_metrics
@@ -41,6 +40,8 @@ def run_here(
         prepare(settings)
     stop_on_sigterm()
     with embedded_workers(settings, settings.data_dir / "workers.log"):
+        from service.cli.commands.local_submit import submit_here
+
         with readable_errors():
             job = submit_here(settings, catalog, spec, kind)
         from service.api import create_app
