@@ -5,8 +5,9 @@ Run: python tests/bench/bench_run_startup.py [--rounds 5] [--n 200] [--before DI
 
 Each round runs `python -m service.cli.app run examples/travel_api.yaml --n N` (template
 generator, the embedded default) in a fresh folder and timestamps its stderr lines as they come:
-"embedded queue ..." (workers started), "job ... queued"; meanwhile it polls the job's SQLite
-database for the first stored sample. CPU seconds are the run's processes (the CLI and its
+"embedded queue ..." (workers started), "job ... queued" (and the CLI process's own CPU seconds
+then, from /proc: the figure a busy machine moves least); meanwhile it polls the job's SQLite
+database for the first stored sample. CPU seconds of the run are its processes (the CLI and its
 workers, from wait4). `--before DIR` runs the same from another checkout (e.g. `git worktree
 add /tmp/before main`) in the same rounds, alternating, for a before/after on the same machine
 load. The CLI import is `python -c "import service.cli.app"`, wall and CPU, in each checkout.
@@ -36,9 +37,19 @@ POLL_S = 0.01
 class Startup:
     workers_started: float | None
     queued: float | None
+    queued_cpu_s: float | None
     first_sample: float | None
     done: float
     cpu_s: float
+
+
+def own_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` itself so far (not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def environment(checkout: Path) -> dict[str, str]:
@@ -88,6 +99,7 @@ def one_run(checkout: Path, n: int) -> Startup:
         poller.start()
         assert process.stderr is not None
         lines = []
+        cpu_at_queued: float | None = None
         for line in process.stderr:
             moment = time.perf_counter() - started
             lines.append(line)
@@ -95,6 +107,7 @@ def one_run(checkout: Path, n: int) -> Startup:
                 marks.setdefault("workers", moment)
             elif line.startswith("job ") and " queued" in line:
                 marks.setdefault("queued", moment)
+                cpu_at_queued = own_cpu_seconds(process.pid)
         _, status, usage = os.wait4(process.pid, 0)
         done = time.perf_counter() - started
         stop.set()
@@ -104,6 +117,7 @@ def one_run(checkout: Path, n: int) -> Startup:
         return Startup(
             marks.get("workers"),
             marks.get("queued"),
+            cpu_at_queued,
             first[0] if first else None,
             done,
             usage.ru_utime + usage.ru_stime,
@@ -144,19 +158,20 @@ def main() -> None:
             runs[name].append(run)
             print(
                 f"round {round_number + 1} {name}: workers {run.workers_started}, queued "
-                f"{run.queued}, first sample {run.first_sample}, done {run.done:.2f} s, "
-                f"CPU {run.cpu_s:.2f} s; load {os.getloadavg()[0]:.1f}",
+                f"{run.queued} (CLI CPU {run.queued_cpu_s}), first sample {run.first_sample}, "
+                f"done {run.done:.2f} s, CPU {run.cpu_s:.2f} s; load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     print(f"\nmedians over {args.rounds} rounds (seconds from the command's start), n={args.n}:")
-    print("checkout | CLI import wall / CPU | workers started | job queued | first sample | "
-          "done | CPU of the run")  # fmt: skip
+    print("checkout | CLI import wall / CPU | workers started | job queued | CLI CPU at queued | "
+          "first sample | done | CPU of the run")  # fmt: skip
     for name, done in runs.items():
         walls = [wall for wall, _ in imports[name]]
         cpus = [cpu for _, cpu in imports[name]]
         print(
             f"{name} | {median(list(walls))} / {median(list(cpus))} | "
             f"{median([r.workers_started for r in done])} | {median([r.queued for r in done])} | "
+            f"{median([r.queued_cpu_s for r in done])} | "
             f"{median([r.first_sample for r in done])} | {median([r.done for r in done])} | "
             f"{median([r.cpu_s for r in done])}"
         )
