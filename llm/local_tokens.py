@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "tokenizer_config.json"
 TEMPLATE_FILE = "chat_template.jinja"
-SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token")
-SPECIAL_TOKENS_ALL = (*SPECIAL_TOKENS, "mask_token")
+SPECIAL_TOKENS = (
+    "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
+)  # fmt: skip
+"""The named special tokens a chat template sees as variables (as in transformers)."""
 
 
 def tokenizer_folder(model: str, tokenizer: str | None = None) -> Path | None:
@@ -86,7 +88,7 @@ class ChatTokenizer:
         template_text = _chat_template(folder, config)
         tokenizer = tokenizers.Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         special = {}
-        for name in SPECIAL_TOKENS_ALL:
+        for name in SPECIAL_TOKENS:
             value = config.get(name)
             text = value.get("content") if isinstance(value, dict) else value
             if isinstance(text, str):
