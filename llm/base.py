@@ -91,6 +91,13 @@ class BackendConfig(BaseModel):
     )
     timeout_s: float = Field(120.0, gt=0, description="Per request ('openai' only).")
     max_retries: int = Field(4, ge=0, description="On 429, 5xx and connection errors.")
+    tokenizer: str | None = Field(
+        None,
+        description="The model's tokenizer files on the worker: a folder, or a Hugging Face "
+        "model id in the local cache, where `model` is a name the server gives the model rather "
+        "than one of these ('openai' only). Prompts are then measured in the worker instead of "
+        "by the server.",
+    )
     max_model_len: int | None = Field(
         None,
         ge=1,

@@ -36,9 +36,10 @@ from llm import metrics
 from llm.base import BackendConfig, BackendUnavailable, LLMRequest, LLMResult
 from llm.event_loop import background_loop
 from llm.http_session import Answer, Unreachable, call, make_session
+from llm.local_tokens import LocalPromptCounter
 from llm.prompt_tokens import Messages
 from llm.server_pool import PooledServer, ServerPool
-from llm.server_tokens import ServerPromptMeasure
+from llm.server_tokens import ServerPromptMeasure, Slot
 from unified.errors import ActionForgeError
 
 # Waits between tries: 0.5 s, 1 s, 2 s, ... up to 8 s, each plus up to 0.5 s of jitter.
@@ -82,6 +83,7 @@ class OpenAIServerBackend:
         self._measure = ServerPromptMeasure(
             self.urls, config.model, self._headers, config.timeout_s
         )
+        self._local = LocalPromptCounter(config.model, config.tokenizer)
         self._state: tuple[int, aiohttp.ClientSession, ServerPool] | None = None
 
     def generate(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
@@ -117,21 +119,38 @@ class OpenAIServerBackend:
         return listed if listed is not None else self.config.max_model_len
 
     def count_prompt_tokens(self, prompts: Sequence[Messages]) -> list[int]:
-        """Each prompt's tokens from the servers' POST /tokenize (within their in-flight
+        """Each prompt's tokens: counted here with the model's tokenizer where its files are
+        local (`llm.local_tokens`), else by the servers' POST /tokenize (within their in-flight
         limits), else the conservative estimate."""
         if not prompts:
             return []
-        return background_loop().run(self._count_all(list(prompts)))
+        local = self._local.count(prompts, self._server_count, lambda: self._measure.tokenizes)
+        left = [index for index, count in enumerate(local) if count is None]
+        counted = background_loop().run(self._count_all([prompts[i] for i in left])) if left else []
+        for index, count in zip(left, counted, strict=True):
+            local[index] = count
+        return [count or 0 for count in local]
+
+    def _server_count(self, prompt: Messages) -> int | None:
+        """One prompt's tokens as a server counts it, or None where none answers."""
+        return background_loop().run(self._exact_count(prompt))
+
+    async def _exact_count(self, prompt: Messages) -> int | None:
+        client, pool = self._connections()
+        return await self._measure.exact_count(client, self._slot(pool), prompt)
 
     async def _count_all(self, prompts: list[Messages]) -> list[int]:
         client, pool = self._connections()
+        return await self._measure.count(client, self._slot(pool), prompts)
 
+    @staticmethod
+    def _slot(pool: ServerPool) -> Slot:
         @asynccontextmanager
         async def slot() -> AsyncIterator[str]:
             async with pool.slot() as server:
                 yield server.base_url
 
-        return await self._measure.count(client, slot, prompts)
+        return slot
 
     def _connections(self) -> tuple[aiohttp.ClientSession, ServerPool]:
         """The session and the pool of this process (made anew in a forked child). Called on

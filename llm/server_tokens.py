@@ -87,8 +87,20 @@ class ServerPromptMeasure:
         return list(counts)
 
     async def _count_one(self, client: aiohttp.ClientSession, slot: Slot, prompt: Messages) -> int:
+        count = await self.exact_count(client, slot, prompt)
+        return count if count is not None else estimate_prompt_tokens(prompt)
+
+    @property
+    def tokenizes(self) -> bool:
+        """False once the server said it has no /tokenize."""
+        return self._tokenizes
+
+    async def exact_count(
+        self, client: aiohttp.ClientSession, slot: Slot, prompt: Messages
+    ) -> int | None:
+        """The prompt's tokens as the server counts them, or None where it does not answer."""
         if not self._tokenizes:
-            return estimate_prompt_tokens(prompt)
+            return None
         body = {
             "model": self.model,
             "messages": [dict(message) for message in prompt],
@@ -99,11 +111,10 @@ class ServerPromptMeasure:
             try:
                 response = await call(client, "POST", url, self._timeout_s, body)
             except (TimeoutError, Unreachable):
-                return estimate_prompt_tokens(prompt)
+                return None
         if response.status in NO_TOKENIZER_STATUSES:
             self._tokenizes = False
-        count = _count_of(response) if response.status == 200 else None
-        return count if count is not None else estimate_prompt_tokens(prompt)
+        return _count_of(response) if response.status == 200 else None
 
 
 def _count_of(response: Answer) -> int | None:

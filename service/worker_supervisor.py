@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from service.worker import stop_workers
+from service.worker_processes import stop_workers
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from service.api.safe_text import TextRule, json_problems, printable, text_problem
+from service.api.safe_text import TextRule, json_problems, text_problem
 from service.errors import InvalidRequest
-from unified.catalogs import Catalog
 
 FORM_FIELD = "file"
 WRAPPER_KEYS = frozenset({"name", "content", "kind"})
-PYTHON_CATALOG = "python"
 _MAX_NAME = 200
 # Room for a JSON wrapper's escaping or multipart framing around a document of the largest size.
 _ENVELOPE_BYTES = 64 * 1024
@@ -45,14 +43,6 @@ class CatalogUpload:
     raw: bytes
     name: str
     kind: str | None
-
-
-def kept_source(upload: CatalogUpload, catalog: Catalog) -> str | None:
-    """The text stored with a catalog: a Python module's source, which the execution stage
-    runs (its functions are called in a sandbox); None for the other kinds."""
-    if catalog.kind != PYTHON_CATALOG:
-        return None
-    return upload.raw.decode("utf-8-sig")
 
 
 def too_large(size: int, limit: int) -> HTTPException:
@@ -174,25 +164,3 @@ def _refuse_problems(problems: Iterable[dict[str, Any] | None]) -> None:
     found = [problem for problem in problems if problem is not None]
     if found:
         raise RequestValidationError(found)
-
-
-def refuse_unsafe_catalog_text(catalog: Catalog, name: str) -> None:
-    """Refuse (422) a loaded catalog whose title or tools hold text `service.api.safe_text`
-    refuses: YAML escapes and Python string escapes can write a NUL that the document's bytes
-    do not show."""
-    if catalog.title is not None and (problem := text_problem(catalog.title, TextRule.VALUE, ())):
-        raise InvalidRequest(f"{name}: the title {problem['msg']}; remove it from the document")
-    for tool in catalog.tools:
-        data = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for problem in json_problems(data, ()):
-            raise InvalidRequest(
-                f"{name}: tool '{printable(tool.name)}': {_place(problem['loc'])} "
-                f"{problem['msg']}; remove it from the document"
-            )
-
-
-def _place(loc: tuple[str | int, ...]) -> str:
-    *path, last = loc
-    if last == "[key]":
-        return "the key " + ".".join(map(str, path))
-    return ".".join(map(str, loc))

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 
 from service.api.deps import SettingsDep, has_session
-from service.api.errors import describe_problems
+from service.api.problems import describe_problems
 from service.errors import NotFound
 from unified.errors import ActionForgeError
 

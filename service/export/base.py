@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 DEFAULT_CHUNK_SIZE = 1000
 """Accepted samples read per database query, and turned into one piece of the export."""
 

@@ -23,15 +23,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from service.export.base import DEFAULT_CHUNK_SIZE, Exporter
+from service.export.base import DEFAULT_CHUNK_SIZE, PARQUET_MEDIA_TYPE, Exporter
 from service.export.unified import stored_value
 from unified.model import MULTI_TURN_VERSION, Sample, Tool, ToolCall
 from unified.sample_json import is_dumped, without_none_fields
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
-
-PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
 
 def _column(name: str, description: str, *, nullable: bool = True) -> pa.Field:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Exchange, Queue
-from sqlalchemy.pool import NullPool
-
-from service.queue.embedded import AdaptivePolling, prepare_embedded_queue
+from service.queue.declare import (
+    declare_embedded_queues,
+    prepare_embedded_queue,
+    task_queues,
+    transport_options,
+)
+from service.queue.embedded import AdaptivePolling
 from service.queue.sending import (
     GENERATE_QUEUE,
     GENERATE_TASK,
@@ -40,9 +43,6 @@ __all__ = [
     "send_batches",
 ]
 
-# Redis re-delivers a message nobody acknowledged within this time; tasks are shorter.
-MIN_VISIBILITY_TIMEOUT = 3600
-
 
 def make_celery(settings: Settings) -> ActionForgeCelery:
     """A new Celery app for `settings`, with the generate, verify and train tasks registered."""
@@ -51,9 +51,9 @@ def make_celery(settings: Settings) -> ActionForgeCelery:
     soft_limit = max(settings.task_time_limit - 30, settings.task_time_limit * 4 // 5)
     app.conf.update(
         broker_url=settings.resolved_broker_url(),
-        broker_transport_options=_transport_options(settings),
+        broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
-        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        task_queues=task_queues(),
         task_default_queue=GENERATE_QUEUE,
         task_routes={
             GENERATE_TASK: {"queue": GENERATE_QUEUE},
@@ -77,30 +77,6 @@ def make_celery(settings: Settings) -> ActionForgeCelery:
         app.steps["consumer"].add(AdaptivePolling)
     register_tasks(app)
     return app
-
-
-def declare_embedded_queues(settings: Settings) -> None:
-    """Create the embedded queue's queues. Whoever first sends to or reads a queue creates it,
-    and two processes doing so at once collide on the queue's name (an IntegrityError from the
-    API's first submission as the workers start): declared before either starts, they exist.
-    A no-op with an external broker."""
-    if not settings.embedded_broker:
-        return
-    app = celery_for(settings)
-    with app.connection_for_write() as connection:
-        channel = connection.default_channel
-        for queue in app.amqp.queues.values():
-            queue.bind(channel).declare()
-
-
-def _transport_options(settings: Settings) -> dict[str, Any]:
-    if settings.embedded_broker:
-        # NullPool: no SQLite connection outlives an operation, so none crosses a fork into
-        # the worker's child processes; the timeout waits out other processes' writes.
-        return {"poolclass": NullPool, "connect_args": {"timeout": 30}}
-    # A train task may outlive this: its message, re-delivered meanwhile, finds the catalog
-    # held by the running task's lease and does nothing (see service.training.runs).
-    return {"visibility_timeout": max(MIN_VISIBILITY_TIMEOUT, 2 * settings.task_time_limit)}
 
 
 _APPS: dict[tuple[Any, ...], ActionForgeCelery] = {}

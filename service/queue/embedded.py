@@ -7,13 +7,9 @@ workers poll it often while jobs run but rarely when idle.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from celery import bootsteps
-from sqlalchemy.engine import make_url
-
-from service.settings import Settings
 
 # kombu polls a database queue at a fixed interval (1 s by default), and with prefetch 1 a
 # worker waits out that interval after every task. Polling often only while work flows keeps
@@ -48,28 +44,3 @@ class AdaptivePolling(bootsteps.StartStopStep):
 
         transport.polling_interval = BUSY_POLL_SECONDS
         transport.drain_events = drain_adaptively
-
-
-def prepare_embedded_queue(settings: Settings) -> None:
-    """Create the data directory, put the embedded queue's SQLite file in WAL mode, and drop
-    the messages consumed before.
-
-    WAL lets the API enqueue while workers poll; the mode is stored in the file, so doing it
-    once is enough. kombu marks a consumed message invisible and never deletes it, and nothing
-    reads it again, so the file would only grow. A no-op with an external broker.
-    """
-    if not settings.embedded_broker:
-        return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = make_url(settings.resolved_broker_url().removeprefix("sqla+")).database
-    connection = sqlite3.connect(str(path), timeout=30)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        tables = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kombu_message'"
-        ).fetchall()
-        if tables:
-            with connection:
-                connection.execute("DELETE FROM kombu_message WHERE visible = 0")
-    finally:
-        connection.close()

@@ -12,7 +12,7 @@ import pytest
 from api_support import TRAVEL_CATALOG, Api, Outcome, add_job, real_samples
 from typer.testing import CliRunner
 
-from service.cli.commands.jobs import job_spec, parse_styles
+from service.cli.commands.job_spec import job_spec, parse_styles
 from service.db.models import JobStatus, SampleStatus
 from service.pipeline.counts import refresh_counts
 from unified.errors import ActionForgeError
@@ -297,3 +297,25 @@ def test_export_wants_one_target_and_push_needs_a_folder(sqlite_api: Api, tmp_pa
         "--url", sqlite_api.url,
     )  # fmt: skip
     assert code == 2 and "cannot export in 'bfcl'" in one_line(err)
+
+
+def test_run_refuses_what_the_api_refuses_with_the_apis_words(
+    sqlite_api: Api, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(TRAVEL_CATALOG.read_text().replace("paths:", "paths: [", 1))
+    refused = [
+        (str(broken), "--n", "5"),
+        (str(TRAVEL_CATALOG), "--n", "5", "--verify", "format,vibes"),
+        (str(TRAVEL_CATALOG), "--n", "5", "--styles", "chatty=1"),
+        (str(TRAVEL_CATALOG), "--n", "5", "--generator-options", '{"locale": "en\\u0000"}'),
+    ]
+    for number, args in enumerate(refused):
+        code, _, submitted = invoke("submit", *args, "--url", sqlite_api.url)
+        assert code == 2
+        api_line = one_line(submitted)
+        assert " answered 422: " in api_line, api_line
+        detail = api_line.split(" answered 422: ", 1)[1]
+        code, _, ran = invoke("run", *args, AF_DATA_DIR=str(tmp_path / f"data{number}"))
+        assert code == 2
+        assert one_line(ran).endswith(f" error: {detail}"), (args, ran)  # after the workers line

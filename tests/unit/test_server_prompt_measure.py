@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from tiny_model import cached_tiny_model
 
 from llm.base import BackendConfig
+from llm.local_tokens import ChatTokenizer
 from llm.openai_server import OpenAIServerBackend
 from llm.prompt_tokens import estimate_prompt_tokens
 from llm.server_tokens import server_root
@@ -22,12 +24,22 @@ from llm.server_tokens import server_root
 PROMPT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
 
 
+def words(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"].split()) for m in messages)
+
+
 class FakeVllm:
     """What the handler serves and what it saw."""
 
-    def __init__(self, models: list[dict[str, Any]] | None, tokenizes: bool) -> None:
+    def __init__(
+        self,
+        models: list[dict[str, Any]] | None,
+        tokenizes: bool,
+        count: Callable[[list[dict[str, str]]], int] | None = None,
+    ) -> None:
         self.models = models
         self.tokenizes = tokenizes
+        self.count = count or words
         self.paths: list[str] = []
         self.in_flight = 0
         self.most_in_flight = 0
@@ -66,9 +78,9 @@ def handler_for(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
             time.sleep(0.05)
             with fake.lock:
                 fake.in_flight -= 1
-            assert body["add_generation_prompt"] is True and body["model"] == "m"
-            words = sum(len(m["content"].split()) for m in body["messages"])
-            self._answer(200, {"count": words, "max_model_len": 2048, "tokens": []})
+            assert body["add_generation_prompt"] is True
+            count = fake.count(body["messages"])
+            self._answer(200, {"count": count, "max_model_len": 2048, "tokens": []})
 
     return Handler
 
@@ -131,3 +143,49 @@ def test_the_estimate_is_at_least_one_token_per_byte() -> None:
 def test_tokenize_lives_beside_the_api_root() -> None:
     assert server_root("http://h:8000/v1/") == "http://h:8000"
     assert server_root("http://h:8000") == "http://h:8000"
+
+
+PROMPTS = [
+    [{"role": "system", "content": f"Tool {n}: " + "word " * n}, {"role": "user", "content": "Go"}]
+    for n in range(1, 6)
+]
+
+
+def test_a_local_tokenizer_counts_after_one_check_with_the_server(serve: Any) -> None:
+    tiny = cached_tiny_model()
+    local = ChatTokenizer.load(tiny)
+    fake = FakeVllm(models=None, tokenizes=True, count=lambda p: local.count([p])[0] or 0)
+    server = backend(serve(fake), model=str(tiny))
+    expected = local.count(PROMPTS)
+    for _ in range(3):
+        assert server.count_prompt_tokens(PROMPTS) == expected
+    assert fake.paths.count("/tokenize") == 1  # the check, on the longest prompt
+
+
+def test_a_local_tokenizer_the_server_disagrees_with_is_left_off(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeVllm(models=None, tokenizes=True)  # counts words: not the model's tokenizer
+    server = backend(serve(fake), model=str(cached_tiny_model()))
+    assert server.count_prompt_tokens(PROMPTS) == [words(p) for p in PROMPTS]
+    assert server.count_prompt_tokens(PROMPTS) == [words(p) for p in PROMPTS]
+    assert fake.paths.count("/tokenize") == 1 + 2 * len(PROMPTS)
+    assert "the server counts prompt tokens from now on" in caplog.text
+
+
+def test_a_server_that_cannot_check_leaves_the_local_count(serve: Any) -> None:
+    tiny = cached_tiny_model()
+    fake = FakeVllm(models=None, tokenizes=False)
+    server = backend(serve(fake), model="served-name", tokenizer=str(tiny))
+    assert server.count_prompt_tokens(PROMPTS) == ChatTokenizer.load(tiny).count(PROMPTS)
+    assert server.count_prompt_tokens(PROMPTS) == ChatTokenizer.load(tiny).count(PROMPTS)
+    assert fake.paths.count("/tokenize") == 1
+
+
+def test_a_tokenizer_that_is_not_there_leaves_counting_to_the_server(
+    serve: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeVllm(models=None, tokenizes=True)
+    server = backend(serve(fake), tokenizer=str(tmp_path / "nothing"))
+    assert server.count_prompt_tokens(PROMPTS) == [words(p) for p in PROMPTS]
+    assert "no tokenizer.json there" in caplog.text

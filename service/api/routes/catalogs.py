@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -12,12 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service.api.catalog_upload import (
-    CatalogUpload,
-    kept_source,
-    read_catalog_upload,
-    refuse_unsafe_catalog_text,
-)
+from service.api.catalog_records import catalog_record
+from service.api.catalog_upload import CatalogUpload, read_catalog_upload
 from service.api.deps import SessionDep, SessionsDep, SettingsDep
 from service.api.documented_errors import Responses, not_found, refused
 from service.api.idempotency import IdempotencyKey, remember, replay, request_digest
@@ -26,12 +21,10 @@ from service.api.schemas import CatalogPublic, CatalogsPublic, CatalogUploaded, 
 from service.db.models import CatalogRecord
 from service.errors import NotFound
 from service.settings import Settings
-from unified.catalogs import load_catalog_bytes
 
 router = APIRouter(prefix="/catalogs", tags=["catalogs"])
 ROUTE = "POST /v1/catalogs"
 
-MAX_TITLE = 512  # the length of the title column; PostgreSQL refuses a longer one
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -117,20 +110,8 @@ def _store(
             session.commit()  # an answer past its time is forgotten for good
         if first is not None:
             return first
-    catalog = load_catalog_bytes(
-        upload.raw, upload.name, kind=upload.kind, max_bytes=settings.max_catalog_bytes
-    )
-    refuse_unsafe_catalog_text(catalog, upload.name)
-    record = CatalogRecord(
-        id=uuid.uuid4().hex,
-        name=upload.name,
-        kind=catalog.kind,
-        title=None if catalog.title is None else catalog.title[:MAX_TITLE],
-        sha256=catalog.sha256,
-        tools=[
-            tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in catalog.tools
-        ],
-        document=kept_source(upload, catalog),
+    record, catalog = catalog_record(
+        upload.raw, upload.name, upload.kind, settings.max_catalog_bytes
     )
     with sessions() as session:
         session.add(record)

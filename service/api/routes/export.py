@@ -13,9 +13,8 @@ from service.api.deps import JobDep, SessionsDep
 from service.api.documented_errors import not_found, refused
 from service.db.models import FINISHED
 from service.errors import InvalidRequest
-from service.export.base import Exporter
+from service.export.base import PARQUET_MEDIA_TYPE, Exporter
 from service.export.json_lines import JSON_LINES_MEDIA_TYPE
-from service.export.parquet import PARQUET_MEDIA_TYPE
 from service.export.registry import export_format_names, exporter
 from unified.errors import UnknownNameError
 

@@ -59,7 +59,8 @@ def run(
     stage_options: StageOptionsOption = None,
 ) -> None:
     """Run a whole job here and write its dataset (starts and stops the API and workers)."""
-    from service.cli.commands.jobs import job_spec, run_here
+    from service.cli.commands.job_spec import job_spec
+    from service.cli.commands.run_here import run_here
 
     with readable_errors():
         spec = job_spec(n, seed, styles, generator, verify, generator_options, judge, stage_options)
@@ -83,7 +84,8 @@ def submit(
     stage_options: StageOptionsOption = None,
 ) -> None:
     """Upload a catalog and submit a job over it to a running API; print the job id."""
-    from service.cli.commands.jobs import job_spec, submit_job
+    from service.cli.commands.job_spec import job_spec
+    from service.cli.commands.jobs import submit_job
 
     with readable_errors():
         spec = job_spec(n, seed, styles, generator, verify, generator_options, judge, stage_options)

@@ -1,5 +1,5 @@
-"""Jobs from the command line: `submit`, `status` and `export` talk to a running API; `run`
-starts the service itself, runs one job through it and writes the dataset."""
+"""Jobs from the command line: `submit`, `status` and `export` talk to a running API (`run`,
+which starts the service itself, is in `run_here` and uses the helpers here)."""
 
 from __future__ import annotations
 
@@ -9,66 +9,16 @@ from typing import Any
 
 import typer
 
-from service.api import create_app
 from service.api.schemas import JobPublic
-from service.api.server import BackgroundServer
 from service.cli.client import ActionForgeClient, client_for
 from service.cli.commands.companions import note_companion_files
 from service.cli.commands.display import follow_job, print_funnel
-from service.cli.commands.json_options import parse_json_object
-from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
-from service.cli.console import err_console, fail, out_console, readable_errors, warn
+from service.cli.commands.local import load_settings
+from service.cli.console import err_console, out_console, readable_errors, warn
 from service.db.models import JobStatus
 from service.export.dataset_card import CARD_FILE, data_file, dataset_card
 from service.export.registry import export_format_names, exporter
-from service.metrics.multiprocess import start_metrics
 from unified.errors import ActionForgeError, UnknownNameError
-
-
-def parse_styles(text: str) -> dict[str, float]:
-    """`simple=1,parallel=2` -> {"simple": 1.0, "parallel": 2.0}; names are checked by the API."""
-    weights: dict[str, float] = {}
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        name, equals, weight = part.partition("=")
-        try:
-            if not equals or not name.strip():
-                raise ValueError(part)
-            weights[name.strip()] = float(weight)
-        except ValueError:
-            raise ActionForgeError(
-                f"--styles: {part!r} is not name=weight; write style weights separated by "
-                "commas, e.g. simple=1,parallel=2"
-            ) from None
-    if not weights:
-        raise ActionForgeError("--styles is empty; write e.g. simple=1,parallel=2")
-    return weights
-
-
-def job_spec(
-    n: int,
-    seed: int,
-    styles: str | None,
-    generator: str | None,
-    verify: str | None,
-    generator_options: str | None = None,
-    judge: str | None = None,
-    stage_options: str | None = None,
-) -> dict[str, Any]:
-    """The body of a job spec from the command's options; unset options take the API's defaults."""
-    spec: dict[str, Any] = {"n": n, "seed": seed}
-    if styles is not None:
-        spec["styles"] = parse_styles(styles)
-    if generator is not None:
-        spec["generator"] = generator
-    if verify is not None:
-        spec["verify"] = [stage.strip() for stage in verify.split(",") if stage.strip()]
-    if generator_options is not None:
-        spec["generator_options"] = parse_json_object("--generator-options", generator_options)
-    if judge is not None:
-        spec["judge"] = parse_json_object("--judge", judge)
-    if stage_options is not None:
-        spec["stage_options"] = parse_json_object("--stage-options", stage_options)
-    return spec
 
 
 def submit_job(
@@ -78,7 +28,7 @@ def submit_job(
     end and print its funnel (exit 1 unless it succeeded)."""
     settings = load_settings()
     with readable_errors(), client_for(settings, url) as client:
-        job = _submit(client, catalog, spec, kind)
+        job = submit_catalog_job(client, catalog, spec, kind)
         out_console.print(job.id, highlight=False)
         if not wait:
             err_console.print(f"follow it with: actionforge status {job.id}", highlight=False)
@@ -104,7 +54,7 @@ def export_job(job_id: str, fmt: str, out: Path, url: str | None) -> None:
     """Stream a job's accepted samples in `fmt` into the file `out`."""
     settings = load_settings()
     with readable_errors(), client_for(settings, url) as client:
-        _export(client, job_id, fmt, out)
+        export_to_file(client, job_id, fmt, out)
 
 
 def export_job_to_hf(
@@ -159,41 +109,7 @@ def push_folder(folder: Path, repo: str) -> None:
     err_console.print(f"pushed {folder} to {commit}", highlight=False)
 
 
-def run_here(
-    catalog: Path, spec: dict[str, Any], kind: str | None, fmt: str, out: Path | None
-) -> None:
-    """Start the API and the embedded workers here, run one job, print its funnel, export its
-    dataset in `fmt` to `out` (default: the catalog's name), and stop everything."""
-    settings = load_settings()
-    with readable_errors():
-        try:
-            suffix = exporter(fmt).suffix
-        except UnknownNameError:
-            raise ActionForgeError(
-                f"--format: cannot export in '{fmt}'; "
-                f"use one of: {', '.join(export_format_names())}"
-            ) from None
-        target = out or Path(catalog.stem + suffix)
-        if not catalog.is_file():
-            raise ActionForgeError(f"{catalog}: no such file; give the path of a catalog file")
-        start_metrics(settings)
-        prepare(settings)
-        app = create_app(settings)
-        stop_on_sigterm()
-        with (
-            embedded_workers(settings, settings.data_dir / "workers.log"),
-            BackgroundServer(app) as server,
-            client_for(settings, server.url) as client,
-        ):
-            job = _submit(client, catalog, spec, kind)
-            job = _follow_or_cancel(client, job)
-            print_funnel(job)
-            if job.status != JobStatus.succeeded:
-                fail(f"job {job.id} {job.status}; nothing exported")
-            _export(client, job.id, fmt, target)
-
-
-def _submit(
+def submit_catalog_job(
     client: ActionForgeClient, catalog: Path, spec: dict[str, Any], kind: str | None
 ) -> JobPublic:
     uploaded = client.upload_catalog(catalog, kind)
@@ -208,7 +124,7 @@ def _submit(
     return job
 
 
-def _follow_or_cancel(client: ActionForgeClient, job: JobPublic) -> JobPublic:
+def follow_or_cancel(client: ActionForgeClient, job: JobPublic) -> JobPublic:
     """Follow the job; on Ctrl-C cancel it, since the service it runs on is about to stop."""
     try:
         return follow_job(client, job)
@@ -218,7 +134,7 @@ def _follow_or_cancel(client: ActionForgeClient, job: JobPublic) -> JobPublic:
         raise typer.Exit(130) from None
 
 
-def _export(client: ActionForgeClient, job_id: str, fmt: str, out: Path) -> None:
+def export_to_file(client: ActionForgeClient, job_id: str, fmt: str, out: Path) -> None:
     result = client.export(job_id, fmt, out)
     err_console.print(
         f"wrote {result.rows:,} {fmt} rows ({result.bytes_written:,} bytes) to {out}",

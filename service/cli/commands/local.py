@@ -11,11 +11,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-import uvicorn
 from pydantic import ValidationError
 
-from service.api import create_app
-from service.api.server import ApiServer
 from service.cli.console import err_console, fail, readable_errors
 from service.db.migrate import upgrade_to_head
 from service.metrics.multiprocess import start_metrics
@@ -33,7 +30,7 @@ def load_settings() -> Settings:
 def prepare(settings: Settings) -> None:
     """Create the data directory and the embedded queue's file with its queues, and migrate the
     database: all before the API takes a request or a worker starts."""
-    from service.queue.app import declare_embedded_queues, prepare_embedded_queue
+    from service.queue.declare import declare_embedded_queues, prepare_embedded_queue
 
     prepare_embedded_queue(settings)
     declare_embedded_queues(settings)
@@ -50,7 +47,7 @@ def embedded_workers(settings: Settings, log_path: Path | None = None) -> Iterat
     if not settings.embedded_broker:
         yield
         return
-    from service.worker import start_embedded_worker
+    from service.worker_processes import start_embedded_worker
     from service.worker_supervisor import WorkerSupervisor
 
     with ExitStack() as stack:
@@ -74,6 +71,11 @@ def stop_on_sigterm() -> None:
 
 def serve_api(host: str, port: int) -> None:
     """Run the REST API on `host:port` until stopped; with the embedded queue, its workers too."""
+    import uvicorn
+
+    from service.api import create_app
+    from service.api.server import ApiServer
+
     settings = load_settings()
     with readable_errors():
         start_metrics(settings)  # this process's and the embedded workers' metrics folder
