@@ -6,6 +6,7 @@ the suite never skips them.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ import redis
 from psycopg import sql
 
 from service.db.migrate import upgrade_to_head
+from service.metrics.multiprocess import MULTIPROC_ENV
 
 # Fixtures of the real vLLM engine and server on the tiny test model (tests/llm_fixtures.py) and
 # of the real SmolLM2 model and its server (tests/smollm2_fixtures.py).
@@ -106,3 +108,19 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def metrics_mode_restored() -> Iterator[None]:
+    """Each test starts with this process counting metrics as the one before found it: a test
+    that runs `serve` or `run` in this process switches it to a metrics folder
+    (`service.metrics.multiprocess.use_metrics_dir`) that is gone once the test is."""
+    from prometheus_client import values
+
+    value_class, folder = values.ValueClass, os.environ.get(MULTIPROC_ENV)
+    yield
+    values.ValueClass = value_class
+    if folder is None:
+        os.environ.pop(MULTIPROC_ENV, None)
+    else:
+        os.environ[MULTIPROC_ENV] = folder
