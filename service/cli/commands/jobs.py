@@ -14,11 +14,11 @@ from service.cli.client import ActionForgeClient, client_for
 from service.cli.commands.companions import note_companion_files
 from service.cli.commands.display import follow_job, print_funnel
 from service.cli.commands.local import load_settings
+from service.cli.commands.options import export_suffix
 from service.cli.console import err_console, out_console, readable_errors, warn
 from service.db.models import JobStatus
 from service.export.dataset_card import CARD_FILE, data_file, dataset_card
-from service.export.registry import export_format_names, exporter
-from unified.errors import ActionForgeError, UnknownNameError
+from unified.errors import ActionForgeError
 
 
 def submit_job(
@@ -64,13 +64,7 @@ def export_job_to_hf(
     data/, a dataset card with the job's funnel), then upload it to the Hub repo `repo` if given."""
     settings = load_settings()
     with readable_errors(), client_for(settings, url) as client:
-        try:
-            suffix = exporter(fmt).suffix
-        except UnknownNameError:
-            raise ActionForgeError(
-                f"--format: cannot export in '{fmt}'; "
-                f"use one of: {', '.join(export_format_names())}"
-            ) from None
+        suffix = export_suffix(fmt)
         job = client.job(job_id)
         catalog = client.catalog(job.catalog_id)
         relative = data_file(suffix)

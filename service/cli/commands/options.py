@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from service.export.registry import export_format_names
+from service.export.registry import export_format_names, exporter
+from unified.errors import ActionForgeError, UnknownNameError
 from unified.model import QueryStyle
 
 CatalogArgument = Annotated[
@@ -73,3 +74,14 @@ FormatOption = Annotated[
         "(dpo: preference pairs, an accepted and a rejected answer to each query).",
     ),
 ]
+
+
+def export_suffix(fmt: str) -> str:
+    """The file suffix of export format `fmt` (given as --format); an `ActionForgeError` that
+    lists the formats for an unknown one."""
+    try:
+        return exporter(fmt).suffix
+    except UnknownNameError:
+        raise ActionForgeError(
+            f"--format: cannot export in '{fmt}'; use one of: {', '.join(export_format_names())}"
+        ) from None

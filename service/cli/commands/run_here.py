@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from service.cli.commands.local import embedded_workers, load_settings, prepare, stop_on_sigterm
+from service.cli.commands.options import export_suffix
 from service.cli.console import fail, readable_errors
-from service.export.registry import export_format_names, exporter
 from service.metrics.multiprocess import start_metrics
-from unified.errors import ActionForgeError, UnknownNameError
+from unified.errors import ActionForgeError
 
 
 def run_here(
@@ -26,13 +26,7 @@ def run_here(
     dataset in `fmt` to `out` (default: the catalog's name), and stop everything."""
     settings = load_settings()
     with readable_errors():
-        try:
-            suffix = exporter(fmt).suffix
-        except UnknownNameError:
-            raise ActionForgeError(
-                f"--format: cannot export in '{fmt}'; "
-                f"use one of: {', '.join(export_format_names())}"
-            ) from None
+        suffix = export_suffix(fmt)
         target = out or Path(catalog.stem + suffix)
         if not catalog.is_file():
             raise ActionForgeError(f"{catalog}: no such file; give the path of a catalog file")
