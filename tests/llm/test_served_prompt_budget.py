@@ -79,11 +79,15 @@ def test_prompts_over_the_context_are_trimmed_and_answered(
     for record in trimmed:
         assert record["tokens_before"] > BUDGET >= record["tokens_after"]
         assert record["budget"] == BUDGET
-    # counted in the worker with the model's tokenizer: exactly what the server counted
+    # counted in the worker with the model's tokenizer: exactly what the server counted (a
+    # multi_turn sample's prompt_tokens add its dialogue's prompts to its trimmed blueprint's)
     for sample in samples:
         if PROMPT_TRIMMED in sample.meta.extra:
             tokens_after = sample.meta.extra[PROMPT_TRIMMED]["tokens_after"]
-            assert tokens_after == sample.meta.extra["prompt_tokens"], sample.id
+            if "dialogue" in sample.meta.extra:
+                assert tokens_after < sample.meta.extra["prompt_tokens"], sample.id
+            else:
+                assert tokens_after == sample.meta.extra["prompt_tokens"], sample.id
 
 
 def test_a_tool_too_big_for_the_context_is_rejected_as_prompt_too_long(
