@@ -32,6 +32,7 @@ from test_job_workers import assert_every_sample_accounted_for
 
 from generators.base import GenerationRequest
 from generators.template.generator import TemplateGenerator
+from generators.wrong_answers import leaves
 from service.pipeline.spec import JobSpec
 from service.pipeline.tool_api import MockToolApi
 from service.settings import Settings
@@ -83,11 +84,7 @@ def read_export(api: Api, job_id: str, fmt: str) -> list[Sample]:
 
 
 def scalars(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [item for sub in value.values() for item in scalars(sub)]
-    if isinstance(value, list):
-        return [item for sub in value for item in scalars(sub)]
-    return [value]
+    return [scalar for _, scalar in leaves(value)]
 
 
 def rejection_reasons(sessions: Sessions, job_id: str) -> dict[tuple[str, str], int]:

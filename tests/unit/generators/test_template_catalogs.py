@@ -13,6 +13,7 @@ import pytest
 
 from generators.base import GenerationRequest
 from generators.template.generator import STYLES, TemplateGenerator
+from generators.wrong_answers import leaves
 from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import Catalog, load_catalog
 from unified.errors import CatalogError
@@ -65,11 +66,7 @@ def argument_texts(value: Any) -> list[str]:
 
 
 def scalars(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [item for sub in value.values() for item in scalars(sub)]
-    if isinstance(value, list):
-        return [item for sub in value for item in scalars(sub)]
-    return [value]
+    return [scalar for _, scalar in leaves(value)]
 
 
 def check_conversation(sample: Sample, names: list[str]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from generators.base import GenerationRequest
 from generators.template.generator import TemplateGenerator
 from generators.template.phrasebook import bundled_templates_dir
+from generators.wrong_answers import leaves
 from service.pipeline.tool_api import MockToolApi
 from unified.catalogs import load_catalog
 from unified.model import QueryStyle, Sample, Tool, ToolCall
@@ -88,11 +89,7 @@ def conversations(tools: list[Tool], n: int, seed: int = 3, **options: Any) -> l
 
 
 def scalars(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        return [item for sub in value.values() for item in scalars(sub)]
-    if isinstance(value, list):
-        return [item for sub in value for item in scalars(sub)]
-    return [value]
+    return [scalar for _, scalar in leaves(value)]
 
 
 def only_call(steps: list[Any]) -> ToolCall:
