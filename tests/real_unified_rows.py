@@ -73,6 +73,17 @@ def bfcl_samples(per_category: int = 120) -> list[Sample]:
     return samples
 
 
+def bfcl_conversations() -> list[Sample]:
+    """BFCL's multi-turn rows (with their file-system functions), as conversations."""
+    with read_samples(
+        FORMATS / "bfcl_multi_turn_questions.jsonl",
+        "bfcl",
+        answers=FORMATS / "bfcl_multi_turn_possible_answers.jsonl",
+        functions=FORMATS / "bfcl_gorilla_file_system_functions.jsonl",
+    ) as reader:
+        return list(reader)
+
+
 def wrong_answers(samples: list[Sample]) -> list[Sample]:
     """Copies of samples whose first call is wrong: an undeclared argument, every argument a
     list, or no arguments at all, in turn."""

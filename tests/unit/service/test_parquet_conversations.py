@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from real_unified_rows import bfcl_conversations
 
 from service.export.parquet import (
     PARQUET_SCHEMA,
@@ -40,13 +41,7 @@ OLD_COLUMNS = [
 
 
 def mixed_samples() -> list[Sample]:
-    with read_samples(
-        FORMATS / "bfcl_multi_turn_questions.jsonl",
-        "bfcl",
-        answers=FORMATS / "bfcl_multi_turn_possible_answers.jsonl",
-        functions=FORMATS / "bfcl_gorilla_file_system_functions.jsonl",
-    ) as reader:
-        conversations = list(reader)
+    conversations = bfcl_conversations()
     with read_samples(FORMATS / "openai_multi_turn_chat.jsonl", "openai") as reader:
         conversations += list(reader)
     with read_samples(

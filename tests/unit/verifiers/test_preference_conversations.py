@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from real_unified_rows import bfcl_conversations
+
 from generators.perturb import perturb
 from service.export.preference import (
     answer_messages,
@@ -14,23 +16,12 @@ from service.export.preference import (
     final_turn_view,
     pair_prompt,
 )
-from unified.formats import read_samples
 from unified.formats.hf import conversation
 from unified.model import Sample, Step, ToolCall, Turn
 from verifiers import FormatVerifier
 
 FORMATS = Path(__file__).resolve().parents[2] / "data" / "formats"
 VERIFIER = FormatVerifier()
-
-
-def bfcl_conversations() -> list[Sample]:
-    with read_samples(
-        FORMATS / "bfcl_multi_turn_questions.jsonl",
-        "bfcl",
-        answers=FORMATS / "bfcl_multi_turn_possible_answers.jsonl",
-        functions=FORMATS / "bfcl_gorilla_file_system_functions.jsonl",
-    ) as reader:
-        return list(reader)
 
 
 def with_final_calls(sample: Sample, calls: list[ToolCall], sample_id: str) -> Sample:
