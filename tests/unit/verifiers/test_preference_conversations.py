@@ -5,8 +5,6 @@ the final turn."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from real_unified_rows import bfcl_conversations
 
 from generators.perturb import perturb
@@ -20,7 +18,6 @@ from unified.formats.hf import conversation
 from unified.model import Sample, Step, ToolCall, Turn
 from verifiers import FormatVerifier
 
-FORMATS = Path(__file__).resolve().parents[2] / "data" / "formats"
 VERIFIER = FormatVerifier()
 
 
