@@ -52,7 +52,13 @@ class Settings(BaseSettings):
         description="The folder a job's generator_options.templates_dir is a name under "
         "(a client cannot point a worker anywhere else); default: data_dir/templates.",
     )
-    batch_size: int = Field(50, ge=1, le=10_000, description="Samples per generate/verify task.")
+    batch_size: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Samples per generate/verify task of a generator without an LLM: each task "
+        "costs a queue round trip and a few transactions, so larger batches cost less per sample.",
+    )
     llm_batch_size: int = Field(
         256,
         ge=1,

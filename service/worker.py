@@ -20,6 +20,7 @@ from service.db.migrate import upgrade_to_head
 from service.errors import InvalidRequest
 from service.metrics.multiprocess import serve_worker_metrics, start_metrics
 from service.queue.app import QUEUES, ActionForgeCelery, celery_for, prepare_embedded_queue
+from service.queue.embedded import prefetch_multiplier
 from service.queue.sending import VERIFY_QUEUE
 from service.queue.sweep import SweepTimer
 from service.settings import Settings
@@ -101,7 +102,7 @@ def run_worker(queues: Sequence[str], concurrency: int, settings: Settings) -> N
             "worker",
             f"--queues={','.join(queues)}",
             f"--concurrency={concurrency}",
-            "--prefetch-multiplier=1",
+            f"--prefetch-multiplier={prefetch_multiplier(settings)}",
             "--loglevel=INFO",
             f"--hostname=actionforge-{os.getpid()}@%h",
             "--without-gossip",

@@ -15,7 +15,7 @@ from service.queue.declare import (
     task_queues,
     transport_options,
 )
-from service.queue.embedded import AdaptivePolling
+from service.queue.embedded import AdaptivePolling, prefetch_multiplier
 from service.queue.sending import (
     GENERATE_QUEUE,
     GENERATE_TASK,
@@ -62,7 +62,7 @@ def make_celery(settings: Settings) -> ActionForgeCelery:
         },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        worker_prefetch_multiplier=prefetch_multiplier(settings),
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=soft_limit,
         task_serializer="json",

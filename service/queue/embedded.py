@@ -11,12 +11,25 @@ from typing import Any
 
 from celery import bootsteps
 
+from service.settings import Settings
+
 # kombu polls a database queue at a fixed interval (1 s by default), and with prefetch 1 a
 # worker waits out that interval after every task. Polling often only while work flows keeps
 # batches moving without an idle worker spending several per cent of a core on polls.
 BUSY_POLL_SECONDS = 0.02
 IDLE_POLL_SECONDS = 0.5
 DRAIN_SECONDS = 0.5
+# Messages each pool process holds: with one, a process that finished its task waits for the
+# next poll to find another (10 ms on average, as long as a 50-sample template batch takes);
+# with two, the next is at hand. A worker killed loses its held messages' places in the queue,
+# which the sweep re-sends from the database as it does for a running task's.
+PREFETCH_MULTIPLIER = 2
+
+
+def prefetch_multiplier(settings: Settings) -> int:
+    """Messages per pool process a worker holds: the embedded queue's, or one for a broker that
+    delivers as soon as a process is free (Redis), so batches spread over the fleet's workers."""
+    return PREFETCH_MULTIPLIER if settings.embedded_broker else 1
 
 
 class AdaptivePolling(bootsteps.StartStopStep):

@@ -16,20 +16,19 @@ worker or queue left queued or training.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from sqlalchemy import select
 
 from service.db.engine import Sessions, database_unreachable, make_engine, session_factory
-from service.db.models import BatchRecord, JobRecord
+from service.db.models import BatchRecord, BatchStatus, JobRecord
 from service.pipeline import batches
-from service.pipeline.leases import BatchClaim, let_go
+from service.pipeline.leases import BatchClaim
 from service.queue.database import sessions_for
 from service.queue.sending import (
     GENERATE_TASK,
@@ -43,9 +42,10 @@ from service.training import runs as training
 from service.training.outcome import fail_abandoned
 from service.training.versions import stale_runs
 from unified.errors import ActionForgeError
-from unified.model import Sample
 
 log = logging.getLogger(__name__)
+
+Done = TypeVar("Done")
 
 # Retries after an unexpected exception; the first retry waits 1 s, then 2 s, 4 s.
 MAX_RETRIES = 3
@@ -62,19 +62,22 @@ def _claim(task: Any) -> BatchClaim:
 
 
 def generate_batch(task: Any, batch_id: str) -> None:
-    """Generate one planned batch, then enqueue its verification."""
+    """Generate one planned batch, then enqueue its verification; on a worker that consumes the
+    verify queue too, verify it in this task instead (no broker round trip, no second task,
+    samples and verdicts stored in one transaction)."""
     settings = task.app.settings
-    stored: list[Sample] = []
     step = partial(
         batches.generate_batch,
         heldout_fraction=settings.train_heldout_fraction,
         templates_root=settings.resolved_templates_root(),
         claim=_claim(task),
-        stored_samples=stored,
+        verify_at_once=task.app.verifies_here,
+        judge_min_accuracy=settings.judge_min_accuracy,
     )
-    if not _run(task, step, batch_id):
-        return
-    if task.app.verifies_here and _verify_at_once(task, batch_id, stored):
+    stored = _run(task, step, batch_id)
+    if stored == BatchStatus.verified:
+        _after_verified(task, batch_id)
+    if stored != BatchStatus.generated:
         return
     try:
         send_batches(task.app, VERIFY_TASK, [batch_id])
@@ -82,48 +85,15 @@ def generate_batch(task: Any, batch_id: str) -> None:
         log.warning("batch %s: verify not sent (%s); left to the sweep", batch_id, exc)
 
 
-def _verify_at_once(task: Any, batch_id: str, stored: list[Sample]) -> bool:
-    """Verify the batch this generate task just stored (`stored`, its samples, not read back),
-    in this process: no broker round trip, no second task. True when that is done with
-    (verified, or failed for good); False leaves the batch to a verify message, whose task
-    retries as usual (a database or broker error, the soft time limit)."""
-    sessions = sessions_for(task.app.settings.resolved_database_url())
-    claim = _claim(task)
-    try:
-        verified = _verify_step(task, claim)(sessions, batch_id, stored_samples=stored)
-    except ActionForgeError as exc:
-        log.warning("batch %s failed: %s", batch_id, exc)
-        batches.fail_batch(sessions, batch_id, str(exc))
-        return True
-    except Exception as exc:
-        log.warning(
-            "batch %s: verification in the generate task stopped (%s: %s); sending it to the "
-            "verify queue",
-            batch_id,
-            type(exc).__name__,
-            exc,
-        )
-        # The verify task has an id of its own: it must not wait out this task's lease.
-        with contextlib.suppress(Exception):
-            let_go(sessions, batch_id, claim)
-        return False
-    if verified:
-        _after_verified(task, batch_id)
-    return True
-
-
-def _verify_step(task: Any, claim: BatchClaim | None = None) -> Callable[..., bool]:
-    return partial(
-        batches.verify_batch,
-        judge_min_accuracy=task.app.settings.judge_min_accuracy,
-        claim=claim or _claim(task),
-    )
-
-
 def verify_batch(task: Any, batch_id: str) -> None:
     """Verify one generated batch; the last batch of a job finishes the job. With
     AF_TRAIN_ENABLED, then ask for a training run of the job's catalog."""
-    if _run(task, _verify_step(task), batch_id):
+    step = partial(
+        batches.verify_batch,
+        judge_min_accuracy=task.app.settings.judge_min_accuracy,
+        claim=_claim(task),
+    )
+    if _run(task, step, batch_id):
         _after_verified(task, batch_id)
 
 
@@ -171,7 +141,8 @@ def train(
         fail_abandoned(sessions, catalog_id, error)
 
 
-def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> bool:
+def _run(task: Any, step: Callable[[Sessions, str], Done], batch_id: str) -> Done | None:
+    """The step's result, or None where it failed the batch or left it to a retry."""
     sessions = sessions_for(task.app.settings.resolved_database_url())
     try:
         return step(sessions, batch_id)
@@ -182,7 +153,7 @@ def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> boo
         retries = task.request.retries
         if database_unreachable(exc):
             _wait_for_database(task, batch_id, exc)
-            return False
+            return None
         if retries < MAX_RETRIES:
             log.warning("batch %s: %s: %s; retrying", batch_id, type(exc).__name__, exc)
             raise task.retry(exc=exc, countdown=2**retries, max_retries=MAX_RETRIES) from exc
@@ -196,7 +167,7 @@ def _run(task: Any, step: Callable[[Sessions, str], bool], batch_id: str) -> boo
             # Left open: the sweep sends it again, and the batch fails for good once it was
             # started MAX_ATTEMPTS times, with a reason the job keeps.
             log.error("batch %s: failure not stored, the database does not answer", batch_id)
-    return False
+    return None
 
 
 def _wait_for_database(task: Any, batch_id: str, exc: Exception) -> None:

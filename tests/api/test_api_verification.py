@@ -249,26 +249,28 @@ def test_the_samples_command_says_what_is_wrong_in_one_line(sqlite_api: Api) -> 
     )
 
 
-def test_samples_handed_over_by_the_generate_step_are_verified_as_read_back_ones(
-    api: Api,
-) -> None:
+def test_a_batch_verified_at_once_is_stored_as_one_generated_then_verified(api: Api) -> None:
     outcomes = []
-    for hand_over in (False, True):
+    for at_once in (False, True):
         document = TRAVEL_CATALOG.read_bytes() + f"\n# {uuid.uuid4().hex}\n".encode()
         catalog = upload(api, TRAVEL_CATALOG.name, document)
         body = {"catalog_id": catalog["id"], "n": 12, "seed": 7, "verify": FULL}
         body |= {"generator": "repeating-for-api-tests", "batch_size": 12}
         job_id = api.http.post("/v1/jobs", json=body).json()["id"]
-        stored: list[Sample] = []
-        assert generate_batch(api.sessions, f"{job_id}-000000", stored_samples=stored)
-        assert len(stored) == 12
-        handed = stored if hand_over else None
-        assert verify_batch(api.sessions, f"{job_id}-000000", stored_samples=handed)
+        batch_id = f"{job_id}-000000"
+        if at_once:
+            assert generate_batch(api.sessions, batch_id, verify_at_once=True) == "verified"
+        else:
+            assert generate_batch(api.sessions, batch_id) == "generated"
+            assert verify_batch(api.sessions, batch_id)
         page = api.http.get(f"/v1/jobs/{job_id}/samples", params={"limit": 100})
         rows = json.loads(page.text.replace(job_id, "JOB"))["data"]
         for row in rows:
             row["sample"]["meta"].pop("created")
-        outcomes.append(rows)
+        job = json.loads(api.http.get(f"/v1/jobs/{job_id}").text.replace(job_id, "JOB"))
+        outcomes.append((rows, job["status"], job["counts"]))
     assert outcomes[0] == outcomes[1]
-    assert {row["status"] for row in outcomes[0]} == {"accepted", "rejected"}
-    assert any(row["sample"]["steps"][0]["results"] for row in outcomes[0]), "execution ran"
+    rows, status, _ = outcomes[0]
+    assert status == "succeeded"
+    assert {row["status"] for row in rows} == {"accepted", "rejected"}
+    assert any(row["sample"]["steps"][0]["results"] for row in rows), "execution ran"

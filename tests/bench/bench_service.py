@@ -1,6 +1,7 @@
 """End-to-end job throughput of the service, and what the queue and the database cost per sample.
 
-Run: python tests/bench/bench_service.py [--samples 4000] [--batch-size 50] [--workers 2]
+Run: python tests/bench/bench_service.py [--samples 10000,50000,200000] [--batch-size N]
+    [--workers 2]
 
 Runs the same job (the bundled travel catalog, the template generator, the format stage):
   - directly: the generator and the verifier called in a loop in this process, no queue, no
@@ -10,8 +11,10 @@ Runs the same job (the bundled travel catalog, the template generator, the forma
   - on Redis + PostgreSQL (127.0.0.1, a throwaway database): `--workers` worker processes.
 Each service setup runs once with one worker of one pool process, to compare with the direct
 loop (overhead = its seconds per sample minus the direct loop's), and once with every worker
-and core, for throughput. Times run from job submission to the job's final status; workers are
-started and warmed up beforehand. Needs PostgreSQL and Redis for the last rows (skipped with a
+and core, for throughput, each with a job of every size in `--samples` (is the overhead flat as
+jobs grow?). Jobs use the product's default batch size unless `--batch-size` says otherwise.
+Times run from job submission to the job's final status; workers are started and warmed up
+beforehand. Needs PostgreSQL and Redis for the last rows (skipped with a
 note when they do not answer).
 """
 
@@ -173,10 +176,11 @@ def measure(
     settings: Settings,
     start: Callable[[int, int], list[subprocess.Popen[bytes]]],
     shapes: list[tuple[int, int]],
-    n: int,
+    sizes: list[int],
     batch_size: int,
 ) -> Iterator[Run]:
-    """For each (workers, pool processes) shape: start the workers, warm them up, run the job."""
+    """For each (workers, pool processes) shape: start the workers, warm them up, run a job of
+    each size."""
     database_url = settings.resolved_database_url()
     upgrade_to_head(database_url)
     engine = make_engine(database_url)
@@ -187,12 +191,13 @@ def measure(
             processes = start(workers, concurrency)
             try:
                 run_job(settings, sessions, catalog_id, 4 * batch_size, batch_size)  # warm up
-                cpu_before = tree_cpu_seconds(processes)
-                seconds, accepted = run_job(settings, sessions, catalog_id, n, batch_size)
-                cpu = tree_cpu_seconds(processes) - cpu_before
+                for n in sizes:
+                    cpu_before = tree_cpu_seconds(processes)
+                    seconds, accepted = run_job(settings, sessions, catalog_id, n, batch_size)
+                    cpu = tree_cpu_seconds(processes) - cpu_before
+                    yield Run(label, f"{workers} x {concurrency}", n, seconds, accepted, cpu)
             finally:
                 stop_workers(processes)
-            yield Run(label, f"{workers} x {concurrency}", n, seconds, accepted, cpu)
     finally:
         engine.dispose()
 
@@ -220,12 +225,18 @@ def throwaway_postgres() -> Iterator[str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--samples", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument(
+        "--samples", default="10000,50000,200000", help="Job sizes, separated by commas."
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="Default: the product's (AF_BATCH_SIZE)."
+    )
     parser.add_argument("--workers", type=int, default=2, help="Workers on Redis + PostgreSQL.")
     args = parser.parse_args()
-    n, batch_size, cores = args.samples, args.batch_size, default_concurrency()
-    runs = [direct_loop(n, batch_size)]
+    sizes = [int(size) for size in args.samples.split(",")]
+    batch_size = args.batch_size or Settings.model_fields["batch_size"].default
+    cores = default_concurrency()
+    runs = [direct_loop(n, batch_size) for n in sizes]
 
     with tempfile.TemporaryDirectory() as tmp, (Path(tmp) / "workers.log").open("wb") as log:
         embedded = Settings(data_dir=Path(tmp) / "embedded")
@@ -238,7 +249,7 @@ def main() -> None:
             embedded,
             embedded_workers,
             [(1, 1), (1, cores)],
-            n,
+            sizes,
             batch_size,
         )
         with throwaway_postgres() as postgres_url:
@@ -256,32 +267,34 @@ def main() -> None:
                     fleet,
                     fleet_workers,
                     [(1, 1), (args.workers, cores)],
-                    n,
+                    sizes,
                     batch_size,
                 )
                 redis.Redis.from_url(REDIS_URL).flushdb()
-    print_table(runs, n, batch_size, cores)
+    print_table(runs, batch_size, cores)
 
 
-def print_table(runs: list[Run], n: int, batch_size: int, cores: int) -> None:
-    direct = runs[0].seconds / runs[0].samples
-    direct_cpu = runs[0].cpu_seconds / runs[0].samples
+def print_table(runs: list[Run], batch_size: int, cores: int) -> None:
+    direct = {run.samples: run for run in runs if run.setup == "direct"}
     table = Table(
-        title=f"Jobs of {n:,} samples, batches of {batch_size}, template generator + format "
-        f"stage, {cores} cores"
+        title=f"Jobs in batches of {batch_size}, template generator + format stage, {cores} cores"
     )
-    columns = ("setup", "workers", "seconds", "samples/s", "µs/sample", "overhead")
+    columns = ("setup", "workers", "samples", "seconds", "samples/s", "µs/sample", "overhead")
     for column in (*columns, "CPU µs/sample", "CPU overhead", "accepted"):
         table.add_column(column, justify="left" if column == "setup" else "right")
     for run in runs:
+        floor = direct[run.samples]
         per_sample = run.seconds / run.samples
-        single = run.processes in ("1", "1 x 1")
-        overhead = f"{(per_sample - direct) * 1e6:,.0f}" if single and run is not runs[0] else ""
+        direct_per_sample = floor.seconds / floor.samples
+        single = run.processes == "1 x 1"
+        overhead = f"{(per_sample - direct_per_sample) * 1e6:,.0f}" if single else ""
         cpu_per_sample = run.cpu_seconds / run.samples
-        cpu_overhead = f"{(cpu_per_sample - direct_cpu) * 1e6:,.0f}" if run is not runs[0] else ""
+        direct_cpu = floor.cpu_seconds / floor.samples
+        cpu_overhead = f"{(cpu_per_sample - direct_cpu) * 1e6:,.0f}" if run is not floor else ""
         table.add_row(
             run.setup,
             run.processes,
+            f"{run.samples:,}",
             f"{run.seconds:.2f}",
             f"{run.samples / run.seconds:,.0f}",
             f"{per_sample * 1e6:,.0f}",
@@ -293,8 +306,8 @@ def print_table(runs: list[Run], n: int, batch_size: int, cores: int) -> None:
     console.print(table)
     console.print(
         "workers: worker processes x pool processes each. overhead: µs per sample of one "
-        "worker with one pool process minus the direct loop's: the queue round trips, the "
-        "database writes, reading the batch back to verify. embedded: SQLite database and "
+        "worker with one pool process minus the direct loop's (same job size): the queue round "
+        "trips and the database writes. embedded: SQLite database and "
         "SQLite queue in a temporary data directory. CPU: user + system seconds of the worker "
         "processes and their pools (the direct loop's own), per sample; CPU overhead: the "
         "same minus the direct loop's, which a busy machine changes far less than wall time "

@@ -473,10 +473,10 @@ def test_a_copy_of_a_task_arriving_while_another_holds_the_batch_does_nothing(
     with sessions() as session:
         assert claim_step(session, batch_id, "planned", BatchClaim(holder="first")) == 1
         session.commit()
-    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="second")) is False
+    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="second")) is None
     assert batch_rows(sessions, batch_id) == []
     # The holder itself (a retry of the same task) goes on.
-    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="first")) is True
+    assert generate_batch(sessions, batch_id, claim=BatchClaim(holder="first")) == "generated"
     with sessions() as session:
         batch = session.get(BatchRecord, batch_id)
         assert batch is not None

@@ -43,7 +43,7 @@ def test_defaults_are_the_embedded_setup_in_the_data_directory(tmp_path: Path) -
     assert settings.embedded_broker
     assert settings.resolved_broker_url() == f"sqla+sqlite:///{data_dir / 'queue.db'}"
     assert settings.api_keys == []
-    assert settings.batch_size == 50
+    assert settings.batch_size == 200
 
 
 def test_af_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
