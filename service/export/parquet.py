@@ -3,7 +3,7 @@
 Rows have the columns of `PARQUET_SCHEMA`: the sample's id, query and style as text, its
 structured parts as JSON text. `sample_from_parquet_row` reads a row back into the same unified
 sample. A job's rows are made from the stored JSON of its samples without making `Sample`s
-(`stored_parquet_row`), the same row `parquet_row` makes of the sample.
+(`StoredParquetRows`), the same row `parquet_row` makes of the sample.
 
 A multi-turn sample's first turn is in `query` and `steps`, as in the unified format, and its
 follow-up turns in `turns`, JSON text like the other structured columns (`[]` for a single-turn
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from service.export.base import DEFAULT_CHUNK_SIZE, PARQUET_MEDIA_TYPE, Exporter
-from service.export.unified import stored_value
+from service.export.unified import is_current_dump, stored_value
 from unified.model import MULTI_TURN_VERSION, Sample, Tool, ToolCall
 from unified.sample_json import is_dumped, without_none_fields
 
@@ -110,36 +110,66 @@ def parquet_row(sample: Sample) -> dict[str, str | None]:
 def stored_parquet_row(stored: str) -> dict[str, str | None]:
     """The row of `PARQUET_SCHEMA` of a stored sample's JSON text: `parquet_row` of its sample,
     made from the decoded JSON where it has the layout of a dumped sample."""
-    value = stored_value(stored)
-    if value is None or not is_dumped(value):
-        return parquet_row(Sample.model_validate_json(stored))
-    turns = value.get("turns", [])
-    steps = value["steps"]
-    every_step = [*steps, *(step for turn in turns for step in turn["steps"])]
-    meta = value["meta"]
-    return {
-        "id": value["id"],
-        "query": value["query"],
-        "style": meta["style"],
-        "tools": _json_text([without_none_fields(tool, Tool) for tool in value["tools"]]),
-        "answers": _json_text(
-            [
-                without_none_fields(call, ToolCall)
-                for step in every_step
-                for call in step["tool_calls"]
-            ]
-        ),
-        "steps": _json_text(steps),
-        "final_answer": next(
-            (step["answer"] for step in reversed(every_step) if step["answer"] is not None), None
-        ),
-        "task_instruction": value["task_instruction"],
-        "format_instruction": value["format_instruction"],
-        "examples": _json_text(value["examples"]),
-        "meta": _json_text(meta),
-        "format_version": value["format_version"],
-        "turns": _json_text(turns),
-    }
+    return StoredParquetRows().row(stored)
+
+
+class StoredParquetRows:
+    """`stored_parquet_row` for the samples of one export, faster: a text its row marks as the
+    current model's dump, written by orjson, is decoded without checking its layout again
+    (`service.export.unified.is_current_dump`), and the `tools` column of each distinct list of
+    tools is made once (a job's samples share their catalog's tools, most of each sample)."""
+
+    _CACHE_SIZE = 64
+
+    def __init__(self) -> None:
+        self._tools: dict[bytes, str] = {}
+
+    def row(self, stored: str, layout: str | None = None) -> dict[str, str | None]:
+        """The row of a stored sample's JSON text; `layout` is the one its row records."""
+        if is_current_dump(stored, layout):
+            value = orjson.loads(stored)
+        else:
+            value = stored_value(stored)
+            if value is None or not is_dumped(value):
+                return parquet_row(Sample.model_validate_json(stored))
+        turns = value.get("turns", [])
+        steps = value["steps"]
+        every_step = [*steps, *(step for turn in turns for step in turn["steps"])]
+        meta = value["meta"]
+        return {
+            "id": value["id"],
+            "query": value["query"],
+            "style": meta["style"],
+            "tools": self._tools_column(value["tools"]),
+            "answers": _json_text(
+                [
+                    without_none_fields(call, ToolCall)
+                    for step in every_step
+                    for call in step["tool_calls"]
+                ]
+            ),
+            "steps": _json_text(steps),
+            "final_answer": next(
+                (step["answer"] for step in reversed(every_step) if step["answer"] is not None),
+                None,
+            ),
+            "task_instruction": value["task_instruction"],
+            "format_instruction": value["format_instruction"],
+            "examples": _json_text(value["examples"]),
+            "meta": _json_text(meta),
+            "format_version": value["format_version"],
+            "turns": _json_text(turns),
+        }
+
+    def _tools_column(self, tools: list[Any]) -> str:
+        key = orjson.dumps(tools)
+        column = self._tools.get(key)
+        if column is None:
+            column = _json_text([without_none_fields(tool, Tool) for tool in tools])
+            if len(self._tools) >= self._CACHE_SIZE:
+                self._tools.clear()
+            self._tools[key] = column
+        return column
 
 
 def sample_from_parquet_row(row: dict[str, Any]) -> Sample:
@@ -195,7 +225,8 @@ def parquet_rows_bytes(row_chunks: Iterable[list[dict[str, str | None]]]) -> Ite
     writer = pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd")
     try:
         for rows in row_chunks:
-            writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+            columns = {name: [row[name] for row in rows] for name in PARQUET_SCHEMA.names}
+            writer.write_table(pa.Table.from_pydict(columns, schema=PARQUET_SCHEMA))
             count_export_rows("parquet", len(rows))
             yield sink.drain()
     finally:
@@ -213,10 +244,11 @@ def parquet_job_bytes(
     sessions: sessionmaker[Session], job_id: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Iterator[bytes]:
     """Job `job_id`'s accepted samples as a Parquet file, a row group per chunk read."""
-    from service.export.accepted import accepted_texts
+    from service.export.accepted import accepted_stored
 
-    texts = accepted_texts(sessions, job_id, chunk_size=chunk_size)
-    return parquet_rows_bytes([stored_parquet_row(stored) for stored in chunk] for chunk in texts)
+    rows = StoredParquetRows()
+    chunks = accepted_stored(sessions, job_id, chunk_size=chunk_size)
+    return parquet_rows_bytes([rows.row(*stored) for stored in chunk] for chunk in chunks)
 
 
 def parquet_file_rows(path: Path) -> int:

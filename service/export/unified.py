@@ -46,7 +46,7 @@ def stored_value(stored: str) -> Any:
 def unified_line(stored: str, layout: str | None = None) -> bytes:
     """One stored sample as its unified JSON line, newline included; `layout` is the one the
     row says its JSON was dumped with."""
-    if layout is not None and layout == dump_layout() and _written_by_orjson(stored):
+    if is_current_dump(stored, layout):
         return stored.encode() + b"\n"
     value = stored_value(stored)
     if value is not None and is_dumped(value):
@@ -55,6 +55,12 @@ def unified_line(stored: str, layout: str | None = None) -> bytes:
         except orjson.JSONEncodeError:
             pass
     return Sample.model_validate_json(stored).to_json().encode() + b"\n"
+
+
+def is_current_dump(stored: str, layout: str | None) -> bool:
+    """Whether a stored sample's JSON text is the current model's dump as orjson wrote it:
+    marked with the current layout (`layout`, as its row records it) and written by orjson."""
+    return layout is not None and layout == dump_layout() and _written_by_orjson(stored)
 
 
 def _written_by_orjson(stored: str) -> bool:

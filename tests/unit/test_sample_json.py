@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from real_unified_rows import bfcl_samples, dataset_samples, template_job_samples, wrong_answers
 
 from service.db import json_codec
-from service.export.parquet import parquet_row, stored_parquet_row
+from service.export.parquet import StoredParquetRows, parquet_row, stored_parquet_row
 from service.export.unified import unified_line
 from unified.model import Sample, Step, Tool, ToolCall, Turn
 from unified.sample_json import (
@@ -213,8 +213,12 @@ def test_another_layout_goes_through_a_sample(samples: list[Sample], change: str
 
 
 def test_parquet_rows_from_stored_json_equal_those_from_samples(samples: list[Sample]) -> None:
+    export = StoredParquetRows()
     for sample in samples:
         assert stored_parquet_row(stored(sample)) == parquet_row(sample)
+        # As the database holds it now: written by orjson, its row marked with the layout.
+        written = json_codec.dumps(sample.model_dump(mode="json", by_alias=True))
+        assert export.row(written, dump_layout()) == parquet_row(sample)
         for tool in sample.tools:
             dumped = tool.model_dump(mode="json", by_alias=True)
             assert without_none_fields(dumped, Tool) == tool.model_dump(
@@ -260,6 +264,10 @@ def test_any_values_are_written_as_to_json_writes_them(
     )
     assert plain_outcome(stored_parquet_row, text) == plain_outcome(
         lambda: parquet_row(Sample.model_validate_json(text))
+    )
+    written = json_codec.dumps(sample.model_dump(mode="json", by_alias=True))
+    assert plain_outcome(StoredParquetRows().row, written, dump_layout()) == plain_outcome(
+        lambda: parquet_row(Sample.model_validate_json(written))
     )
 
 
