@@ -47,7 +47,8 @@ def test_the_celery_app_takes_its_broker_and_reliability_options_from_settings(
     conf = app.conf
     assert conf.broker_url == f"sqla+sqlite:///{(tmp_path / 'queue.db').resolve()}"
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
-    assert conf.worker_prefetch_multiplier == 1
+    # Two messages per pool process on the embedded queue: the next is at hand, not a poll away.
+    assert conf.worker_prefetch_multiplier == 2
     assert (conf.task_time_limit, conf.task_soft_time_limit) == (120, 96)
     assert conf.task_ignore_result
     assert [q.name for q in conf.task_queues] == ["generate", "verify", "train"]
@@ -60,6 +61,7 @@ def test_the_celery_app_takes_its_broker_and_reliability_options_from_settings(
     redis_app = celery_for(settings.model_copy(update={"broker_url": "redis://127.0.0.1:6379/3"}))
     assert redis_app.conf.broker_url == "redis://127.0.0.1:6379/3"
     assert redis_app.conf.broker_transport_options["visibility_timeout"] >= 3600
+    assert redis_app.conf.worker_prefetch_multiplier == 1
 
 
 def test_serve_declares_the_queues_before_the_api_or_a_worker_uses_them(tmp_path: Path) -> None:
