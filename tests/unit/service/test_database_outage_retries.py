@@ -59,7 +59,7 @@ def test_an_outage_is_waited_for_with_growing_delays(
 def test_past_the_retries_the_batch_is_left_to_the_sweep(
     tmp_path: Path, failed_batches: list[str]
 ) -> None:
-    assert tasks._run(FakeTask(tasks.DATABASE_RETRIES, tmp_path), outage, "b1") is False
+    assert tasks._run(FakeTask(tasks.DATABASE_RETRIES, tmp_path), outage, "b1") is None
     assert failed_batches == [], "nothing was stored: the batch stays open for the sweep"
 
 
@@ -70,7 +70,7 @@ def test_a_failure_that_cannot_be_stored_is_left_to_the_sweep(
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(tasks.batches, "fail_batch", outage)
-    assert tasks._run(FakeTask(tasks.MAX_RETRIES, tmp_path), crash, "b1") is False
+    assert tasks._run(FakeTask(tasks.MAX_RETRIES, tmp_path), crash, "b1") is None
 
 
 def test_only_connection_errors_count_as_an_outage() -> None:
