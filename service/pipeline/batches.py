@@ -241,13 +241,12 @@ def _verify_generated(
     verified); True when stored now, False when another task stored the batch first or the
     job's judge is untrusted (the job failed)."""
     context = _stage_context(job, spec, catalog)
-    session.commit()
     with renewing(sessions, batch.id, claim):
         if not judge_trusted(session, job, spec, context, judge_min_accuracy):
             return False
         sample_ids = [sample.id for sample in samples]
         pipeline, waiting = _judge(spec, samples, sample_ids, context)
-    return _store_verified_at_once(session, batch, spec, pipeline, waiting, usage)
+    return _store_verified_at_once(session, batch, spec, sample_ids, pipeline, waiting, usage)
 
 
 def verify_batch(
@@ -509,13 +508,14 @@ def _store_verified_at_once(
     session: Session,
     batch: BatchRecord,
     spec: JobSpec,
+    sample_ids: Sequence[str],
     pipeline: PipelineResult,
     waiting: dict[str, bytes] | None,
     usage: dict[str, Any] | None,
 ) -> bool:
-    """Store a planned batch's samples as the stages left them, with their outcomes and
-    verdicts, in one transaction (planned -> verified); False when another task stored it."""
-    sample_ids = [sample.id for sample in pipeline.samples]
+    """Store a planned batch's samples (`sample_ids`) as the stages left them, with their
+    outcomes and verdicts, in one transaction (planned -> verified); False when another task
+    stored it."""
     outcomes = _sample_outcomes(sample_ids, pipeline, waiting)
     tally = verified_tally(sample_ids, pipeline.verdicts, outcomes, EXAMPLES_PER_REASON)
     lock_job(session, batch.job_id)  # as in _store_verdicts
@@ -527,8 +527,13 @@ def _store_verified_at_once(
     dumper = SampleDumper()
     fingerprints = waiting or {}
     rows = [
-        _sample_row(batch, spec, sample, i, dumper, outcome, fingerprints.get(sample.id))
-        for i, (sample, outcome) in enumerate(zip(pipeline.samples, outcomes, strict=True))
+        {
+            **_sample_row(batch, spec, sample, i, dumper, outcome, fingerprints.get(sample_id)),
+            "id": sample_id,  # the row's id, whatever a stage did to the sample's
+        }
+        for i, (sample_id, sample, outcome) in enumerate(
+            zip(sample_ids, pipeline.samples, outcomes, strict=True)
+        )
     ]
     if rows:
         session.execute(insert(_SAMPLES), rows)
