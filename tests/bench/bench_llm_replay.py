@@ -21,7 +21,10 @@ round:
 Before every run the servers' prefix caches are reset. A warm-up job and replay run first, not
 measured, so that both sides find the servers' structured-output grammars compiled. Server CPU
 per token: the CPU seconds (user + system, /proc/PID/stat) of each server's processes (API
-server, engine core, model worker) over the run, per 1,000 completion tokens.
+server, engine core, model worker) per 1,000 completion tokens, over the window its tokens/s is
+counted in (first request to last answer, on both sides); the job's over its whole `actionforge
+run` (start-up, verification and writing the file included, the servers idle meanwhile) is
+printed beside.
 
 One server runs on all CPUs but the last; the job, the proxies and the client on the last. Two
 servers get a CPU each, and the job, proxies and client compete with them: on a 2-core machine
@@ -75,18 +78,35 @@ class Recorded:
 
 
 @dataclass
-class FirstChat:
-    """When the first chat completion of a run arrived at any proxy, and the servers' CPU
-    seconds then (what came before it was the prompt budget's measuring)."""
+class RunMarks:
+    """The servers' CPU seconds at a job's first request to any proxy, at its first chat
+    completion (`chat_at`: what came before it was the prompt budget's measuring), and at its
+    last answer so far: the job's server CPU is counted over the window its tokens/s is, as the
+    raw side's is, not over the whole `actionforge run` (the servers' idle CPU while the job
+    starts, verifies and writes its file is no cost of its requests)."""
 
     servers: Sequence[VllmServer]
-    at: float | None = None
-    cpu_s: float = 0.0
+    pids: list[int] = field(default_factory=list)
+    first_cpu_s: float | None = None
+    chat_at: float | None = None
+    chat_cpu_s: float = 0.0
+    last_cpu_s: float = 0.0
 
-    def mark(self, moment: float) -> None:
-        if self.at is None:
-            self.at = moment
-            self.cpu_s = server_cpu_seconds(self.servers)
+    def reset(self) -> None:
+        self.pids, self.first_cpu_s, self.chat_at = [], None, None
+
+    def request(self) -> None:
+        if self.first_cpu_s is None:
+            self.pids = server_pids(self.servers)
+            self.first_cpu_s = cpu_seconds(self.pids)
+
+    def chat(self, moment: float) -> None:
+        if self.chat_at is None:
+            self.chat_at = moment
+            self.chat_cpu_s = cpu_seconds(self.pids)
+
+    def answered(self) -> None:
+        self.last_cpu_s = cpu_seconds(self.pids)
 
 
 @dataclass
@@ -94,7 +114,7 @@ class Proxy:
     """A reverse proxy in front of one server; records chat completions while `recording`."""
 
     upstream: str
-    first_chat: FirstChat
+    marks: RunMarks
     port: int = field(default_factory=free_port)
     recording: bool = False
     records: list[Recorded] = field(default_factory=list)
@@ -111,15 +131,17 @@ class Proxy:
         self.records = []
         self.first_request = None
         self.paths = {}
-        self.first_chat.at = None
+        self.marks.reset()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.perf_counter()
         if self.first_request is None and request.path != "/health":
             self.first_request = arrived
+            if self.recording:
+                self.marks.request()
         self.paths[request.path] = self.paths.get(request.path, 0) + 1
         if request.path == CHAT_PATH and self.recording:
-            self.first_chat.mark(arrived)
+            self.marks.chat(arrived)
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         assert self.session is not None
@@ -134,6 +156,7 @@ class Proxy:
             if status == 200:
                 tokens = int(json.loads(answer).get("usage", {}).get("completion_tokens", 0))
             self.records.append(Recorded(body, arrived, time.perf_counter(), tokens, status))
+            self.marks.answered()
         return web.Response(body=answer, status=status, headers={"Content-Type": kind})
 
 
@@ -143,8 +166,8 @@ def proxies_for(servers: Sequence[VllmServer]) -> Iterator[list[Proxy]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    first_chat = FirstChat(servers)
-    proxies = [Proxy(server.root_url, first_chat) for server in servers]
+    marks = RunMarks(servers)
+    proxies = [Proxy(server.root_url, marks) for server in servers]
     runners: list[web.AppRunner] = []
 
     async def start() -> None:
@@ -180,19 +203,31 @@ def proxies_for(servers: Sequence[VllmServer]) -> Iterator[list[Proxy]]:
 
 def server_cpu_seconds(servers: Sequence[VllmServer]) -> float:
     """User + system CPU seconds of every process of the servers, from /proc/PID/stat."""
+    return cpu_seconds(server_pids(servers))
+
+
+def server_pids(servers: Sequence[VllmServer]) -> list[int]:
+    """The process ids of the servers: API server, engine core, model worker."""
     import psutil  # a dependency of vLLM: lists a server's processes
 
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    pids = []
     for server in servers:
         root = psutil.Process(server.process.pid)
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                stat = Path(f"/proc/{process.pid}/stat").read_text()
-            except FileNotFoundError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        pids += [root.pid, *(child.pid for child in root.children(recursive=True))]
+    return pids
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of the processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
 
 
@@ -222,13 +257,15 @@ class RunFigures:
 @dataclass
 class JobRun:
     """One job's figures: from its first request to any server (`whole`), and from its first
-    chat completion (`chat`: without the prompt budget's measuring before it)."""
+    chat completion (`chat`: without the prompt budget's measuring before it), each to its last
+    answer; the servers' CPU seconds over the whole `actionforge run` (`run_cpu_s`)."""
 
     whole: RunFigures
     chat: RunFigures
     records: list[list[Recorded]]
     wall: float
     paths: dict[str, int]
+    run_cpu_s: float
 
 
 def run_job(
@@ -265,7 +302,7 @@ def run_job(
             preexec_fn=lambda: os.sched_setaffinity(0, cpus),
         )
         wall = time.perf_counter() - started
-        cpu = server_cpu_seconds(servers) - cpu_before
+        run_cpu = server_cpu_seconds(servers) - cpu_before
     if done.returncode != 0:
         output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         sys.exit(f"the job failed ({done.returncode}):\n{output}")
@@ -274,9 +311,8 @@ def run_job(
     first = min(p.first_request for p in proxies if p.first_request is not None)
     last = max(r.answered for r in flat)
     tokens = sum(r.completion_tokens for r in flat)
-    chat = proxies[0].first_chat
-    assert chat.at is not None
-    chat_cpu = server_cpu_seconds(servers) - chat.cpu_s
+    marks = proxies[0].marks
+    assert marks.chat_at is not None and marks.first_cpu_s is not None
     paths: dict[str, int] = {}
     for proxy in proxies:
         for path, calls in proxy.paths.items():
@@ -284,11 +320,21 @@ def run_job(
     if args.verbose:
         print(done.stdout[-2500:])
     return JobRun(
-        RunFigures("job", "adaptive", len(flat), tokens, last - first, cpu),
-        RunFigures("job, chat only", "adaptive", len(flat), tokens, last - chat.at, chat_cpu),
+        RunFigures(
+            "job", "adaptive", len(flat), tokens, last - first, marks.last_cpu_s - marks.first_cpu_s
+        ),
+        RunFigures(
+            "job, chat only",
+            "adaptive",
+            len(flat),
+            tokens,
+            last - marks.chat_at,
+            marks.last_cpu_s - marks.chat_cpu_s,
+        ),
         records,
         wall,
         paths,
+        run_cpu,
     )
 
 
@@ -370,9 +416,11 @@ def bench(count: int, model: str, args: argparse.Namespace, console: Console) ->
                 raws = [run_replay(bodies, proxies, servers, c) for c in args.concurrency]
                 best = max(raws, key=lambda figures: figures.tokens_per_s)
                 rows.append((round_number, job, raws, best))
+                whole_run = 1e6 * job.run_cpu_s / job.whole.tokens if job.whole.tokens else 0.0
                 console.print(
                     f"round {round_number}: the job's calls per route {job.paths}; "
-                    f"`actionforge run` took {job.wall:.1f} s"
+                    f"`actionforge run` took {job.wall:.1f} s, server CPU over all of it "
+                    f"{whole_run:,.1f} ms / 1k tok"
                 )
         finally:
             os.sched_setaffinity(0, everything)
