@@ -54,8 +54,13 @@ def backend_for(model: Path, urls: list[str], **more: Any) -> OpenAIServerBacken
     return OpenAIServerBackend(BackendConfig.model_validate(config))
 
 
-def running(server: VllmServer) -> float:
-    text = httpx.get(f"{server.root_url}/metrics", timeout=5).text
+def running(server: VllmServer) -> float | None:
+    """The requests the server runs now; None when it is too busy to answer within 10 s (on a
+    shared core a server filling its batch can be: then it runs the test's requests)."""
+    try:
+        text = httpx.get(f"{server.root_url}/metrics", timeout=10).text
+    except httpx.TimeoutException:
+        return None
     lines = [line for line in text.splitlines() if line.startswith("vllm:num_requests_running{")]
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
