@@ -79,18 +79,6 @@ def step_done_values() -> dict[str, object]:
     return {"running_until": None, "claimed_by": None, "sent_at": utcnow()}
 
 
-def let_go(sessions: Sessions, batch_id: str, claim: BatchClaim) -> None:
-    """Give up `claim`'s lease on the batch, if it still holds it, so another task may take
-    the step at once."""
-    with sessions() as session:
-        session.execute(
-            update(BatchRecord)
-            .where(BatchRecord.id == batch_id, BatchRecord.claimed_by == claim.holder)
-            .values(running_until=None, claimed_by=None)
-        )
-        session.commit()
-
-
 class _LeaseKeeper:
     """One daemon thread per process renewing every claim its tasks hold, each every third of
     its length: a batch step registers and leaves in microseconds, where a thread of its own
